@@ -1,0 +1,471 @@
+//! From query bytes to a DNS response, across every stanza of a server block.
+//!
+//! The stanzas run in Corefile order, as a CoreDNS plugin chain would: a stanza whose zones do
+//! not hold the name passes the query on; a stanza that finds a name error passes it on when its
+//! `fallthrough` covers the name; otherwise the stanza answers. When every stanza passed, the
+//! outcome is [`Outcome::Next`]: the host's next plugin decides. Within a stanza the answer is
+//! decided as CoreDNS's kubernetes plugin does: per query type, NXDOMAIN for name errors and
+//! NODATA for names that exist, both with the zone's SOA, SERVFAIL instead of NXDOMAIN while the
+//! stanza has not synced.
+
+use std::net::IpAddr;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use crate::config::{ConfigError, Server, Stanza};
+use crate::name;
+use crate::resolve::{self, Found, Host, NameError};
+use crate::snapshot::{Event, Rejected, Snapshot};
+
+/// The transport a query came over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// One query as the host received it.
+#[derive(Clone, Debug)]
+pub struct Query<'a> {
+    pub packet: &'a [u8],
+    pub client: IpAddr,
+    pub transport: Transport,
+    /// The largest response the client can take over this transport.
+    pub max_size: u16,
+}
+
+/// What became of a query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Answer(Vec<u8>),
+    Next,
+    Drop,
+}
+
+/// The `dns-version` TXT answer: the version of the Kubernetes DNS schema served.
+pub const SCHEMA_VERSION: &str = "1.1.0";
+/// TTL of the `dns-version` record, as CoreDNS sets it.
+const SCHEMA_TTL: u32 = 28800;
+/// The SOA TTL never exceeds this, whatever the stanza's `ttl`.
+const SOA_MAX_TTL: u32 = 300;
+/// Longest CNAME chain followed inside a zone before giving up, as CoreDNS.
+const MAX_CNAME_CHAIN: usize = 10;
+const HEADER_LEN: usize = 12;
+
+/// Every stanza of one server block with its snapshot.
+#[derive(Debug)]
+pub struct Plugin {
+    server: Server,
+    stanzas: Vec<(Stanza, Snapshot)>,
+}
+
+/// `apply` named a stanza the plugin does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("no stanza {0}")]
+pub struct NoSuchStanza(pub usize);
+
+impl Plugin {
+    pub fn new(server: Server, stanzas: Vec<Stanza>) -> Result<Self, ConfigError> {
+        if let Some(i) = stanzas.iter().position(|s| s.zones.is_empty()) {
+            return Err(ConfigError::NoZones { stanza: i });
+        }
+        Ok(Plugin { server, stanzas: stanzas.into_iter().map(|s| (s, Snapshot::default())).collect() })
+    }
+
+    /// Applies watch events to stanza `stanza`'s snapshot.
+    pub fn apply(&mut self, stanza: usize, now: u64, events: Vec<Event>) -> Result<Vec<Rejected>, NoSuchStanza> {
+        let (_, snap) = self.stanzas.get_mut(stanza).ok_or(NoSuchStanza(stanza))?;
+        Ok(snap.apply(now, events))
+    }
+
+    /// Answers one query.
+    pub fn handle(&self, q: &Query) -> Outcome {
+        let p = q.packet;
+        if p.len() < HEADER_LEN || p[2] & 0x80 != 0 {
+            return Outcome::Drop;
+        }
+        let count = |i: usize| u16::from_be_bytes([p[i], p[i + 1]]);
+        let opcode = (p[2] >> 3) & 0x0f;
+        if opcode != 0 {
+            return Outcome::Answer(header_only(p, ResponseCode::NotImp));
+        }
+        // The same screen as CoreDNS's message acceptance: one question, no answers.
+        if count(4) != 1 || count(6) > 1 || count(8) > 1 || count(10) > 2 {
+            return Outcome::Answer(header_only(p, ResponseCode::FormErr));
+        }
+        let Ok(req) = Message::from_vec(p) else {
+            return Outcome::Answer(header_only(p, ResponseCode::FormErr));
+        };
+        let Some(question) = req.queries.first() else {
+            return Outcome::Answer(header_only(p, ResponseCode::FormErr));
+        };
+        let mut asked = question.name().to_ascii();
+        if !asked.ends_with('.') {
+            asked.push('.');
+        }
+        let qname = asked.to_ascii_lowercase();
+        for (stanza, snap) in &self.stanzas {
+            let Some(zone) = stanza.zone_of(&qname) else { continue };
+            let ctx = Ctx {
+                stanza,
+                snap,
+                server: &self.server,
+                zone,
+                // The zone as the client spelled it: answers keep the query's case.
+                zone_cased: &asked[asked.len() - zone.len()..],
+                owner: question.name().clone(),
+            };
+            if let Some(resp) = ctx.answer(&req, &qname, question.query_type()) {
+                return Outcome::Answer(encode(resp, q.max_size));
+            }
+        }
+        Outcome::Next
+    }
+}
+
+/// A response that echoes the request's header only: for requests that cannot be parsed.
+fn header_only(req: &[u8], rcode: ResponseCode) -> Vec<u8> {
+    let mut out = vec![0u8; HEADER_LEN];
+    out[0..2].copy_from_slice(&req[0..2]);
+    // QR set, opcode and RD copied.
+    out[2] = 0x80 | (req[2] & 0x79);
+    out[3] = u8::from(rcode.low());
+    out
+}
+
+/// Encodes `resp` within `max_size`: first the additional section goes, then, if it still does
+/// not fit, every record and TC is set so the client retries over TCP.
+fn encode(mut resp: Message, max_size: u16) -> Vec<u8> {
+    let limit = usize::from(max_size.max(512));
+    let fits = |m: &Message| m.to_vec().ok().filter(|b| b.len() <= limit);
+    if let Some(bytes) = fits(&resp) {
+        return bytes;
+    }
+    resp.additionals.clear();
+    if let Some(bytes) = fits(&resp) {
+        return bytes;
+    }
+    resp.answers.clear();
+    resp.authorities.clear();
+    resp.metadata.truncation = true;
+    resp.to_vec().unwrap_or_default()
+}
+
+/// One stanza answering one query.
+struct Ctx<'a> {
+    stanza: &'a Stanza,
+    snap: &'a Snapshot,
+    server: &'a Server,
+    /// The matched zone, lowercase.
+    zone: &'a str,
+    /// The matched zone in the query's case.
+    zone_cased: &'a str,
+    /// The query name as asked: owner of the answer records.
+    owner: Name,
+}
+
+/// Records for the answer and additional sections.
+type Sections = (Vec<Record>, Vec<Record>);
+
+impl Ctx<'_> {
+    /// The stanza's response, or None when it passes the query on.
+    fn answer(&self, req: &Message, qname: &str, qtype: RecordType) -> Option<Message> {
+        let result: Result<Sections, NameError> = match qtype {
+            RecordType::A | RecordType::AAAA => self.addresses(qname, &self.owner, qtype, &mut Vec::new()).map(|r| (r, vec![])),
+            RecordType::TXT => self.txt(qname).map(|r| (r, vec![])),
+            RecordType::CNAME => self.cname(qname).map(|r| (r, vec![])),
+            RecordType::PTR => self.ptr(qname).map(|r| (r, vec![])),
+            RecordType::SRV => self.srv(qname),
+            // Kubernetes objects never carry mail exchangers: the name's existence decides.
+            RecordType::MX => self.services(qname, qtype).map(|_| (vec![], vec![])),
+            RecordType::SOA => Ok((if qname == self.zone { vec![self.soa()] } else { vec![] }, vec![])),
+            RecordType::AXFR | RecordType::IXFR => return Some(self.reply(req, ResponseCode::Refused, false)),
+            RecordType::NS if qname == self.zone => Ok(self.ns()),
+            // Any other type: the name's existence, judged by an A lookup, decides NXDOMAIN or NODATA.
+            _ => self.addresses(qname, &self.owner, RecordType::A, &mut Vec::new()).map(|_| (vec![], vec![])),
+        };
+        let mut resp = match result {
+            Err(_) if self.stanza.falls_through(qname) => return None,
+            Err(_) if !self.snap.synced() => self.reply(req, ResponseCode::ServFail, true),
+            Err(_) => self.reply(req, ResponseCode::NXDomain, true),
+            Ok((answers, _)) if answers.is_empty() => self.reply(req, ResponseCode::NoError, true),
+            Ok((answers, extra)) => {
+                let mut m = self.reply(req, ResponseCode::NoError, true);
+                m.answers = answers;
+                m.additionals = extra;
+                return Some(m);
+            }
+        };
+        resp.authorities.push(self.soa());
+        Some(resp)
+    }
+
+    fn reply(&self, req: &Message, rcode: ResponseCode, authoritative: bool) -> Message {
+        let mut m = Message::new(req.metadata.id, MessageType::Response, OpCode::Query);
+        m.metadata.recursion_desired = req.metadata.recursion_desired;
+        m.metadata.checking_disabled = req.metadata.checking_disabled;
+        m.metadata.authoritative = authoritative;
+        m.metadata.response_code = rcode;
+        m.queries = req.queries.clone();
+        if let Some(edns) = &req.edns {
+            let mut e = Edns::new();
+            e.set_max_payload(edns.max_payload());
+            e.flags_mut().dnssec_ok = edns.flags().dnssec_ok;
+            m.set_edns(e);
+        }
+        m
+    }
+
+    fn ttl(&self) -> u32 {
+        self.stanza.ttl
+    }
+
+    /// A name in the zone as the client spelled it.
+    fn in_zone(&self, relative: &str) -> Option<Name> {
+        Name::from_ascii(name::join(relative, self.zone_cased)).ok()
+    }
+
+    /// What a name resolves to for `qtype`, before records are built (CoreDNS's `Services`).
+    fn services(&self, qname: &str, qtype: RecordType) -> resolve::Lookup {
+        if matches!(qtype, RecordType::A | RecordType::AAAA) && self.is_default_ns(qname) {
+            return Ok(self
+                .ns_addresses()
+                .into_iter()
+                .filter(|(_, ip)| ip.is_ipv4() == (qtype == RecordType::A))
+                .map(|(_, ip)| Found { host: Host::Ip(ip), port: -1, domain: String::new() })
+                .collect());
+        }
+        if resolve::is_reverse(qname) && qtype == RecordType::PTR {
+            return self.reverse(qname);
+        }
+        let found = resolve::records(self.stanza, self.snap, qname, self.zone)?;
+        if qtype == RecordType::SRV {
+            return Ok(found.into_iter().filter(|f| matches!(f.host, Host::Ip(_))).collect());
+        }
+        Ok(found)
+    }
+
+    fn is_default_ns(&self, qname: &str) -> bool {
+        qname.strip_prefix("ns.dns.").is_some_and(|rest| rest == self.zone || (self.zone == "." && rest.is_empty()))
+    }
+
+    fn addresses(&self, qname: &str, owner: &Name, qtype: RecordType, chain: &mut Vec<String>) -> Result<Vec<Record>, NameError> {
+        // The apex holds no addresses of its own.
+        let found = if qname == self.zone { Vec::new() } else { self.services(qname, qtype)? };
+        let mut out = Vec::new();
+        let mut seen: Vec<IpAddr> = Vec::new();
+        for f in found {
+            match f.host {
+                Host::Ip(ip) if ip.is_ipv4() == (qtype == RecordType::A) => {
+                    if seen.contains(&ip) {
+                        continue;
+                    }
+                    seen.push(ip);
+                    out.push(address(owner.clone(), self.ttl(), ip));
+                }
+                Host::Ip(_) => {}
+                Host::Name(target) => {
+                    let target_fqdn = format!("{target}.");
+                    if target_fqdn == qname || chain.len() > MAX_CNAME_CHAIN || chain.contains(&target_fqdn) {
+                        continue;
+                    }
+                    let Ok(target_name) = Name::from_ascii(&target_fqdn) else { continue };
+                    let cname = Record::from_rdata(owner.clone(), self.ttl(), RData::CNAME(CNAME(target_name.clone())));
+                    if name::is_subdomain(&target_fqdn, self.zone) {
+                        chain.push(target_fqdn.clone());
+                        if let Ok(next) = self.addresses(&target_fqdn, &target_name, qtype, chain) {
+                            if !next.is_empty() {
+                                out.push(cname);
+                                out.extend(next);
+                            }
+                        }
+                        continue;
+                    }
+                    // A target outside the zone: the client's resolver follows the CNAME.
+                    out.push(cname);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn txt(&self, qname: &str) -> Result<Vec<Record>, NameError> {
+        if name::labels_below(qname, self.zone).is_some_and(|l| l == ["dns-version"]) {
+            let txt = TXT::new(vec![SCHEMA_VERSION.to_string()]);
+            return Ok(vec![Record::from_rdata(self.owner.clone(), SCHEMA_TTL, RData::TXT(txt))]);
+        }
+        // Kubernetes names hold no text: an existing name is NODATA, anything else a name error
+        // (the apex and bare namespaces included, as CoreDNS answers them).
+        let found = resolve::records(self.stanza, self.snap, qname, self.zone);
+        match found {
+            Ok(f) if !f.is_empty() => Ok(vec![]),
+            Ok(_) if self.is_zonal_name(qname) => Ok(vec![]),
+            Ok(_) => Err(NameError::NoItems),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn is_zonal_name(&self, qname: &str) -> bool {
+        self.stanza.zonal
+            && name::labels_below(qname, self.zone)
+                .and_then(|l| crate::request::parse(&l, self.stanza.is_multicluster(self.zone), true).ok())
+                .is_some_and(|r| r.topology_zone.is_some())
+    }
+
+    fn cname(&self, qname: &str) -> Result<Vec<Record>, NameError> {
+        let found = self.services(qname, RecordType::CNAME)?;
+        Ok(match found.into_iter().next() {
+            Some(Found { host: Host::Name(target), .. }) => Name::from_ascii(format!("{target}."))
+                .map(|t| vec![Record::from_rdata(self.owner.clone(), self.ttl(), RData::CNAME(CNAME(t)))])
+                .unwrap_or_default(),
+            _ => vec![],
+        })
+    }
+
+    fn ptr(&self, qname: &str) -> Result<Vec<Record>, NameError> {
+        let found = self.services(qname, RecordType::PTR)?;
+        let mut out: Vec<Record> = Vec::new();
+        for f in found {
+            if let Host::Name(target) = f.host {
+                let Ok(t) = Name::from_ascii(format!("{target}.")) else { continue };
+                if !out.iter().any(|r| matches!(&r.data, RData::PTR(p) if p.0 == t)) {
+                    out.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::PTR(PTR(t))));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// PTR targets for an address in a reverse zone: the services and endpoints holding it,
+    /// named under the stanza's first forward zone.
+    fn reverse(&self, qname: &str) -> resolve::Lookup {
+        let Some(ip) = reverse_address(qname) else {
+            return Err(NameError::NoItems);
+        };
+        let Some(primary) = self.stanza.zones.iter().find(|z| !resolve::is_reverse(z)) else {
+            return Err(NameError::NoItems);
+        };
+        let primary = primary.trim_end_matches('.');
+        let mut found = Vec::new();
+        for svc in self.snap.services() {
+            if let crate::object::ServiceKind::ClusterIp(ips) = &svc.kind {
+                if ips.contains(&ip) && resolve::namespace_exposed(self.stanza, self.snap, &svc.key.namespace) {
+                    found.push(Found { host: Host::Name(format!("{}.{}.svc.{primary}", svc.key.name, svc.key.namespace)), port: -1, domain: String::new() });
+                }
+            }
+            if self.stanza.noendpoints || !resolve::namespace_exposed(self.stanza, self.snap, &svc.key.namespace) {
+                continue;
+            }
+            for slice in self.snap.slices_of(&svc.key) {
+                for e in slice.endpoints.iter().filter(|e| e.ready && e.addresses.contains(&ip)) {
+                    let host = resolve::endpoint_hostname(e, &ip, self.stanza.endpoint_pod_names);
+                    found.push(Found { host: Host::Name(format!("{host}.{}.{}.svc.{primary}", svc.key.name, svc.key.namespace)), port: -1, domain: String::new() });
+                }
+            }
+        }
+        if found.is_empty() { Err(NameError::NoItems) } else { Ok(found) }
+    }
+
+    fn srv(&self, qname: &str) -> Result<Sections, NameError> {
+        let found = self.services(qname, RecordType::SRV)?;
+        // Every record has priority 0 and the default weight: CoreDNS splits 100 between them.
+        let total = 100.0 * found.len() as f64;
+        let mut weight = (100.0 / total * 100.0).floor() as u16;
+        if weight == 0 {
+            weight = 1;
+        }
+        let (mut answers, mut extra) = (Vec::new(), Vec::new());
+        let (mut seen_srv, mut seen_addr): (Vec<(Name, u16)>, Vec<(Name, IpAddr)>) = (Vec::new(), Vec::new());
+        for f in found {
+            let (Host::Ip(ip), Ok(port)) = (&f.host, u16::try_from(f.port)) else { continue };
+            let Some(target) = self.in_zone(&f.domain) else { continue };
+            if !seen_srv.contains(&(target.clone(), port)) {
+                seen_srv.push((target.clone(), port));
+                let srv = SRV::new(0, weight, port, target.clone());
+                answers.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::SRV(srv)));
+            }
+            if !seen_addr.contains(&(target.clone(), *ip)) {
+                seen_addr.push((target.clone(), *ip));
+                extra.push(address(target, self.ttl(), *ip));
+            }
+        }
+        Ok((answers, extra))
+    }
+
+    /// The names and addresses the zone's NS records point at: the services whose endpoints are
+    /// this server's own addresses, or `ns.dns.<zone>` with those addresses.
+    fn ns_addresses(&self) -> Vec<(String, IpAddr)> {
+        let mut out = Vec::new();
+        for local in &self.server.local_ips {
+            for svc in self.snap.services() {
+                for slice in self.snap.slices_of(&svc.key) {
+                    for e in slice.endpoints.iter().filter(|e| e.addresses.contains(local)) {
+                        let base = format!("{}.{}.svc", svc.key.name, svc.key.namespace);
+                        match &svc.kind {
+                            crate::object::ServiceKind::ClusterIp(ips) => out.extend(ips.iter().map(|ip| (base.clone(), *ip))),
+                            _ => out.extend(e.addresses.iter().map(|ip| (format!("{}.{base}", resolve::endpoint_hostname(e, ip, self.stanza.endpoint_pod_names)), *ip))),
+                        }
+                    }
+                }
+            }
+        }
+        if out.is_empty() {
+            out = self.server.local_ips.iter().map(|ip| ("ns.dns".to_string(), *ip)).collect();
+        }
+        out
+    }
+
+    fn ns(&self) -> Sections {
+        let (mut answers, mut extra): (Vec<Record>, Vec<Record>) = (Vec::new(), Vec::new());
+        for (relative, ip) in self.ns_addresses() {
+            let Some(target) = self.in_zone(&relative) else { continue };
+            extra.push(address(target.clone(), self.ttl(), ip));
+            if !answers.iter().any(|r| matches!(&r.data, RData::NS(n) if n.0 == target)) {
+                answers.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::NS(NS(target))));
+            }
+        }
+        (answers, extra)
+    }
+
+    fn soa(&self) -> Record {
+        let zone = Name::from_ascii(self.zone_cased).unwrap_or_else(|_| Name::root());
+        let mname = self.in_zone("ns.dns").unwrap_or_else(Name::root);
+        let rname = self.in_zone("hostmaster").unwrap_or_else(Name::root);
+        // The serial is the time of the last change, in seconds: it wraps in 2106, as CoreDNS's.
+        let serial = self.snap.modified() as u32;
+        let soa = SOA::new(mname, rname, serial, 7200, 1800, 86400, self.ttl());
+        Record::from_rdata(zone, self.ttl().min(SOA_MAX_TTL), RData::SOA(soa))
+    }
+}
+
+fn address(owner: Name, ttl: u32, ip: IpAddr) -> Record {
+    match ip {
+        IpAddr::V4(v4) => Record::from_rdata(owner, ttl, RData::A(A(v4))),
+        IpAddr::V6(v6) => Record::from_rdata(owner, ttl, RData::AAAA(AAAA(v6))),
+    }
+}
+
+/// The address a reverse name stands for: "4.3.2.1.in-addr.arpa." → 1.2.3.4; the 32 nibbles of
+/// an ip6.arpa name → the IPv6 address. None for partial names.
+pub fn reverse_address(qname: &str) -> Option<IpAddr> {
+    if let Some(rest) = qname.strip_suffix(".in-addr.arpa.") {
+        let mut octets: Vec<u8> = rest.split('.').map(|o| o.parse().ok()).collect::<Option<_>>()?;
+        if octets.len() != 4 {
+            return None;
+        }
+        octets.reverse();
+        return Some(IpAddr::from([octets[0], octets[1], octets[2], octets[3]]));
+    }
+    let rest = qname.strip_suffix(".ip6.arpa.")?;
+    let nibbles: Vec<u8> = rest.split('.').map(|n| u8::from_str_radix(n, 16).ok().filter(|_| n.len() == 1)).collect::<Option<_>>()?;
+    if nibbles.len() != 32 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (i, pair) in nibbles.iter().rev().collect::<Vec<_>>().chunks(2).enumerate() {
+        bytes[i] = (pair[0] << 4) | pair[1];
+    }
+    Some(IpAddr::from(bytes))
+}

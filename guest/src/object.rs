@@ -1,0 +1,376 @@
+//! Kubernetes objects cut down to the fields DNS reads, decoded from the JSON the API server
+//! sends. Decoding validates what answers depend on (names, IPs, ports), so a malformed object is
+//! refused here with a reason and never reaches the snapshot.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+/// Why an object was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("not a valid object: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("metadata.name is missing")]
+    NoName,
+    #[error("{field}: {value:?} is not an IP address")]
+    BadIp { field: &'static str, value: String },
+    #[error("spec.externalName is missing for an ExternalName service")]
+    NoExternalName,
+    #[error("ports[{0}].port {1} is out of range")]
+    BadPort(usize, i64),
+}
+
+/// The identity every object has: its namespace (empty for cluster-scoped) and name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() { f.write_str(&self.name) } else { write!(f, "{}/{}", self.namespace, self.name) }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RawMeta {
+    name: String,
+    namespace: String,
+    labels: BTreeMap<String, String>,
+    deletion_timestamp: Option<String>,
+}
+
+impl RawMeta {
+    fn key(&self) -> Result<Key, ObjectError> {
+        if self.name.is_empty() {
+            return Err(ObjectError::NoName);
+        }
+        Ok(Key { namespace: self.namespace.to_ascii_lowercase(), name: self.name.to_ascii_lowercase() })
+    }
+}
+
+/// Reads only the key of any object, for deletes.
+pub fn key_of(json: &str) -> Result<Key, ObjectError> {
+    #[derive(Deserialize)]
+    struct Only {
+        #[serde(default)]
+        metadata: RawMeta,
+    }
+    serde_json::from_str::<Only>(json)?.metadata.key()
+}
+
+/// A service or endpoint port. `port` is -1 when the object names none, as CoreDNS keeps it:
+/// such an entry still yields address records but never an SRV record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    pub name: String,
+    pub port: i32,
+    pub protocol: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPort {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    port: Option<i64>,
+    #[serde(default)]
+    protocol: Option<String>,
+}
+
+fn ports(raw: Vec<RawPort>) -> Result<Vec<Port>, ObjectError> {
+    if raw.is_empty() {
+        return Ok(vec![Port { name: String::new(), port: -1, protocol: String::new() }]);
+    }
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let port = match p.port {
+                None => -1,
+                Some(n) if (0..=65535).contains(&n) => n as i32,
+                Some(n) => return Err(ObjectError::BadPort(i, n)),
+            };
+            Ok(Port {
+                name: p.name.unwrap_or_default(),
+                port,
+                protocol: p.protocol.unwrap_or_else(|| "TCP".to_string()),
+            })
+        })
+        .collect()
+}
+
+fn ip(field: &'static str, value: &str) -> Result<IpAddr, ObjectError> {
+    value.parse().map_err(|_| ObjectError::BadIp { field, value: value.to_string() })
+}
+
+/// What a service answers with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// Its cluster IPs (one per family for dual-stack).
+    ClusterIp(Vec<IpAddr>),
+    /// `clusterIP: None`: answered from ready endpoints.
+    Headless,
+    /// A CNAME to this name.
+    ExternalName(String),
+}
+
+/// A v1 Service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub key: Key,
+    pub labels: BTreeMap<String, String>,
+    pub kind: ServiceKind,
+    pub ports: Vec<Port>,
+    pub external_ips: Vec<String>,
+}
+
+impl Service {
+    pub fn decode(json: &str) -> Result<Self, ObjectError> {
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Spec {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+            #[serde(rename = "clusterIP")]
+            cluster_ip: Option<String>,
+            #[serde(rename = "clusterIPs")]
+            cluster_ips: Vec<String>,
+            external_name: Option<String>,
+            #[serde(rename = "externalIPs")]
+            external_ips: Vec<String>,
+            ports: Vec<RawPort>,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            metadata: RawMeta,
+            #[serde(default)]
+            spec: Spec,
+        }
+        let raw: Raw = serde_json::from_str(json)?;
+        let key = raw.metadata.key()?;
+        let spec = raw.spec;
+        let kind = if spec.kind.as_deref() == Some("ExternalName") {
+            let target = spec.external_name.filter(|n| !n.is_empty()).ok_or(ObjectError::NoExternalName)?;
+            ServiceKind::ExternalName(target.to_ascii_lowercase())
+        } else {
+            let ips = if spec.cluster_ips.is_empty() { spec.cluster_ip.into_iter().collect() } else { spec.cluster_ips };
+            if ips.first().is_some_and(|ip| ip == "None") {
+                ServiceKind::Headless
+            } else {
+                // A service still waiting for its IP has none: it answers nothing.
+                let ips = ips.iter().filter(|s| !s.is_empty()).map(|s| ip("spec.clusterIPs", s)).collect::<Result<_, _>>()?;
+                ServiceKind::ClusterIp(ips)
+            }
+        };
+        Ok(Service { key, labels: raw.metadata.labels, kind, ports: ports(spec.ports)?, external_ips: spec.external_ips })
+    }
+
+    pub fn is_headless(&self) -> bool {
+        self.kind == ServiceKind::Headless
+    }
+}
+
+/// One endpoint of an EndpointSlice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addresses: Vec<IpAddr>,
+    pub hostname: Option<String>,
+    /// The name of the pod behind it (`targetRef.name`, when shorter than 64 characters).
+    pub pod_name: Option<String>,
+    /// Its topology zone, lowercase.
+    pub zone: Option<String>,
+    /// `conditions.ready`, with an absent value read as ready, as the API documents.
+    pub ready: bool,
+}
+
+/// A discovery.k8s.io/v1 EndpointSlice, with the service it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointSlice {
+    pub key: Key,
+    pub labels: BTreeMap<String, String>,
+    /// The `kubernetes.io/service-name` label: the service's key.
+    pub service: Key,
+    pub ports: Vec<Port>,
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// The label tying an EndpointSlice to its service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+impl EndpointSlice {
+    pub fn decode(json: &str) -> Result<Self, ObjectError> {
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Conditions {
+            ready: Option<bool>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct TargetRef {
+            name: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct RawEndpoint {
+            #[serde(default)]
+            addresses: Vec<String>,
+            #[serde(default)]
+            hostname: Option<String>,
+            #[serde(default)]
+            target_ref: Option<TargetRef>,
+            #[serde(default)]
+            zone: Option<String>,
+            #[serde(default)]
+            conditions: Conditions,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Raw {
+            #[serde(default)]
+            metadata: RawMeta,
+            #[serde(default)]
+            address_type: Option<String>,
+            #[serde(default)]
+            endpoints: Option<Vec<RawEndpoint>>,
+            #[serde(default)]
+            ports: Option<Vec<RawPort>>,
+        }
+        let raw: Raw = serde_json::from_str(json)?;
+        let key = raw.metadata.key()?;
+        let service = Key {
+            namespace: key.namespace.clone(),
+            name: raw.metadata.labels.get(SERVICE_NAME_LABEL).cloned().unwrap_or_default().to_ascii_lowercase(),
+        };
+        // FQDN slices carry names, not addresses; cluster DNS has never served them.
+        let fqdn = raw.address_type.as_deref() == Some("FQDN");
+        let endpoints = if fqdn {
+            Vec::new()
+        } else {
+            raw.endpoints
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| {
+                    let addresses = e.addresses.iter().map(|a| ip("endpoints[].addresses", a)).collect::<Result<_, _>>()?;
+                    Ok(Endpoint {
+                        addresses,
+                        hostname: e.hostname.filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase()),
+                        pod_name: e.target_ref.map(|t| t.name).filter(|n| !n.is_empty() && n.len() < 64).map(|n| n.to_ascii_lowercase()),
+                        zone: e.zone.map(|z| z.to_ascii_lowercase()),
+                        ready: e.conditions.ready.unwrap_or(true),
+                    })
+                })
+                .collect::<Result<_, ObjectError>>()?
+        };
+        Ok(EndpointSlice { key, labels: raw.metadata.labels, service, ports: ports(raw.ports.unwrap_or_default())?, endpoints })
+    }
+}
+
+/// A v1 Pod: where it is and whether it is going away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pod {
+    pub key: Key,
+    pub ips: Vec<IpAddr>,
+    /// A deletion timestamp is set: CoreDNS stops answering for it at once.
+    pub terminating: bool,
+}
+
+impl Pod {
+    pub fn decode(json: &str) -> Result<Self, ObjectError> {
+        #[derive(Deserialize)]
+        struct PodIp {
+            ip: String,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Status {
+            #[serde(rename = "podIP")]
+            pod_ip: Option<String>,
+            #[serde(rename = "podIPs")]
+            pod_ips: Vec<PodIp>,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            metadata: RawMeta,
+            #[serde(default)]
+            status: Status,
+        }
+        let raw: Raw = serde_json::from_str(json)?;
+        let key = raw.metadata.key()?;
+        let mut texts: Vec<String> = raw.status.pod_ips.into_iter().map(|p| p.ip).collect();
+        if texts.is_empty() {
+            texts.extend(raw.status.pod_ip.filter(|s| !s.is_empty()));
+        }
+        let ips = texts.iter().map(|s| ip("status.podIPs", s)).collect::<Result<_, _>>()?;
+        Ok(Pod { key, ips, terminating: raw.metadata.deletion_timestamp.is_some() })
+    }
+}
+
+/// A v1 Namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    pub key: Key,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Namespace {
+    pub fn decode(json: &str) -> Result<Self, ObjectError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            metadata: RawMeta,
+        }
+        let raw: Raw = serde_json::from_str(json)?;
+        let key = raw.metadata.key()?;
+        Ok(Namespace { key: Key { namespace: String::new(), name: key.name }, labels: raw.metadata.labels })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_decode_by_kind() {
+        let s = Service::decode(r#"{"metadata":{"name":"Web","namespace":"ns"},"spec":{"clusterIP":"10.0.0.1","clusterIPs":["10.0.0.1","fd00::1"],"ports":[{"name":"http","port":80,"protocol":"TCP"}]}}"#).unwrap();
+        assert_eq!(s.key.to_string(), "ns/web");
+        assert_eq!(s.kind, ServiceKind::ClusterIp(vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()]));
+        let h = Service::decode(r#"{"metadata":{"name":"h","namespace":"ns"},"spec":{"clusterIP":"None"}}"#).unwrap();
+        assert!(h.is_headless());
+        assert_eq!(h.ports, vec![Port { name: String::new(), port: -1, protocol: String::new() }]);
+        let e = Service::decode(r#"{"metadata":{"name":"e","namespace":"ns"},"spec":{"type":"ExternalName","externalName":"Example.com"}}"#).unwrap();
+        assert_eq!(e.kind, ServiceKind::ExternalName("example.com".into()));
+    }
+
+    #[test]
+    fn malformed_objects_are_refused_with_a_reason() {
+        for (json, why) in [
+            ("{", "not a valid object"),
+            (r#"{"metadata":{"namespace":"ns"}}"#, "metadata.name"),
+            (r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"clusterIP":"10.0.0.999"}}"#, "not an IP"),
+            (r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"type":"ExternalName"}}"#, "externalName"),
+            (r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"clusterIP":"10.0.0.1","ports":[{"port":70000}]}}"#, "out of range"),
+        ] {
+            let err = Service::decode(json).expect_err(json).to_string();
+            assert!(err.contains(why), "{json}: {err}");
+        }
+        assert!(EndpointSlice::decode(r#"{"metadata":{"name":"a","namespace":"n"},"endpoints":[{"addresses":["x"]}]}"#).is_err());
+    }
+
+    #[test]
+    fn endpoint_slices_keep_readiness_and_names() {
+        let s = EndpointSlice::decode(r#"{"metadata":{"name":"h-1","namespace":"ns","labels":{"kubernetes.io/service-name":"h"}},"addressType":"IPv4",
+            "endpoints":[{"addresses":["10.1.0.1"],"hostname":"db-0","conditions":{"ready":true}},{"addresses":["10.1.0.2"],"conditions":{"ready":false},"targetRef":{"kind":"Pod","name":"p2"}},{"addresses":["10.1.0.3"]}],
+            "ports":[{"name":"sql","port":5432,"protocol":"TCP"}]}"#).unwrap();
+        assert_eq!(s.service.to_string(), "ns/h");
+        assert_eq!(s.endpoints.iter().map(|e| e.ready).collect::<Vec<_>>(), [true, false, true]);
+        assert_eq!(s.endpoints[0].hostname.as_deref(), Some("db-0"));
+        assert_eq!(s.endpoints[1].pod_name.as_deref(), Some("p2"));
+    }
+}

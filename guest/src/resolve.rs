@@ -1,0 +1,206 @@
+//! What a parsed name resolves to in one stanza's snapshot: the answering hosts (an IP, or a
+//! name for ExternalName services) with their ports and the schema name each lives under, or the
+//! name error that makes the answer NXDOMAIN. Record building is the handler's job; this module
+//! only decides which objects answer.
+
+use std::net::IpAddr;
+
+use crate::config::{PodMode, Stanza};
+use crate::name;
+use crate::object::{Endpoint, Key, Port, Service, ServiceKind};
+use crate::request::{self, Branch, Request};
+use crate::snapshot::Snapshot;
+
+/// What an answering object points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Host {
+    Ip(IpAddr),
+    /// A domain name (ExternalName services), lowercase, without the trailing dot.
+    Name(String),
+}
+
+/// One answering host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub host: Host,
+    /// -1 when the object names no port: address records only, no SRV.
+    pub port: i32,
+    /// The schema name of the host relative to the zone ("web.ns.svc", "db-0.web.ns.svc").
+    pub domain: String,
+}
+
+/// Why a name does not exist. Every case is answered NXDOMAIN (or passed on by `fallthrough`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameError {
+    /// Nothing of that name.
+    NoItems,
+    /// The namespace is not exposed (absent, or filtered out by `namespaces` / `namespace_labels`).
+    NamespaceNotExposed,
+    /// The name has no meaning in the schema.
+    Invalid,
+}
+
+pub type Lookup = Result<Vec<Found>, NameError>;
+
+/// Everything `qname` (lowercase, fully qualified, inside `zone`) resolves to.
+pub fn records(stanza: &Stanza, snap: &Snapshot, qname: &str, zone: &str) -> Lookup {
+    let labels = name::labels_below(qname, zone).ok_or(NameError::Invalid)?;
+    let multicluster = stanza.is_multicluster(zone);
+    let r = request::parse(&labels, multicluster, stanza.zonal).map_err(|_| NameError::Invalid)?;
+    let Some(branch) = r.branch else {
+        return Ok(Vec::new());
+    };
+    if is_reverse(qname) {
+        return Err(NameError::NoItems);
+    }
+    if !namespace_exposed(stanza, snap, r.namespace) {
+        return Err(NameError::NamespaceNotExposed);
+    }
+    match branch {
+        Branch::Pod => pods(stanza, snap, &r),
+        // ServiceImports are not held yet: a multicluster zone knows no services.
+        Branch::Svc if multicluster => {
+            if r.service.is_empty() { Ok(Vec::new()) } else { Err(NameError::NoItems) }
+        }
+        Branch::Svc => services(stanza, snap, &r),
+    }
+}
+
+/// Whether a name lies in a reverse-lookup tree.
+pub fn is_reverse(qname: &str) -> bool {
+    name::is_subdomain(qname, "in-addr.arpa.") || name::is_subdomain(qname, "ip6.arpa.")
+}
+
+/// A namespace is exposed when the `namespaces` option allows it and it exists with labels
+/// matching `namespace_labels`, as CoreDNS decides it.
+pub fn namespace_exposed(stanza: &Stanza, snap: &Snapshot, namespace: &str) -> bool {
+    stanza.namespace_configured(namespace)
+        && snap.namespace(namespace).is_some_and(|ns| stanza.namespace_labels.as_ref().is_none_or(|s| s.matches(&ns.labels)))
+}
+
+fn pods(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
+    if stanza.pods == PodMode::Disabled {
+        return Err(NameError::NoItems);
+    }
+    if r.service.is_empty() {
+        return Ok(Vec::new());
+    }
+    let podname = r.service;
+    let text = if podname.matches('-').count() == 3 && !podname.contains("--") {
+        podname.replace('-', ".")
+    } else {
+        podname.replace('-', ":")
+    };
+    let ip: IpAddr = text.parse().map_err(|_| NameError::NoItems)?;
+    let found = || Found { host: Host::Ip(ip), port: -1, domain: format!("{podname}.{}.pod", r.namespace) };
+    match stanza.pods {
+        PodMode::Insecure => Ok(vec![found()]),
+        _ => {
+            let exists = snap.pods_with_ip(&ip).any(|p| !p.terminating && p.key.namespace == r.namespace && p.ips.first() == Some(&ip));
+            if exists { Ok(vec![found()]) } else { Err(NameError::NoItems) }
+        }
+    }
+}
+
+/// The ready endpoints of a service, with the ports of the slice each came from.
+fn ready_endpoints<'s>(stanza: &Stanza, snap: &'s Snapshot, key: &Key) -> Vec<(&'s Endpoint, &'s [Port])> {
+    if stanza.noendpoints {
+        return Vec::new();
+    }
+    snap.slices_of(key)
+        .filter(|s| stanza.labels.as_ref().is_none_or(|sel| sel.matches(&s.labels)))
+        .flat_map(|s| s.endpoints.iter().filter(|e| e.ready).map(move |e| (e, s.ports.as_slice())))
+        .collect()
+}
+
+/// The name an endpoint answers under: its hostname, its pod's name with `endpoint_pod_names`,
+/// or its address with dashes.
+pub fn endpoint_hostname(endpoint: &Endpoint, ip: &IpAddr, pod_names: bool) -> String {
+    if let Some(h) = &endpoint.hostname {
+        return h.clone();
+    }
+    if pod_names {
+        if let Some(p) = &endpoint.pod_name {
+            return p.clone();
+        }
+    }
+    match ip {
+        IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
+        IpAddr::V6(v6) => {
+            let dashed = v6.to_string().replace(':', "-");
+            if dashed.ends_with('-') { dashed + "0" } else { dashed }
+        }
+    }
+}
+
+fn port_matches(r: &Request, p: &Port) -> bool {
+    (r.port.is_empty() || r.port.eq_ignore_ascii_case(&p.name)) && (r.protocol.is_empty() || r.protocol.eq_ignore_ascii_case(&p.protocol))
+}
+
+fn services(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
+    if r.service.is_empty() {
+        return Ok(Vec::new());
+    }
+    let svc = snap.service(r.namespace, r.service).ok_or(NameError::NoItems)?;
+    if stanza.labels.as_ref().is_some_and(|sel| !sel.matches(&svc.labels)) {
+        return Err(NameError::NoItems);
+    }
+    let endpoints = ready_endpoints(stanza, snap, &svc.key);
+    if stanza.ignore_empty_service
+        && matches!(svc.kind, ServiceKind::ClusterIp(_))
+        && endpoints.iter().all(|(e, _)| e.addresses.is_empty())
+    {
+        return Err(NameError::NoItems);
+    }
+    if r.topology_zone.is_some() && !svc.is_headless() {
+        return Err(NameError::NoItems);
+    }
+    let base = format!("{}.{}.svc", svc.key.name, svc.key.namespace);
+    match &svc.kind {
+        ServiceKind::ExternalName(target) => {
+            if !r.endpoint.is_empty() || !r.port.is_empty() || !r.protocol.is_empty() {
+                return Err(NameError::NoItems);
+            }
+            Ok(vec![Found { host: Host::Name(target.trim_end_matches('.').to_string()), port: -1, domain: base }])
+        }
+        _ if svc.is_headless() || !r.endpoint.is_empty() => endpoint_records(stanza, r, svc, &endpoints, &base),
+        ServiceKind::ClusterIp(ips) => {
+            let mut found = Vec::new();
+            let mut any_port = false;
+            for p in svc.ports.iter().filter(|p| port_matches(r, p)) {
+                any_port = true;
+                found.extend(ips.iter().map(|ip| Found { host: Host::Ip(*ip), port: p.port, domain: base.clone() }));
+            }
+            if any_port { Ok(found) } else { Err(NameError::NoItems) }
+        }
+        ServiceKind::Headless => unreachable!("handled by the arm above"),
+    }
+}
+
+fn endpoint_records(stanza: &Stanza, r: &Request, svc: &Service, endpoints: &[(&Endpoint, &[Port])], base: &str) -> Lookup {
+    let collect = |topology: Option<&str>| {
+        let mut found = Vec::new();
+        for (e, ports) in endpoints {
+            if topology.is_some_and(|t| e.zone.as_deref() != Some(t)) {
+                continue;
+            }
+            for ip in &e.addresses {
+                let host = endpoint_hostname(e, ip, stanza.endpoint_pod_names);
+                if !r.endpoint.is_empty() && !r.endpoint.eq_ignore_ascii_case(&host) {
+                    continue;
+                }
+                for p in ports.iter().filter(|p| port_matches(r, p)) {
+                    found.push(Found { host: Host::Ip(*ip), port: p.port, domain: format!("{host}.{base}") });
+                }
+            }
+        }
+        found
+    };
+    let _ = svc;
+    let mut found = collect(r.topology_zone.as_deref());
+    if found.is_empty() && r.prefer {
+        found = collect(None);
+    }
+    // A zonal name of a headless service exists even when its zone holds nothing (NODATA).
+    if found.is_empty() && r.topology_zone.is_none() { Err(NameError::NoItems) } else { Ok(found) }
+}

@@ -1,0 +1,333 @@
+//! One stanza's view of its cluster: the decoded objects, the indexes queries need, and the
+//! watch-event protocol that keeps them exact. A relist builds a fresh table beside the live one
+//! and swaps it in whole on `RelistDone`, so a name never vanishes while its kind is relisted.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use crate::object::{self, EndpointSlice, Key, Namespace, ObjectError, Pod, Service};
+
+/// The kinds of object a stanza watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Namespace,
+    Service,
+    EndpointSlice,
+    Pod,
+    ServiceImport,
+}
+
+/// One watch event (see the WIT `event` variant).
+#[derive(Clone, Debug)]
+pub enum Event {
+    Apply(Kind, String),
+    Delete(Kind, String),
+    RelistStart(Kind),
+    RelistDone(Kind),
+    Synced(bool),
+}
+
+/// An object skipped as malformed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    pub kind: Kind,
+    pub name: String,
+    pub reason: String,
+}
+
+/// Objects of one kind by key, with a relist in progress beside them.
+#[derive(Debug)]
+struct Table<T> {
+    live: BTreeMap<Key, T>,
+    relist: Option<BTreeMap<Key, T>>,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table { live: BTreeMap::new(), relist: None }
+    }
+}
+
+impl<T> Table<T> {
+    fn target(&mut self) -> &mut BTreeMap<Key, T> {
+        self.relist.as_mut().unwrap_or(&mut self.live)
+    }
+    /// Returns the replaced table when a relist completes.
+    fn finish_relist(&mut self) -> bool {
+        match self.relist.take() {
+            Some(fresh) => {
+                self.live = fresh;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The snapshot of one stanza's cluster.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    namespaces: Table<Namespace>,
+    services: Table<Service>,
+    slices: Table<EndpointSlice>,
+    pods: Table<Pod>,
+    /// service key → keys of its endpoint slices (derived from `slices.live`).
+    slices_by_service: HashMap<Key, BTreeSet<Key>>,
+    /// pod IP → keys of pods with that IP (derived from `pods.live`).
+    pods_by_ip: HashMap<IpAddr, BTreeSet<Key>>,
+    synced: bool,
+    /// Seconds since the epoch of the last change: the zone's SOA serial.
+    modified: u64,
+}
+
+impl Snapshot {
+    /// Applies `events` in order; returns the objects skipped as malformed.
+    pub fn apply(&mut self, now: u64, events: Vec<Event>) -> Vec<Rejected> {
+        let mut rejected = Vec::new();
+        let mut changed = false;
+        for event in events {
+            match event {
+                Event::Apply(kind, json) => match self.put(kind, &json) {
+                    Ok(()) => changed = true,
+                    Err(e) => rejected.push(Rejected { kind, name: object::key_of(&json).map(|k| k.to_string()).unwrap_or_default(), reason: e.to_string() }),
+                },
+                Event::Delete(kind, json) => match object::key_of(&json) {
+                    Ok(key) => changed |= self.remove(kind, key),
+                    Err(e) => rejected.push(Rejected { kind, name: String::new(), reason: e.to_string() }),
+                },
+                Event::RelistStart(kind) => self.start_relist(kind),
+                Event::RelistDone(kind) => changed |= self.finish_relist(kind),
+                Event::Synced(s) => self.synced = s,
+            }
+        }
+        if changed {
+            self.modified = now;
+        }
+        rejected
+    }
+
+    fn put(&mut self, kind: Kind, json: &str) -> Result<(), ObjectError> {
+        match kind {
+            Kind::Namespace => {
+                let ns = Namespace::decode(json)?;
+                self.namespaces.target().insert(ns.key.clone(), ns);
+            }
+            Kind::Service => {
+                let svc = Service::decode(json)?;
+                self.services.target().insert(svc.key.clone(), svc);
+            }
+            Kind::EndpointSlice => {
+                let slice = EndpointSlice::decode(json)?;
+                let live = self.slices.relist.is_none();
+                if let Some(old) = self.slices.target().insert(slice.key.clone(), slice.clone()) {
+                    if live {
+                        self.unindex_slice(&old);
+                    }
+                }
+                if live {
+                    self.index_slice(&slice);
+                }
+            }
+            Kind::Pod => {
+                let pod = Pod::decode(json)?;
+                let live = self.pods.relist.is_none();
+                if let Some(old) = self.pods.target().insert(pod.key.clone(), pod.clone()) {
+                    if live {
+                        self.unindex_pod(&old);
+                    }
+                }
+                if live {
+                    self.index_pod(&pod);
+                }
+            }
+            // Answered from ServiceImports only with `multicluster`, which this snapshot does not
+            // hold yet: accepted and ignored so a host may send them.
+            Kind::ServiceImport => {}
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, kind: Kind, key: Key) -> bool {
+        match kind {
+            Kind::Namespace => {
+                let key = Key { namespace: String::new(), name: key.name };
+                self.namespaces.target().remove(&key).is_some()
+            }
+            Kind::Service => self.services.target().remove(&key).is_some(),
+            Kind::EndpointSlice => {
+                let live = self.slices.relist.is_none();
+                match self.slices.target().remove(&key) {
+                    Some(old) => {
+                        if live {
+                            self.unindex_slice(&old);
+                        }
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Kind::Pod => {
+                let live = self.pods.relist.is_none();
+                match self.pods.target().remove(&key) {
+                    Some(old) => {
+                        if live {
+                            self.unindex_pod(&old);
+                        }
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Kind::ServiceImport => false,
+        }
+    }
+
+    fn start_relist(&mut self, kind: Kind) {
+        match kind {
+            Kind::Namespace => self.namespaces.relist = Some(BTreeMap::new()),
+            Kind::Service => self.services.relist = Some(BTreeMap::new()),
+            Kind::EndpointSlice => self.slices.relist = Some(BTreeMap::new()),
+            Kind::Pod => self.pods.relist = Some(BTreeMap::new()),
+            Kind::ServiceImport => {}
+        }
+    }
+
+    fn finish_relist(&mut self, kind: Kind) -> bool {
+        match kind {
+            Kind::Namespace => self.namespaces.finish_relist(),
+            Kind::Service => self.services.finish_relist(),
+            Kind::EndpointSlice => {
+                let done = self.slices.finish_relist();
+                if done {
+                    self.slices_by_service.clear();
+                    let slices: Vec<EndpointSlice> = self.slices.live.values().cloned().collect();
+                    slices.iter().for_each(|s| self.index_slice(s));
+                }
+                done
+            }
+            Kind::Pod => {
+                let done = self.pods.finish_relist();
+                if done {
+                    self.pods_by_ip.clear();
+                    let pods: Vec<Pod> = self.pods.live.values().cloned().collect();
+                    pods.iter().for_each(|p| self.index_pod(p));
+                }
+                done
+            }
+            Kind::ServiceImport => false,
+        }
+    }
+
+    fn index_slice(&mut self, s: &EndpointSlice) {
+        self.slices_by_service.entry(s.service.clone()).or_default().insert(s.key.clone());
+    }
+    fn unindex_slice(&mut self, s: &EndpointSlice) {
+        if let Some(set) = self.slices_by_service.get_mut(&s.service) {
+            set.remove(&s.key);
+            if set.is_empty() {
+                self.slices_by_service.remove(&s.service);
+            }
+        }
+    }
+    fn index_pod(&mut self, p: &Pod) {
+        for ip in &p.ips {
+            self.pods_by_ip.entry(*ip).or_default().insert(p.key.clone());
+        }
+    }
+    fn unindex_pod(&mut self, p: &Pod) {
+        for ip in &p.ips {
+            if let Some(set) = self.pods_by_ip.get_mut(ip) {
+                set.remove(&p.key);
+                if set.is_empty() {
+                    self.pods_by_ip.remove(ip);
+                }
+            }
+        }
+    }
+
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces.live.get(&Key { namespace: String::new(), name: name.to_string() })
+    }
+
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
+        self.services.live.get(&Key { namespace: namespace.to_string(), name: name.to_string() })
+    }
+
+    /// Every endpoint slice of the service `key`, in name order.
+    pub fn slices_of(&self, key: &Key) -> impl Iterator<Item = &EndpointSlice> {
+        self.slices_by_service
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.slices.live.get(k))
+    }
+
+    /// Every pod with address `ip`.
+    pub fn pods_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = &Pod> {
+        self.pods_by_ip.get(ip).into_iter().flatten().filter_map(|k| self.pods.live.get(k))
+    }
+
+    /// Every service, in key order.
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.services.live.values()
+    }
+
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+
+    pub fn modified(&self) -> u64 {
+        self.modified
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(ns: &str, name: &str, ip: &str) -> String {
+        format!(r#"{{"metadata":{{"name":"{name}","namespace":"{ns}"}},"spec":{{"clusterIP":"{ip}"}}}}"#)
+    }
+    fn slice(ns: &str, name: &str, service: &str, ip: &str) -> String {
+        format!(r#"{{"metadata":{{"name":"{name}","namespace":"{ns}","labels":{{"kubernetes.io/service-name":"{service}"}}}},"endpoints":[{{"addresses":["{ip}"]}}]}}"#)
+    }
+
+    #[test]
+    fn relist_swaps_whole_and_keeps_old_until_done() {
+        let mut s = Snapshot::default();
+        s.apply(1, vec![Event::Apply(Kind::Service, svc("a", "old", "10.0.0.1"))]);
+        s.apply(2, vec![Event::RelistStart(Kind::Service), Event::Apply(Kind::Service, svc("a", "new", "10.0.0.2"))]);
+        assert!(s.service("a", "old").is_some(), "old set answers during the relist");
+        assert!(s.service("a", "new").is_none());
+        s.apply(3, vec![Event::RelistDone(Kind::Service)]);
+        assert!(s.service("a", "old").is_none());
+        assert!(s.service("a", "new").is_some());
+        assert_eq!(s.modified(), 3);
+    }
+
+    #[test]
+    fn slices_are_indexed_by_service_through_updates_and_deletes() {
+        let mut s = Snapshot::default();
+        let key = Key { namespace: "a".into(), name: "h".into() };
+        s.apply(1, vec![Event::Apply(Kind::EndpointSlice, slice("a", "h-1", "h", "10.1.0.1")), Event::Apply(Kind::EndpointSlice, slice("a", "h-2", "h", "10.1.0.2"))]);
+        assert_eq!(s.slices_of(&key).count(), 2);
+        s.apply(2, vec![Event::Apply(Kind::EndpointSlice, slice("a", "h-2", "other", "10.1.0.2"))]);
+        assert_eq!(s.slices_of(&key).count(), 1);
+        s.apply(3, vec![Event::Delete(Kind::EndpointSlice, slice("a", "h-1", "h", "10.1.0.1"))]);
+        assert_eq!(s.slices_of(&key).count(), 0);
+        s.apply(4, vec![Event::RelistStart(Kind::EndpointSlice), Event::Apply(Kind::EndpointSlice, slice("a", "h-3", "h", "10.1.0.3")), Event::RelistDone(Kind::EndpointSlice)]);
+        assert_eq!(s.slices_of(&key).map(|s| s.key.name.as_str()).collect::<Vec<_>>(), ["h-3"]);
+    }
+
+    #[test]
+    fn a_malformed_object_is_rejected_and_the_rest_kept() {
+        let mut s = Snapshot::default();
+        let rejected = s.apply(1, vec![
+            Event::Apply(Kind::Service, svc("a", "good", "10.0.0.1")),
+            Event::Apply(Kind::Service, svc("a", "bad", "not-an-ip")),
+        ]);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].name, "a/bad");
+        assert!(s.service("a", "good").is_some());
+    }
+}

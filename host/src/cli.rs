@@ -1,0 +1,55 @@
+//! The command line, with CoreDNS's flags: `-conf FILE`, `-dns.port N`, `-version`, `-plugins`.
+//! Like Go's flag package, one or two dashes and `-flag=value` are all accepted.
+
+use std::path::PathBuf;
+
+use crate::config::DEFAULT_PORT;
+use crate::plugins;
+
+pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port PORT] [-version] [-plugins]";
+
+/// What the server was asked to do.
+pub struct Args {
+    pub conf: PathBuf,
+    pub port: u16,
+}
+
+pub enum Command {
+    Run(Args),
+    /// Print this and exit.
+    Print(String),
+}
+
+pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut args = Args { conf: PathBuf::from("Corefile"), port: DEFAULT_PORT };
+    let mut it = argv.into_iter();
+    while let Some(arg) = it.next() {
+        let flag = arg.trim_start_matches('-');
+        if flag.len() == arg.len() {
+            return Err(format!("unexpected argument {arg:?}"));
+        }
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (flag, None),
+        };
+        let mut value = || inline.clone().or_else(|| it.next()).ok_or_else(|| format!("flag -{name} needs a value"));
+        match name {
+            "conf" => args.conf = PathBuf::from(value()?),
+            "dns.port" => {
+                let v = value()?;
+                args.port = v.parse().map_err(|_| format!("invalid -dns.port {v:?}"))?;
+            }
+            "version" => return Ok(Command::Print(format!("kubernetai-{}\ncontract kubernetai:dns@{}", env!("CARGO_PKG_VERSION"), kubernetai_guest::CONTRACT_VERSION))),
+            "plugins" => {
+                let mut list = String::from("Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:\n");
+                for p in plugins::SUPPORTED {
+                    list.push_str(&format!("  dns.{p}\n"));
+                }
+                return Ok(Command::Print(list.trim_end().to_string()));
+            }
+            "h" | "help" => return Ok(Command::Print(USAGE.to_string())),
+            _ => return Err(format!("flag provided but not defined: -{name}")),
+        }
+    }
+    Ok(Command::Run(args))
+}

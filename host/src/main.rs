@@ -1,0 +1,201 @@
+//! `kubernetai`: a DNS server for Kubernetes clusters, several at once, whose resolution logic is
+//! a sandboxed wasm module. It reads a Corefile, feeds each server block's `kubernetai` stanzas
+//! to a module instance, keeps their cluster snapshots current, and serves DNS over UDP and TCP.
+
+mod cli;
+mod config;
+mod corefile;
+mod manifests;
+mod module;
+mod plugins;
+mod server;
+mod stanza;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::module::{Instance, Module, wit};
+use crate::server::{Block, Counters, Router};
+use crate::stanza::Source;
+
+fn main() -> ExitCode {
+    let args = match cli::parse(std::env::args().skip(1)) {
+        Ok(cli::Command::Run(args)) => args,
+        Ok(cli::Command::Print(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{e}\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("[FATAL] starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("[FATAL] {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn log_rejected(at: &str, rejected: &[wit::Rejected]) {
+    for r in rejected {
+        eprintln!("[WARNING] plugin/kubernetai: {at}: skipped {:?} {}: {}", r.kind, r.name, r.reason);
+    }
+}
+
+async fn run(args: cli::Args) -> anyhow::Result<()> {
+    let blocks = corefile::load(&args.conf)?;
+    let servers = config::servers(&blocks, args.port)?;
+    let module = Module::load(module::EMBEDDED).context("loading the embedded module")?;
+
+    let mut by_port: BTreeMap<u16, (Vec<IpAddr>, Vec<Block>)> = BTreeMap::new();
+    for srv in &servers {
+        let plugin = if srv.stanzas.is_empty() { None } else { Some(start_stanzas(&module, srv)?) };
+        let mut ports: Vec<u16> = srv.keys.iter().map(|(_, p)| *p).collect();
+        ports.dedup();
+        for port in ports {
+            let zones = srv.keys.iter().filter(|(_, p)| *p == port).map(|(z, _)| z.clone()).collect();
+            let entry = by_port.entry(port).or_default();
+            entry.0.extend(&srv.bind);
+            entry.1.push(Block { zones, log: srv.log, errors: srv.errors, plugin: plugin.clone() });
+        }
+    }
+
+    let counters = Arc::new(Counters::default());
+    for (port, (binds, blocks)) in by_port {
+        let router = Arc::new(Router { blocks, counters: counters.clone() });
+        let binds = if binds.is_empty() { vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)] } else { binds };
+        for ip in binds {
+            let (udp, tcp) = bind_pair(SocketAddr::new(ip, port)).await?;
+            let addr = udp.local_addr()?;
+            println!("[INFO] listening on udp+tcp {addr}");
+            tokio::spawn(server::serve_udp(Arc::new(udp), router.clone()));
+            tokio::spawn(server::serve_tcp(tcp, router.clone()));
+        }
+    }
+    for srv in &servers {
+        for (zone, port) in &srv.keys {
+            println!("{zone}:{port}");
+        }
+    }
+    println!("kubernetai-{}", env!("CARGO_PKG_VERSION"));
+
+    shutdown_signal().await;
+    eprintln!("[INFO] shutting down: {}", counters.summary());
+    Ok(())
+}
+
+/// A UDP socket and a TCP listener on the same address. Port 0 picks a free port for both.
+async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
+    let mut last_err = None;
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(addr).await.with_context(|| format!("binding udp {addr}"))?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            // With port 0 the TCP side of a free UDP port may be taken: try another.
+            Err(e) if addr.port() == 0 => last_err = Some(e),
+            Err(e) => return Err(e).with_context(|| format!("binding tcp {addr}")),
+        }
+    }
+    bail!("no port free for both udp and tcp on {}: {:?}", addr.ip(), last_err)
+}
+
+/// Instantiates the module for one server block, configures it with the block's stanzas, loads
+/// each stanza's objects and starts keeping them current.
+fn start_stanzas(module: &Module, srv: &config::Server) -> anyhow::Result<Arc<Mutex<Instance>>> {
+    let mut instance = module.instantiate()?;
+    let local_ips = srv.bind.iter().filter(|ip| !ip.is_loopback() && !ip.is_unspecified()).map(IpAddr::to_string).collect();
+    let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
+    instance.configure(&wit::Server { local_ips }, &stanzas).with_context(|| format!("server block at {}", srv.at))?;
+    let instance = Arc::new(Mutex::new(instance));
+    for (i, st) in srv.stanzas.iter().enumerate() {
+        let index = u32::try_from(i).context("too many stanzas")?;
+        match &st.source {
+            Source::Manifests(files) => {
+                let objects = manifests::load(files).with_context(|| format!("kubernetai stanza at {}", st.at))?;
+                let rejected = lock(&instance)?.apply(index, now(), &objects.initial_events())?;
+                log_rejected(&st.at, &rejected);
+                eprintln!("[INFO] plugin/kubernetai: {}: loaded {} objects from {} file(s)", st.at, objects.len(), files.len());
+                tokio::spawn(watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), objects));
+            }
+            Source::Api(_) => bail!(
+                "{}: kubernetai: watching a Kubernetes API server is not implemented yet; give the stanza `manifests FILE…`",
+                st.at
+            ),
+        }
+    }
+    Ok(instance)
+}
+
+fn lock(instance: &Mutex<Instance>) -> anyhow::Result<std::sync::MutexGuard<'_, Instance>> {
+    instance.lock().map_err(|_| anyhow::anyhow!("module instance is unusable after a panic"))
+}
+
+/// Re-reads the manifest files when they change and feeds the difference to the instance.
+async fn watch_manifests(instance: Arc<Mutex<Instance>>, index: u32, at: String, files: Vec<std::path::PathBuf>, mut current: manifests::Objects) {
+    let mut stamp = manifests::stamp(&files);
+    loop {
+        tokio::time::sleep(manifests::POLL_INTERVAL).await;
+        let next_stamp = manifests::stamp(&files);
+        if next_stamp == stamp {
+            continue;
+        }
+        stamp = next_stamp;
+        let next = match manifests::load(&files) {
+            Ok(next) => next,
+            Err(e) => {
+                eprintln!("[ERROR] plugin/kubernetai: {at}: {e}; keeping the last good objects");
+                continue;
+            }
+        };
+        let events = current.diff(&next);
+        if events.is_empty() {
+            continue;
+        }
+        let result = lock(&instance).and_then(|mut i| Ok(i.apply(index, now(), &events)?));
+        match result {
+            Ok(rejected) => {
+                log_rejected(&at, &rejected);
+                eprintln!("[INFO] plugin/kubernetai: {at}: applied {} change(s)", events.len());
+                current = next;
+            }
+            Err(e) => eprintln!("[ERROR] plugin/kubernetai: {at}: applying changes: {e:#}"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

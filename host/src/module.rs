@@ -1,0 +1,219 @@
+//! The kubernetai wasm module under wasmtime: compiling it once, checking what it imports,
+//! and running instances of it in a sandbox with no capabilities.
+//!
+//! A module may import only the WASI interfaces Rust's standard library links for wasip2
+//! (`wasi:cli` stdio/environment/exit, `wasi:io`, `wasi:random`); anything else — files,
+//! sockets, clocks — is refused at load time. The WASI context handed to it is empty: no
+//! environment, arguments or preopened directories, and its stderr goes to memory so a panic
+//! message can be logged. Every call runs under an epoch deadline, and memory under a limit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+wasmtime::component::bindgen!({ path: "../wit", world: "kubernetai" });
+
+/// The WIT types, as the host sees them.
+pub use kubernetai::dns::types as wit;
+
+/// The module built with this host, embedded at compile time (see build.rs).
+pub static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kubernetai_guest.wasm"));
+
+/// Interfaces a module may import (prefixes of their names).
+/// (`kubernetai:dns/types` carries only types: components list such interfaces as imports.)
+const ALLOWED_IMPORTS: &[&str] = &["kubernetai:dns/types@", "wasi:cli/environment@", "wasi:cli/exit@", "wasi:cli/stdin@", "wasi:cli/stdout@", "wasi:cli/stderr@", "wasi:cli/terminal-", "wasi:io/", "wasi:random/"];
+/// How often the epoch advances: the granularity of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// A query has this many ticks (~100 ms) before it is interrupted: a thousand times what a hit costs.
+const QUERY_DEADLINE_TICKS: u64 = 10;
+/// Configuring and applying events may take longer: a full relist of a large cluster.
+const APPLY_DEADLINE_TICKS: u64 = 3000;
+/// Linear memory one instance may grow to.
+pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
+/// How much of a module's stderr is kept for the log.
+const STDERR_CAPACITY: usize = 64 << 10;
+
+/// A module that could not be used, naming the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("compiling the module: {0:#}")]
+    Compile(wasmtime::Error),
+    #[error("the module imports {0}, which the sandbox does not grant")]
+    Import(String),
+    #[error("instantiating the module: {0:#}")]
+    Instantiate(wasmtime::Error),
+    #[error("the module speaks contract {found}, this host speaks {expected}")]
+    Contract { found: String, expected: String },
+    #[error("the module refused its configuration: {0}")]
+    Configure(String),
+    #[error("the module trapped in {call}: {error:#}{stderr}")]
+    Trap { call: &'static str, error: wasmtime::Error, stderr: String },
+}
+
+/// What a store holds: the empty WASI context, and the limits.
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    stderr: MemoryOutputPipe,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A compiled, checked module, ready to instantiate many times.
+#[derive(Clone)]
+pub struct Module {
+    engine: Engine,
+    pre: KubernetaiPre<State>,
+    memory_limit: usize,
+    _ticker: Arc<Ticker>,
+}
+
+/// Advances the engine's epoch while any module is alive.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Module {
+    /// Compiles `bytes` (a component) and checks its imports.
+    pub fn load(bytes: &[u8]) -> Result<Self, ModuleError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        // Deadlines by epoch: a check costs a load and compare per loop header, far less than fuel.
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(ModuleError::Compile)?;
+        let component = Component::new(&engine, bytes).map_err(ModuleError::Compile)?;
+        for (name, _) in component.component_type().imports(&engine) {
+            if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
+                return Err(ModuleError::Import(name.to_string()));
+            }
+        }
+        let mut linker: Linker<State> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(ModuleError::Instantiate)?;
+        let pre = linker.instantiate_pre(&component).map_err(ModuleError::Instantiate)?;
+        let pre = KubernetaiPre::new(pre).map_err(ModuleError::Instantiate)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| ModuleError::Instantiate(e.into()))?;
+        Ok(Module { engine, pre, memory_limit: DEFAULT_MEMORY_LIMIT, _ticker: Arc::new(Ticker { stop }) })
+    }
+
+    /// A fresh instance, its contract version checked.
+    pub fn instantiate(&self) -> Result<Instance, ModuleError> {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let state = State {
+            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().memory_size(self.memory_limit).trap_on_grow_failure(true).build(),
+            stderr,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(APPLY_DEADLINE_TICKS);
+        let bindings = self.pre.instantiate(&mut store).map_err(ModuleError::Instantiate)?;
+        let mut instance = Instance { store, bindings };
+        let found = instance.call("contract-version", APPLY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_contract_version(s))?;
+        let expected = kubernetai_guest::CONTRACT_VERSION;
+        if !compatible(&found, expected) {
+            return Err(ModuleError::Contract { found, expected: expected.to_string() });
+        }
+        Ok(instance)
+    }
+}
+
+/// Same major and minor version; patch releases only clarify documentation.
+fn compatible(found: &str, expected: &str) -> bool {
+    let head = |v: &str| v.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
+    head(found) == head(expected)
+}
+
+/// One running instance of the module.
+pub struct Instance {
+    store: Store<State>,
+    bindings: Kubernetai,
+}
+
+impl Instance {
+    fn call<T>(&mut self, call: &'static str, ticks: u64, f: impl FnOnce(&Kubernetai, &mut Store<State>) -> wasmtime::Result<T>) -> Result<T, ModuleError> {
+        self.store.set_epoch_deadline(ticks);
+        f(&self.bindings, &mut self.store).map_err(|error| {
+            let text = String::from_utf8_lossy(&self.store.data().stderr.contents()).trim().to_string();
+            let stderr = if text.is_empty() { String::new() } else { format!(" (module stderr: {text})") };
+            ModuleError::Trap { call, error, stderr }
+        })
+    }
+
+    pub fn configure(&mut self, server: &wit::Server, stanzas: &[wit::Stanza]) -> Result<(), ModuleError> {
+        self.call("configure", APPLY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_configure(s, server, stanzas))?
+            .map_err(ModuleError::Configure)
+    }
+
+    pub fn apply(&mut self, stanza: u32, now: u64, events: &[wit::Event]) -> Result<Vec<wit::Rejected>, ModuleError> {
+        self.call("apply", APPLY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_apply(s, stanza, now, events))
+    }
+
+    pub fn handle(&mut self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
+        self.call("handle", QUERY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_handle(s, query))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_versions_match_on_major_and_minor() {
+        assert!(compatible("0.1.0", "0.1.3"));
+        assert!(!compatible("0.2.0", "0.1.0"));
+        assert!(!compatible("1.1.0", "0.1.0"));
+    }
+
+    #[test]
+    fn the_wit_package_version_is_the_contract_version() {
+        let wit = include_str!("../../wit/kubernetai.wit");
+        let line = wit.lines().find(|l| l.starts_with("package ")).expect("a package line");
+        assert_eq!(line, format!("package kubernetai:dns@{};", kubernetai_guest::CONTRACT_VERSION));
+    }
+
+    #[test]
+    fn the_embedded_module_loads_with_only_allowed_imports() {
+        let module = Module::load(EMBEDDED).expect("the embedded module loads");
+        module.instantiate().expect("and instantiates");
+    }
+
+    #[test]
+    fn a_module_importing_files_is_refused() {
+        let wat = r#"(component
+            (import "wasi:filesystem/preopens@0.2.0" (instance))
+        )"#;
+        let err = Module::load(wat.as_bytes()).err().expect("refused");
+        assert!(err.to_string().contains("wasi:filesystem/preopens@0.2.0"), "{err}");
+    }
+}
