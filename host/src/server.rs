@@ -94,6 +94,7 @@ impl Router {
             Proto::Tcp => u16::MAX,
         };
         let Some(block) = self.block(&req.qname) else {
+            c.answered.fetch_add(1, Ordering::Relaxed);
             return Some(req.error(ResponseCode::Refused));
         };
         let response = match &block.plugin {

@@ -1,1 +1,12 @@
+//! End-to-end tests: the real binary, real sockets, Corefiles and cluster manifests on disk.
 
+#[path = "../support/cases.rs"]
+mod cases;
+mod harness;
+
+mod conformance;
+mod corefile;
+mod fallthrough;
+mod hostile;
+mod manifests;
+mod transport;

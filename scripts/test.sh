@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every test: the guest library natively, the host's unit tests, and the end-to-end tests
+# that start the real binary. Release profile: the embedded module compiles ~10x faster there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo test --release --workspace --locked

@@ -1,0 +1,170 @@
+//! Starting the real `kubernetai` binary on a free port with a Corefile written for the test,
+//! and talking DNS to it over real UDP and TCP sockets.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, Query};
+use hickory_proto::rr::{Name, RecordType};
+
+/// How long a test waits for the server to start or answer before failing.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_kubernetai")
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A scratch directory for one test, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("kubernetai-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).expect("write scratch file");
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts the binary on `corefile` with `-dns.port 0` and waits until it listens.
+    pub fn start(corefile: &Path) -> Server {
+        let mut child = Command::new(binary())
+            .args(["-conf", corefile.to_str().expect("utf-8 path"), "-dns.port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kubernetai");
+        let (tx, lines) = mpsc::channel();
+        for stream in [Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>, Box::new(child.stderr.take().expect("stderr"))] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut seen = Vec::new();
+        loop {
+            let line = lines.recv_timeout(PATIENCE).unwrap_or_else(|_| panic!("server did not start; it said:\n{}", seen.join("\n")));
+            if let Some(addr) = line.strip_prefix("[INFO] listening on udp+tcp ") {
+                let addr: SocketAddr = addr.parse().expect("listen address");
+                return Server { child, addr, lines };
+            }
+            seen.push(line);
+        }
+    }
+
+    /// Waits for a line of output containing `needle`; returns it.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("no output line containing {needle:?}"),
+            }
+        }
+    }
+
+    /// Stops the server with SIGTERM and returns its shutdown summary line.
+    pub fn stop(mut self) -> String {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let line = self.wait_for("shutting down");
+        let _ = self.child.wait();
+        line
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A query packet; `edns` gives the advertised UDP payload size.
+pub fn query(name: &str, qtype: RecordType, id: u16, edns: Option<u16>) -> Vec<u8> {
+    let mut m = Message::query();
+    m.metadata.id = id;
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_ascii(name).expect("name"), qtype));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        m.set_edns(e);
+    }
+    m.to_vec().expect("encode query")
+}
+
+/// Sends `packet` over UDP and returns the raw answer, or None on timeout.
+pub fn udp_raw(addr: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("client socket");
+    sock.set_read_timeout(Some(wait)).expect("timeout");
+    sock.send_to(packet, addr).expect("send");
+    let mut buf = vec![0u8; 65535];
+    sock.recv(&mut buf).ok().map(|n| buf[..n].to_vec())
+}
+
+pub fn udp(addr: SocketAddr, packet: &[u8]) -> Vec<u8> {
+    udp_raw(addr, packet, PATIENCE).expect("an answer over udp")
+}
+
+/// Sends each packet over one TCP connection, in order, and returns the answers.
+pub fn tcp(addr: SocketAddr, packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut conn = TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let mut out = Vec::new();
+    for p in packets {
+        let mut framed = (p.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(p);
+        conn.write_all(&framed).expect("write");
+        let mut len = [0u8; 2];
+        conn.read_exact(&mut len).expect("length");
+        let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        conn.read_exact(&mut answer).expect("answer");
+        out.push(answer);
+    }
+    out
+}
+
+pub fn parse(bytes: &[u8]) -> Message {
+    Message::from_vec(bytes).expect("a parseable answer")
+}
+
+/// The answer section as "name type data" strings, sorted.
+pub fn answers(m: &Message) -> Vec<String> {
+    let mut v: Vec<String> = m.answers.iter().map(|r| format!("{} {} {}", r.name, r.record_type(), r.data)).collect();
+    v.sort();
+    v
+}
