@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
-rustup toolchain install "$toolchain" --profile minimal >/dev/null 2>&1 || rustup toolchain install "$toolchain" --profile minimal
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+    rustup toolchain install "$toolchain" --profile minimal
+fi
 rustup target add --toolchain "$toolchain" wasm32-wasip2

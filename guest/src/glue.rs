@@ -38,7 +38,14 @@ fn wit_kind(k: snapshot::Kind) -> wit::Kind {
 
 fn stanza(i: usize, s: wit::Stanza) -> Result<config::Stanza, config::ConfigError> {
     let selector = |which, text: Option<String>| {
-        text.map(|t| Selector::parse(&t).map_err(|source| config::ConfigError::Selector { stanza: i, which, source })).transpose()
+        text.map(|t| {
+            Selector::parse(&t).map_err(|source| config::ConfigError::Selector {
+                stanza: i,
+                which,
+                source,
+            })
+        })
+        .transpose()
     };
     Ok(config::Stanza {
         zones: s.zones,
@@ -72,8 +79,14 @@ impl Guest for Component {
             .map(|ip| ip.parse().map_err(|_| config::ConfigError::LocalIp(ip)))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
-        let stanzas = stanzas.into_iter().enumerate().map(|(i, s)| stanza(i, s)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-        let plugin = handler::Plugin::new(config::Server { local_ips }, stanzas).map_err(|e| e.to_string())?;
+        let stanzas = stanzas
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| stanza(i, s))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let plugin = handler::Plugin::new(config::Server { local_ips }, stanzas)
+            .map_err(|e| e.to_string())?;
         PLUGIN.with(|p| *p.borrow_mut() = Some(plugin));
         Ok(())
     }
@@ -90,10 +103,25 @@ impl Guest for Component {
             })
             .collect();
         PLUGIN.with(|p| match p.borrow_mut().as_mut() {
-            None => vec![wit::Rejected { kind: wit::Kind::Namespace, name: String::new(), reason: "apply before configure".into() }],
+            None => vec![wit::Rejected {
+                kind: wit::Kind::Namespace,
+                name: String::new(),
+                reason: "apply before configure".into(),
+            }],
             Some(plugin) => match plugin.apply(stanza as usize, now, events) {
-                Ok(rejected) => rejected.into_iter().map(|r| wit::Rejected { kind: wit_kind(r.kind), name: r.name, reason: r.reason }).collect(),
-                Err(e) => vec![wit::Rejected { kind: wit::Kind::Namespace, name: String::new(), reason: e.to_string() }],
+                Ok(rejected) => rejected
+                    .into_iter()
+                    .map(|r| wit::Rejected {
+                        kind: wit_kind(r.kind),
+                        name: r.name,
+                        reason: r.reason,
+                    })
+                    .collect(),
+                Err(e) => vec![wit::Rejected {
+                    kind: wit::Kind::Namespace,
+                    name: String::new(),
+                    reason: e.to_string(),
+                }],
             },
         })
     }

@@ -71,11 +71,22 @@ impl Plugin {
         if let Some(i) = stanzas.iter().position(|s| s.zones.is_empty()) {
             return Err(ConfigError::NoZones { stanza: i });
         }
-        Ok(Plugin { server, stanzas: stanzas.into_iter().map(|s| (s, Snapshot::default())).collect() })
+        Ok(Plugin {
+            server,
+            stanzas: stanzas
+                .into_iter()
+                .map(|s| (s, Snapshot::default()))
+                .collect(),
+        })
     }
 
     /// Applies watch events to stanza `stanza`'s snapshot.
-    pub fn apply(&mut self, stanza: usize, now: u64, events: Vec<Event>) -> Result<Vec<Rejected>, NoSuchStanza> {
+    pub fn apply(
+        &mut self,
+        stanza: usize,
+        now: u64,
+        events: Vec<Event>,
+    ) -> Result<Vec<Rejected>, NoSuchStanza> {
         let (_, snap) = self.stanzas.get_mut(stanza).ok_or(NoSuchStanza(stanza))?;
         Ok(snap.apply(now, events))
     }
@@ -107,7 +118,9 @@ impl Plugin {
         }
         let qname = asked.to_ascii_lowercase();
         for (stanza, snap) in &self.stanzas {
-            let Some(zone) = stanza.zone_of(&qname) else { continue };
+            let Some(zone) = stanza.zone_of(&qname) else {
+                continue;
+            };
             let ctx = Ctx {
                 stanza,
                 snap,
@@ -131,7 +144,7 @@ fn header_only(req: &[u8], rcode: ResponseCode) -> Vec<u8> {
     out[0..2].copy_from_slice(&req[0..2]);
     // QR set, opcode and RD copied.
     out[2] = 0x80 | (req[2] & 0x79);
-    out[3] = u8::from(rcode.low());
+    out[3] = rcode.low();
     out
 }
 
@@ -173,18 +186,31 @@ impl Ctx<'_> {
     /// The stanza's response, or None when it passes the query on.
     fn answer(&self, req: &Message, qname: &str, qtype: RecordType) -> Option<Message> {
         let result: Result<Sections, NameError> = match qtype {
-            RecordType::A | RecordType::AAAA => self.addresses(qname, &self.owner, qtype, &mut Vec::new()).map(|r| (r, vec![])),
+            RecordType::A | RecordType::AAAA => self
+                .addresses(qname, &self.owner, qtype, &mut Vec::new())
+                .map(|r| (r, vec![])),
             RecordType::TXT => self.txt(qname).map(|r| (r, vec![])),
             RecordType::CNAME => self.cname(qname).map(|r| (r, vec![])),
             RecordType::PTR => self.ptr(qname).map(|r| (r, vec![])),
             RecordType::SRV => self.srv(qname),
             // Kubernetes objects never carry mail exchangers: the name's existence decides.
             RecordType::MX => self.services(qname, qtype).map(|_| (vec![], vec![])),
-            RecordType::SOA => Ok((if qname == self.zone { vec![self.soa()] } else { vec![] }, vec![])),
-            RecordType::AXFR | RecordType::IXFR => return Some(self.reply(req, ResponseCode::Refused, false)),
+            RecordType::SOA => Ok((
+                if qname == self.zone {
+                    vec![self.soa()]
+                } else {
+                    vec![]
+                },
+                vec![],
+            )),
+            RecordType::AXFR | RecordType::IXFR => {
+                return Some(self.reply(req, ResponseCode::Refused, false));
+            }
             RecordType::NS if qname == self.zone => Ok(self.ns()),
             // Any other type: the name's existence, judged by an A lookup, decides NXDOMAIN or NODATA.
-            _ => self.addresses(qname, &self.owner, RecordType::A, &mut Vec::new()).map(|_| (vec![], vec![])),
+            _ => self
+                .addresses(qname, &self.owner, RecordType::A, &mut Vec::new())
+                .map(|_| (vec![], vec![])),
         };
         let mut resp = match result {
             Err(_) if self.stanza.falls_through(qname) => return None,
@@ -234,7 +260,11 @@ impl Ctx<'_> {
                 .ns_addresses()
                 .into_iter()
                 .filter(|(_, ip)| ip.is_ipv4() == (qtype == RecordType::A))
-                .map(|(_, ip)| Found { host: Host::Ip(ip), port: -1, domain: String::new() })
+                .map(|(_, ip)| Found {
+                    host: Host::Ip(ip),
+                    port: -1,
+                    domain: String::new(),
+                })
                 .collect());
         }
         if resolve::is_reverse(qname) && qtype == RecordType::PTR {
@@ -242,18 +272,33 @@ impl Ctx<'_> {
         }
         let found = resolve::records(self.stanza, self.snap, qname, self.zone)?;
         if qtype == RecordType::SRV {
-            return Ok(found.into_iter().filter(|f| matches!(f.host, Host::Ip(_))).collect());
+            return Ok(found
+                .into_iter()
+                .filter(|f| matches!(f.host, Host::Ip(_)))
+                .collect());
         }
         Ok(found)
     }
 
     fn is_default_ns(&self, qname: &str) -> bool {
-        qname.strip_prefix("ns.dns.").is_some_and(|rest| rest == self.zone || (self.zone == "." && rest.is_empty()))
+        qname
+            .strip_prefix("ns.dns.")
+            .is_some_and(|rest| rest == self.zone || (self.zone == "." && rest.is_empty()))
     }
 
-    fn addresses(&self, qname: &str, owner: &Name, qtype: RecordType, chain: &mut Vec<String>) -> Result<Vec<Record>, NameError> {
+    fn addresses(
+        &self,
+        qname: &str,
+        owner: &Name,
+        qtype: RecordType,
+        chain: &mut Vec<String>,
+    ) -> Result<Vec<Record>, NameError> {
         // The apex holds no addresses of its own.
-        let found = if qname == self.zone { Vec::new() } else { self.services(qname, qtype)? };
+        let found = if qname == self.zone {
+            Vec::new()
+        } else {
+            self.services(qname, qtype)?
+        };
         let mut out = Vec::new();
         let mut seen: Vec<IpAddr> = Vec::new();
         for f in found {
@@ -268,18 +313,27 @@ impl Ctx<'_> {
                 Host::Ip(_) => {}
                 Host::Name(target) => {
                     let target_fqdn = format!("{target}.");
-                    if target_fqdn == qname || chain.len() > MAX_CNAME_CHAIN || chain.contains(&target_fqdn) {
+                    if target_fqdn == qname
+                        || chain.len() > MAX_CNAME_CHAIN
+                        || chain.contains(&target_fqdn)
+                    {
                         continue;
                     }
-                    let Ok(target_name) = Name::from_ascii(&target_fqdn) else { continue };
-                    let cname = Record::from_rdata(owner.clone(), self.ttl(), RData::CNAME(CNAME(target_name.clone())));
+                    let Ok(target_name) = Name::from_ascii(&target_fqdn) else {
+                        continue;
+                    };
+                    let cname = Record::from_rdata(
+                        owner.clone(),
+                        self.ttl(),
+                        RData::CNAME(CNAME(target_name.clone())),
+                    );
                     if name::is_subdomain(&target_fqdn, self.zone) {
                         chain.push(target_fqdn.clone());
-                        if let Ok(next) = self.addresses(&target_fqdn, &target_name, qtype, chain) {
-                            if !next.is_empty() {
-                                out.push(cname);
-                                out.extend(next);
-                            }
+                        if let Ok(next) = self.addresses(&target_fqdn, &target_name, qtype, chain)
+                            && !next.is_empty()
+                        {
+                            out.push(cname);
+                            out.extend(next);
                         }
                         continue;
                     }
@@ -294,7 +348,11 @@ impl Ctx<'_> {
     fn txt(&self, qname: &str) -> Result<Vec<Record>, NameError> {
         if name::labels_below(qname, self.zone).is_some_and(|l| l == ["dns-version"]) {
             let txt = TXT::new(vec![SCHEMA_VERSION.to_string()]);
-            return Ok(vec![Record::from_rdata(self.owner.clone(), SCHEMA_TTL, RData::TXT(txt))]);
+            return Ok(vec![Record::from_rdata(
+                self.owner.clone(),
+                SCHEMA_TTL,
+                RData::TXT(txt),
+            )]);
         }
         // Kubernetes names hold no text: an existing name is NODATA, anything else a name error
         // (the apex and bare namespaces included, as CoreDNS answers them).
@@ -310,15 +368,26 @@ impl Ctx<'_> {
     fn is_zonal_name(&self, qname: &str) -> bool {
         self.stanza.zonal
             && name::labels_below(qname, self.zone)
-                .and_then(|l| crate::request::parse(&l, self.stanza.is_multicluster(self.zone), true).ok())
+                .and_then(|l| {
+                    crate::request::parse(&l, self.stanza.is_multicluster(self.zone), true).ok()
+                })
                 .is_some_and(|r| r.topology_zone.is_some())
     }
 
     fn cname(&self, qname: &str) -> Result<Vec<Record>, NameError> {
         let found = self.services(qname, RecordType::CNAME)?;
         Ok(match found.into_iter().next() {
-            Some(Found { host: Host::Name(target), .. }) => Name::from_ascii(format!("{target}."))
-                .map(|t| vec![Record::from_rdata(self.owner.clone(), self.ttl(), RData::CNAME(CNAME(t)))])
+            Some(Found {
+                host: Host::Name(target),
+                ..
+            }) => Name::from_ascii(format!("{target}."))
+                .map(|t| {
+                    vec![Record::from_rdata(
+                        self.owner.clone(),
+                        self.ttl(),
+                        RData::CNAME(CNAME(t)),
+                    )]
+                })
                 .unwrap_or_default(),
             _ => vec![],
         })
@@ -329,9 +398,18 @@ impl Ctx<'_> {
         let mut out: Vec<Record> = Vec::new();
         for f in found {
             if let Host::Name(target) = f.host {
-                let Ok(t) = Name::from_ascii(format!("{target}.")) else { continue };
-                if !out.iter().any(|r| matches!(&r.data, RData::PTR(p) if p.0 == t)) {
-                    out.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::PTR(PTR(t))));
+                let Ok(t) = Name::from_ascii(format!("{target}.")) else {
+                    continue;
+                };
+                if !out
+                    .iter()
+                    .any(|r| matches!(&r.data, RData::PTR(p) if p.0 == t))
+                {
+                    out.push(Record::from_rdata(
+                        self.owner.clone(),
+                        self.ttl(),
+                        RData::PTR(PTR(t)),
+                    ));
                 }
             }
         }
@@ -350,22 +428,47 @@ impl Ctx<'_> {
         let primary = primary.trim_end_matches('.');
         let mut found = Vec::new();
         for svc in self.snap.services() {
-            if let crate::object::ServiceKind::ClusterIp(ips) = &svc.kind {
-                if ips.contains(&ip) && resolve::namespace_exposed(self.stanza, self.snap, &svc.key.namespace) {
-                    found.push(Found { host: Host::Name(format!("{}.{}.svc.{primary}", svc.key.name, svc.key.namespace)), port: -1, domain: String::new() });
-                }
+            if let crate::object::ServiceKind::ClusterIp(ips) = &svc.kind
+                && ips.contains(&ip)
+                && resolve::namespace_exposed(self.stanza, self.snap, &svc.key.namespace)
+            {
+                found.push(Found {
+                    host: Host::Name(format!(
+                        "{}.{}.svc.{primary}",
+                        svc.key.name, svc.key.namespace
+                    )),
+                    port: -1,
+                    domain: String::new(),
+                });
             }
-            if self.stanza.noendpoints || !resolve::namespace_exposed(self.stanza, self.snap, &svc.key.namespace) {
+            if self.stanza.noendpoints
+                || !resolve::namespace_exposed(self.stanza, self.snap, &svc.key.namespace)
+            {
                 continue;
             }
             for slice in self.snap.slices_of(&svc.key) {
-                for e in slice.endpoints.iter().filter(|e| e.ready && e.addresses.contains(&ip)) {
+                for e in slice
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.ready && e.addresses.contains(&ip))
+                {
                     let host = resolve::endpoint_hostname(e, &ip, self.stanza.endpoint_pod_names);
-                    found.push(Found { host: Host::Name(format!("{host}.{}.{}.svc.{primary}", svc.key.name, svc.key.namespace)), port: -1, domain: String::new() });
+                    found.push(Found {
+                        host: Host::Name(format!(
+                            "{host}.{}.{}.svc.{primary}",
+                            svc.key.name, svc.key.namespace
+                        )),
+                        port: -1,
+                        domain: String::new(),
+                    });
                 }
             }
         }
-        if found.is_empty() { Err(NameError::NoItems) } else { Ok(found) }
+        if found.is_empty() {
+            Err(NameError::NoItems)
+        } else {
+            Ok(found)
+        }
     }
 
     fn srv(&self, qname: &str) -> Result<Sections, NameError> {
@@ -377,14 +480,23 @@ impl Ctx<'_> {
             weight = 1;
         }
         let (mut answers, mut extra) = (Vec::new(), Vec::new());
-        let (mut seen_srv, mut seen_addr): (Vec<(Name, u16)>, Vec<(Name, IpAddr)>) = (Vec::new(), Vec::new());
+        let mut seen_srv: Vec<(Name, u16)> = Vec::new();
+        let mut seen_addr: Vec<(Name, IpAddr)> = Vec::new();
         for f in found {
-            let (Host::Ip(ip), Ok(port)) = (&f.host, u16::try_from(f.port)) else { continue };
-            let Some(target) = self.in_zone(&f.domain) else { continue };
+            let (Host::Ip(ip), Ok(port)) = (&f.host, u16::try_from(f.port)) else {
+                continue;
+            };
+            let Some(target) = self.in_zone(&f.domain) else {
+                continue;
+            };
             if !seen_srv.contains(&(target.clone(), port)) {
                 seen_srv.push((target.clone(), port));
                 let srv = SRV::new(0, weight, port, target.clone());
-                answers.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::SRV(srv)));
+                answers.push(Record::from_rdata(
+                    self.owner.clone(),
+                    self.ttl(),
+                    RData::SRV(srv),
+                ));
             }
             if !seen_addr.contains(&(target.clone(), *ip)) {
                 seen_addr.push((target.clone(), *ip));
@@ -401,18 +513,41 @@ impl Ctx<'_> {
         for local in &self.server.local_ips {
             for svc in self.snap.services() {
                 for slice in self.snap.slices_of(&svc.key) {
-                    for e in slice.endpoints.iter().filter(|e| e.addresses.contains(local)) {
+                    for e in slice
+                        .endpoints
+                        .iter()
+                        .filter(|e| e.addresses.contains(local))
+                    {
                         let base = format!("{}.{}.svc", svc.key.name, svc.key.namespace);
                         match &svc.kind {
-                            crate::object::ServiceKind::ClusterIp(ips) => out.extend(ips.iter().map(|ip| (base.clone(), *ip))),
-                            _ => out.extend(e.addresses.iter().map(|ip| (format!("{}.{base}", resolve::endpoint_hostname(e, ip, self.stanza.endpoint_pod_names)), *ip))),
+                            crate::object::ServiceKind::ClusterIp(ips) => {
+                                out.extend(ips.iter().map(|ip| (base.clone(), *ip)))
+                            }
+                            _ => out.extend(e.addresses.iter().map(|ip| {
+                                (
+                                    format!(
+                                        "{}.{base}",
+                                        resolve::endpoint_hostname(
+                                            e,
+                                            ip,
+                                            self.stanza.endpoint_pod_names
+                                        )
+                                    ),
+                                    *ip,
+                                )
+                            })),
                         }
                     }
                 }
             }
         }
         if out.is_empty() {
-            out = self.server.local_ips.iter().map(|ip| ("ns.dns".to_string(), *ip)).collect();
+            out = self
+                .server
+                .local_ips
+                .iter()
+                .map(|ip| ("ns.dns".to_string(), *ip))
+                .collect();
         }
         out
     }
@@ -420,10 +555,19 @@ impl Ctx<'_> {
     fn ns(&self) -> Sections {
         let (mut answers, mut extra): (Vec<Record>, Vec<Record>) = (Vec::new(), Vec::new());
         for (relative, ip) in self.ns_addresses() {
-            let Some(target) = self.in_zone(&relative) else { continue };
+            let Some(target) = self.in_zone(&relative) else {
+                continue;
+            };
             extra.push(address(target.clone(), self.ttl(), ip));
-            if !answers.iter().any(|r| matches!(&r.data, RData::NS(n) if n.0 == target)) {
-                answers.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::NS(NS(target))));
+            if !answers
+                .iter()
+                .any(|r| matches!(&r.data, RData::NS(n) if n.0 == target))
+            {
+                answers.push(Record::from_rdata(
+                    self.owner.clone(),
+                    self.ttl(),
+                    RData::NS(NS(target)),
+                ));
             }
         }
         (answers, extra)
@@ -451,7 +595,10 @@ fn address(owner: Name, ttl: u32, ip: IpAddr) -> Record {
 /// an ip6.arpa name → the IPv6 address. None for partial names.
 pub fn reverse_address(qname: &str) -> Option<IpAddr> {
     if let Some(rest) = qname.strip_suffix(".in-addr.arpa.") {
-        let mut octets: Vec<u8> = rest.split('.').map(|o| o.parse().ok()).collect::<Option<_>>()?;
+        let mut octets: Vec<u8> = rest
+            .split('.')
+            .map(|o| o.parse().ok())
+            .collect::<Option<_>>()?;
         if octets.len() != 4 {
             return None;
         }
@@ -459,12 +606,21 @@ pub fn reverse_address(qname: &str) -> Option<IpAddr> {
         return Some(IpAddr::from([octets[0], octets[1], octets[2], octets[3]]));
     }
     let rest = qname.strip_suffix(".ip6.arpa.")?;
-    let nibbles: Vec<u8> = rest.split('.').map(|n| u8::from_str_radix(n, 16).ok().filter(|_| n.len() == 1)).collect::<Option<_>>()?;
+    let nibbles: Vec<u8> = rest
+        .split('.')
+        .map(|n| u8::from_str_radix(n, 16).ok().filter(|_| n.len() == 1))
+        .collect::<Option<_>>()?;
     if nibbles.len() != 32 {
         return None;
     }
     let mut bytes = [0u8; 16];
-    for (i, pair) in nibbles.iter().rev().collect::<Vec<_>>().chunks(2).enumerate() {
+    for (i, pair) in nibbles
+        .iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .enumerate()
+    {
         bytes[i] = (pair[0] << 4) | pair[1];
     }
     Some(IpAddr::from(bytes))

@@ -31,7 +31,11 @@ pub struct Key {
 
 impl std::fmt::Display for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.namespace.is_empty() { f.write_str(&self.name) } else { write!(f, "{}/{}", self.namespace, self.name) }
+        if self.namespace.is_empty() {
+            f.write_str(&self.name)
+        } else {
+            write!(f, "{}/{}", self.namespace, self.name)
+        }
     }
 }
 
@@ -49,7 +53,10 @@ impl RawMeta {
         if self.name.is_empty() {
             return Err(ObjectError::NoName);
         }
-        Ok(Key { namespace: self.namespace.to_ascii_lowercase(), name: self.name.to_ascii_lowercase() })
+        Ok(Key {
+            namespace: self.namespace.to_ascii_lowercase(),
+            name: self.name.to_ascii_lowercase(),
+        })
     }
 }
 
@@ -85,7 +92,11 @@ struct RawPort {
 
 fn ports(raw: Vec<RawPort>) -> Result<Vec<Port>, ObjectError> {
     if raw.is_empty() {
-        return Ok(vec![Port { name: String::new(), port: -1, protocol: String::new() }]);
+        return Ok(vec![Port {
+            name: String::new(),
+            port: -1,
+            protocol: String::new(),
+        }]);
     }
     raw.into_iter()
         .enumerate()
@@ -105,7 +116,10 @@ fn ports(raw: Vec<RawPort>) -> Result<Vec<Port>, ObjectError> {
 }
 
 fn ip(field: &'static str, value: &str) -> Result<IpAddr, ObjectError> {
-    value.parse().map_err(|_| ObjectError::BadIp { field, value: value.to_string() })
+    value.parse().map_err(|_| ObjectError::BadIp {
+        field,
+        value: value.to_string(),
+    })
 }
 
 /// What a service answers with.
@@ -156,19 +170,36 @@ impl Service {
         let key = raw.metadata.key()?;
         let spec = raw.spec;
         let kind = if spec.kind.as_deref() == Some("ExternalName") {
-            let target = spec.external_name.filter(|n| !n.is_empty()).ok_or(ObjectError::NoExternalName)?;
+            let target = spec
+                .external_name
+                .filter(|n| !n.is_empty())
+                .ok_or(ObjectError::NoExternalName)?;
             ServiceKind::ExternalName(target.to_ascii_lowercase())
         } else {
-            let ips = if spec.cluster_ips.is_empty() { spec.cluster_ip.into_iter().collect() } else { spec.cluster_ips };
+            let ips = if spec.cluster_ips.is_empty() {
+                spec.cluster_ip.into_iter().collect()
+            } else {
+                spec.cluster_ips
+            };
             if ips.first().is_some_and(|ip| ip == "None") {
                 ServiceKind::Headless
             } else {
                 // A service still waiting for its IP has none: it answers nothing.
-                let ips = ips.iter().filter(|s| !s.is_empty()).map(|s| ip("spec.clusterIPs", s)).collect::<Result<_, _>>()?;
+                let ips = ips
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| ip("spec.clusterIPs", s))
+                    .collect::<Result<_, _>>()?;
                 ServiceKind::ClusterIp(ips)
             }
         };
-        Ok(Service { key, labels: raw.metadata.labels, kind, ports: ports(spec.ports)?, external_ips: spec.external_ips })
+        Ok(Service {
+            key,
+            labels: raw.metadata.labels,
+            kind,
+            ports: ports(spec.ports)?,
+            external_ips: spec.external_ips,
+        })
     }
 
     pub fn is_headless(&self) -> bool {
@@ -245,7 +276,13 @@ impl EndpointSlice {
         let key = raw.metadata.key()?;
         let service = Key {
             namespace: key.namespace.clone(),
-            name: raw.metadata.labels.get(SERVICE_NAME_LABEL).cloned().unwrap_or_default().to_ascii_lowercase(),
+            name: raw
+                .metadata
+                .labels
+                .get(SERVICE_NAME_LABEL)
+                .cloned()
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
         };
         // FQDN slices carry names, not addresses; cluster DNS has never served them.
         let fqdn = raw.address_type.as_deref() == Some("FQDN");
@@ -256,18 +293,35 @@ impl EndpointSlice {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|e| {
-                    let addresses = e.addresses.iter().map(|a| ip("endpoints[].addresses", a)).collect::<Result<_, _>>()?;
+                    let addresses = e
+                        .addresses
+                        .iter()
+                        .map(|a| ip("endpoints[].addresses", a))
+                        .collect::<Result<_, _>>()?;
                     Ok(Endpoint {
                         addresses,
-                        hostname: e.hostname.filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase()),
-                        pod_name: e.target_ref.map(|t| t.name).filter(|n| !n.is_empty() && n.len() < 64).map(|n| n.to_ascii_lowercase()),
+                        hostname: e
+                            .hostname
+                            .filter(|h| !h.is_empty())
+                            .map(|h| h.to_ascii_lowercase()),
+                        pod_name: e
+                            .target_ref
+                            .map(|t| t.name)
+                            .filter(|n| !n.is_empty() && n.len() < 64)
+                            .map(|n| n.to_ascii_lowercase()),
                         zone: e.zone.map(|z| z.to_ascii_lowercase()),
                         ready: e.conditions.ready.unwrap_or(true),
                     })
                 })
                 .collect::<Result<_, ObjectError>>()?
         };
-        Ok(EndpointSlice { key, labels: raw.metadata.labels, service, ports: ports(raw.ports.unwrap_or_default())?, endpoints })
+        Ok(EndpointSlice {
+            key,
+            labels: raw.metadata.labels,
+            service,
+            ports: ports(raw.ports.unwrap_or_default())?,
+            endpoints,
+        })
     }
 }
 
@@ -307,8 +361,15 @@ impl Pod {
         if texts.is_empty() {
             texts.extend(raw.status.pod_ip.filter(|s| !s.is_empty()));
         }
-        let ips = texts.iter().map(|s| ip("status.podIPs", s)).collect::<Result<_, _>>()?;
-        Ok(Pod { key, ips, terminating: raw.metadata.deletion_timestamp.is_some() })
+        let ips = texts
+            .iter()
+            .map(|s| ip("status.podIPs", s))
+            .collect::<Result<_, _>>()?;
+        Ok(Pod {
+            key,
+            ips,
+            terminating: raw.metadata.deletion_timestamp.is_some(),
+        })
     }
 }
 
@@ -328,7 +389,13 @@ impl Namespace {
         }
         let raw: Raw = serde_json::from_str(json)?;
         let key = raw.metadata.key()?;
-        Ok(Namespace { key: Key { namespace: String::new(), name: key.name }, labels: raw.metadata.labels })
+        Ok(Namespace {
+            key: Key {
+                namespace: String::new(),
+                name: key.name,
+            },
+            labels: raw.metadata.labels,
+        })
     }
 }
 
@@ -340,10 +407,26 @@ mod tests {
     fn services_decode_by_kind() {
         let s = Service::decode(r#"{"metadata":{"name":"Web","namespace":"ns"},"spec":{"clusterIP":"10.0.0.1","clusterIPs":["10.0.0.1","fd00::1"],"ports":[{"name":"http","port":80,"protocol":"TCP"}]}}"#).unwrap();
         assert_eq!(s.key.to_string(), "ns/web");
-        assert_eq!(s.kind, ServiceKind::ClusterIp(vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()]));
-        let h = Service::decode(r#"{"metadata":{"name":"h","namespace":"ns"},"spec":{"clusterIP":"None"}}"#).unwrap();
+        assert_eq!(
+            s.kind,
+            ServiceKind::ClusterIp(vec![
+                "10.0.0.1".parse().unwrap(),
+                "fd00::1".parse().unwrap()
+            ])
+        );
+        let h = Service::decode(
+            r#"{"metadata":{"name":"h","namespace":"ns"},"spec":{"clusterIP":"None"}}"#,
+        )
+        .unwrap();
         assert!(h.is_headless());
-        assert_eq!(h.ports, vec![Port { name: String::new(), port: -1, protocol: String::new() }]);
+        assert_eq!(
+            h.ports,
+            vec![Port {
+                name: String::new(),
+                port: -1,
+                protocol: String::new()
+            }]
+        );
         let e = Service::decode(r#"{"metadata":{"name":"e","namespace":"ns"},"spec":{"type":"ExternalName","externalName":"Example.com"}}"#).unwrap();
         assert_eq!(e.kind, ServiceKind::ExternalName("example.com".into()));
     }
@@ -353,14 +436,28 @@ mod tests {
         for (json, why) in [
             ("{", "not a valid object"),
             (r#"{"metadata":{"namespace":"ns"}}"#, "metadata.name"),
-            (r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"clusterIP":"10.0.0.999"}}"#, "not an IP"),
-            (r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"type":"ExternalName"}}"#, "externalName"),
-            (r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"clusterIP":"10.0.0.1","ports":[{"port":70000}]}}"#, "out of range"),
+            (
+                r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"clusterIP":"10.0.0.999"}}"#,
+                "not an IP",
+            ),
+            (
+                r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"type":"ExternalName"}}"#,
+                "externalName",
+            ),
+            (
+                r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"clusterIP":"10.0.0.1","ports":[{"port":70000}]}}"#,
+                "out of range",
+            ),
         ] {
             let err = Service::decode(json).expect_err(json).to_string();
             assert!(err.contains(why), "{json}: {err}");
         }
-        assert!(EndpointSlice::decode(r#"{"metadata":{"name":"a","namespace":"n"},"endpoints":[{"addresses":["x"]}]}"#).is_err());
+        assert!(
+            EndpointSlice::decode(
+                r#"{"metadata":{"name":"a","namespace":"n"},"endpoints":[{"addresses":["x"]}]}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -369,7 +466,10 @@ mod tests {
             "endpoints":[{"addresses":["10.1.0.1"],"hostname":"db-0","conditions":{"ready":true}},{"addresses":["10.1.0.2"],"conditions":{"ready":false},"targetRef":{"kind":"Pod","name":"p2"}},{"addresses":["10.1.0.3"]}],
             "ports":[{"name":"sql","port":5432,"protocol":"TCP"}]}"#).unwrap();
         assert_eq!(s.service.to_string(), "ns/h");
-        assert_eq!(s.endpoints.iter().map(|e| e.ready).collect::<Vec<_>>(), [true, false, true]);
+        assert_eq!(
+            s.endpoints.iter().map(|e| e.ready).collect::<Vec<_>>(),
+            [true, false, true]
+        );
         assert_eq!(s.endpoints[0].hostname.as_deref(), Some("db-0"));
         assert_eq!(s.endpoints[1].pod_name.as_deref(), Some("p2"));
     }

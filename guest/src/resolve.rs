@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::config::{PodMode, Stanza};
 use crate::name;
-use crate::object::{Endpoint, Key, Port, Service, ServiceKind};
+use crate::object::{Endpoint, Key, Port, ServiceKind};
 use crate::request::{self, Branch, Request};
 use crate::snapshot::Snapshot;
 
@@ -60,7 +60,11 @@ pub fn records(stanza: &Stanza, snap: &Snapshot, qname: &str, zone: &str) -> Loo
         Branch::Pod => pods(stanza, snap, &r),
         // ServiceImports are not held yet: a multicluster zone knows no services.
         Branch::Svc if multicluster => {
-            if r.service.is_empty() { Ok(Vec::new()) } else { Err(NameError::NoItems) }
+            if r.service.is_empty() {
+                Ok(Vec::new())
+            } else {
+                Err(NameError::NoItems)
+            }
         }
         Branch::Svc => services(stanza, snap, &r),
     }
@@ -75,7 +79,12 @@ pub fn is_reverse(qname: &str) -> bool {
 /// matching `namespace_labels`, as CoreDNS decides it.
 pub fn namespace_exposed(stanza: &Stanza, snap: &Snapshot, namespace: &str) -> bool {
     stanza.namespace_configured(namespace)
-        && snap.namespace(namespace).is_some_and(|ns| stanza.namespace_labels.as_ref().is_none_or(|s| s.matches(&ns.labels)))
+        && snap.namespace(namespace).is_some_and(|ns| {
+            stanza
+                .namespace_labels
+                .as_ref()
+                .is_none_or(|s| s.matches(&ns.labels))
+        })
 }
 
 fn pods(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
@@ -92,24 +101,48 @@ fn pods(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
         podname.replace('-', ":")
     };
     let ip: IpAddr = text.parse().map_err(|_| NameError::NoItems)?;
-    let found = || Found { host: Host::Ip(ip), port: -1, domain: format!("{podname}.{}.pod", r.namespace) };
+    let found = || Found {
+        host: Host::Ip(ip),
+        port: -1,
+        domain: format!("{podname}.{}.pod", r.namespace),
+    };
     match stanza.pods {
         PodMode::Insecure => Ok(vec![found()]),
         _ => {
-            let exists = snap.pods_with_ip(&ip).any(|p| !p.terminating && p.key.namespace == r.namespace && p.ips.first() == Some(&ip));
-            if exists { Ok(vec![found()]) } else { Err(NameError::NoItems) }
+            let exists = snap.pods_with_ip(&ip).any(|p| {
+                !p.terminating && p.key.namespace == r.namespace && p.ips.first() == Some(&ip)
+            });
+            if exists {
+                Ok(vec![found()])
+            } else {
+                Err(NameError::NoItems)
+            }
         }
     }
 }
 
 /// The ready endpoints of a service, with the ports of the slice each came from.
-fn ready_endpoints<'s>(stanza: &Stanza, snap: &'s Snapshot, key: &Key) -> Vec<(&'s Endpoint, &'s [Port])> {
+fn ready_endpoints<'s>(
+    stanza: &Stanza,
+    snap: &'s Snapshot,
+    key: &Key,
+) -> Vec<(&'s Endpoint, &'s [Port])> {
     if stanza.noendpoints {
         return Vec::new();
     }
     snap.slices_of(key)
-        .filter(|s| stanza.labels.as_ref().is_none_or(|sel| sel.matches(&s.labels)))
-        .flat_map(|s| s.endpoints.iter().filter(|e| e.ready).map(move |e| (e, s.ports.as_slice())))
+        .filter(|s| {
+            stanza
+                .labels
+                .as_ref()
+                .is_none_or(|sel| sel.matches(&s.labels))
+        })
+        .flat_map(|s| {
+            s.endpoints
+                .iter()
+                .filter(|e| e.ready)
+                .map(move |e| (e, s.ports.as_slice()))
+        })
         .collect()
 }
 
@@ -119,30 +152,39 @@ pub fn endpoint_hostname(endpoint: &Endpoint, ip: &IpAddr, pod_names: bool) -> S
     if let Some(h) = &endpoint.hostname {
         return h.clone();
     }
-    if pod_names {
-        if let Some(p) = &endpoint.pod_name {
-            return p.clone();
-        }
+    if pod_names && let Some(p) = &endpoint.pod_name {
+        return p.clone();
     }
     match ip {
         IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
         IpAddr::V6(v6) => {
             let dashed = v6.to_string().replace(':', "-");
-            if dashed.ends_with('-') { dashed + "0" } else { dashed }
+            if dashed.ends_with('-') {
+                dashed + "0"
+            } else {
+                dashed
+            }
         }
     }
 }
 
 fn port_matches(r: &Request, p: &Port) -> bool {
-    (r.port.is_empty() || r.port.eq_ignore_ascii_case(&p.name)) && (r.protocol.is_empty() || r.protocol.eq_ignore_ascii_case(&p.protocol))
+    (r.port.is_empty() || r.port.eq_ignore_ascii_case(&p.name))
+        && (r.protocol.is_empty() || r.protocol.eq_ignore_ascii_case(&p.protocol))
 }
 
 fn services(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
     if r.service.is_empty() {
         return Ok(Vec::new());
     }
-    let svc = snap.service(r.namespace, r.service).ok_or(NameError::NoItems)?;
-    if stanza.labels.as_ref().is_some_and(|sel| !sel.matches(&svc.labels)) {
+    let svc = snap
+        .service(r.namespace, r.service)
+        .ok_or(NameError::NoItems)?;
+    if stanza
+        .labels
+        .as_ref()
+        .is_some_and(|sel| !sel.matches(&svc.labels))
+    {
         return Err(NameError::NoItems);
     }
     let endpoints = ready_endpoints(stanza, snap, &svc.key);
@@ -161,23 +203,42 @@ fn services(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
             if !r.endpoint.is_empty() || !r.port.is_empty() || !r.protocol.is_empty() {
                 return Err(NameError::NoItems);
             }
-            Ok(vec![Found { host: Host::Name(target.trim_end_matches('.').to_string()), port: -1, domain: base }])
+            Ok(vec![Found {
+                host: Host::Name(target.trim_end_matches('.').to_string()),
+                port: -1,
+                domain: base,
+            }])
         }
-        _ if svc.is_headless() || !r.endpoint.is_empty() => endpoint_records(stanza, r, svc, &endpoints, &base),
+        ServiceKind::Headless => endpoint_records(stanza, r, &endpoints, &base),
+        ServiceKind::ClusterIp(_) if !r.endpoint.is_empty() => {
+            endpoint_records(stanza, r, &endpoints, &base)
+        }
         ServiceKind::ClusterIp(ips) => {
             let mut found = Vec::new();
             let mut any_port = false;
             for p in svc.ports.iter().filter(|p| port_matches(r, p)) {
                 any_port = true;
-                found.extend(ips.iter().map(|ip| Found { host: Host::Ip(*ip), port: p.port, domain: base.clone() }));
+                found.extend(ips.iter().map(|ip| Found {
+                    host: Host::Ip(*ip),
+                    port: p.port,
+                    domain: base.clone(),
+                }));
             }
-            if any_port { Ok(found) } else { Err(NameError::NoItems) }
+            if any_port {
+                Ok(found)
+            } else {
+                Err(NameError::NoItems)
+            }
         }
-        ServiceKind::Headless => unreachable!("handled by the arm above"),
     }
 }
 
-fn endpoint_records(stanza: &Stanza, r: &Request, svc: &Service, endpoints: &[(&Endpoint, &[Port])], base: &str) -> Lookup {
+fn endpoint_records(
+    stanza: &Stanza,
+    r: &Request,
+    endpoints: &[(&Endpoint, &[Port])],
+    base: &str,
+) -> Lookup {
     let collect = |topology: Option<&str>| {
         let mut found = Vec::new();
         for (e, ports) in endpoints {
@@ -190,17 +251,24 @@ fn endpoint_records(stanza: &Stanza, r: &Request, svc: &Service, endpoints: &[(&
                     continue;
                 }
                 for p in ports.iter().filter(|p| port_matches(r, p)) {
-                    found.push(Found { host: Host::Ip(*ip), port: p.port, domain: format!("{host}.{base}") });
+                    found.push(Found {
+                        host: Host::Ip(*ip),
+                        port: p.port,
+                        domain: format!("{host}.{base}"),
+                    });
                 }
             }
         }
         found
     };
-    let _ = svc;
     let mut found = collect(r.topology_zone.as_deref());
     if found.is_empty() && r.prefer {
         found = collect(None);
     }
     // A zonal name of a headless service exists even when its zone holds nothing (NODATA).
-    if found.is_empty() && r.topology_zone.is_none() { Err(NameError::NoItems) } else { Ok(found) }
+    if found.is_empty() && r.topology_zone.is_none() {
+        Err(NameError::NoItems)
+    } else {
+        Ok(found)
+    }
 }

@@ -44,7 +44,10 @@ struct Table<T> {
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
-        Table { live: BTreeMap::new(), relist: None }
+        Table {
+            live: BTreeMap::new(),
+            relist: None,
+        }
     }
 }
 
@@ -89,11 +92,21 @@ impl Snapshot {
             match event {
                 Event::Apply(kind, json) => match self.put(kind, &json) {
                     Ok(()) => changed = true,
-                    Err(e) => rejected.push(Rejected { kind, name: object::key_of(&json).map(|k| k.to_string()).unwrap_or_default(), reason: e.to_string() }),
+                    Err(e) => rejected.push(Rejected {
+                        kind,
+                        name: object::key_of(&json)
+                            .map(|k| k.to_string())
+                            .unwrap_or_default(),
+                        reason: e.to_string(),
+                    }),
                 },
                 Event::Delete(kind, json) => match object::key_of(&json) {
                     Ok(key) => changed |= self.remove(kind, key),
-                    Err(e) => rejected.push(Rejected { kind, name: String::new(), reason: e.to_string() }),
+                    Err(e) => rejected.push(Rejected {
+                        kind,
+                        name: String::new(),
+                        reason: e.to_string(),
+                    }),
                 },
                 Event::RelistStart(kind) => self.start_relist(kind),
                 Event::RelistDone(kind) => changed |= self.finish_relist(kind),
@@ -119,10 +132,13 @@ impl Snapshot {
             Kind::EndpointSlice => {
                 let slice = EndpointSlice::decode(json)?;
                 let live = self.slices.relist.is_none();
-                if let Some(old) = self.slices.target().insert(slice.key.clone(), slice.clone()) {
-                    if live {
-                        self.unindex_slice(&old);
-                    }
+                if let Some(old) = self
+                    .slices
+                    .target()
+                    .insert(slice.key.clone(), slice.clone())
+                    && live
+                {
+                    self.unindex_slice(&old);
                 }
                 if live {
                     self.index_slice(&slice);
@@ -131,10 +147,10 @@ impl Snapshot {
             Kind::Pod => {
                 let pod = Pod::decode(json)?;
                 let live = self.pods.relist.is_none();
-                if let Some(old) = self.pods.target().insert(pod.key.clone(), pod.clone()) {
-                    if live {
-                        self.unindex_pod(&old);
-                    }
+                if let Some(old) = self.pods.target().insert(pod.key.clone(), pod.clone())
+                    && live
+                {
+                    self.unindex_pod(&old);
                 }
                 if live {
                     self.index_pod(&pod);
@@ -150,7 +166,10 @@ impl Snapshot {
     fn remove(&mut self, kind: Kind, key: Key) -> bool {
         match kind {
             Kind::Namespace => {
-                let key = Key { namespace: String::new(), name: key.name };
+                let key = Key {
+                    namespace: String::new(),
+                    name: key.name,
+                };
                 self.namespaces.target().remove(&key).is_some()
             }
             Kind::Service => self.services.target().remove(&key).is_some(),
@@ -219,7 +238,10 @@ impl Snapshot {
     }
 
     fn index_slice(&mut self, s: &EndpointSlice) {
-        self.slices_by_service.entry(s.service.clone()).or_default().insert(s.key.clone());
+        self.slices_by_service
+            .entry(s.service.clone())
+            .or_default()
+            .insert(s.key.clone());
     }
     fn unindex_slice(&mut self, s: &EndpointSlice) {
         if let Some(set) = self.slices_by_service.get_mut(&s.service) {
@@ -231,7 +253,10 @@ impl Snapshot {
     }
     fn index_pod(&mut self, p: &Pod) {
         for ip in &p.ips {
-            self.pods_by_ip.entry(*ip).or_default().insert(p.key.clone());
+            self.pods_by_ip
+                .entry(*ip)
+                .or_default()
+                .insert(p.key.clone());
         }
     }
     fn unindex_pod(&mut self, p: &Pod) {
@@ -246,11 +271,17 @@ impl Snapshot {
     }
 
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
-        self.namespaces.live.get(&Key { namespace: String::new(), name: name.to_string() })
+        self.namespaces.live.get(&Key {
+            namespace: String::new(),
+            name: name.to_string(),
+        })
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
-        self.services.live.get(&Key { namespace: namespace.to_string(), name: name.to_string() })
+        self.services.live.get(&Key {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
     }
 
     /// Every endpoint slice of the service `key`, in name order.
@@ -264,7 +295,11 @@ impl Snapshot {
 
     /// Every pod with address `ip`.
     pub fn pods_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = &Pod> {
-        self.pods_by_ip.get(ip).into_iter().flatten().filter_map(|k| self.pods.live.get(k))
+        self.pods_by_ip
+            .get(ip)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.pods.live.get(k))
     }
 
     /// Every service, in key order.
@@ -286,18 +321,34 @@ mod tests {
     use super::*;
 
     fn svc(ns: &str, name: &str, ip: &str) -> String {
-        format!(r#"{{"metadata":{{"name":"{name}","namespace":"{ns}"}},"spec":{{"clusterIP":"{ip}"}}}}"#)
+        format!(
+            r#"{{"metadata":{{"name":"{name}","namespace":"{ns}"}},"spec":{{"clusterIP":"{ip}"}}}}"#
+        )
     }
     fn slice(ns: &str, name: &str, service: &str, ip: &str) -> String {
-        format!(r#"{{"metadata":{{"name":"{name}","namespace":"{ns}","labels":{{"kubernetes.io/service-name":"{service}"}}}},"endpoints":[{{"addresses":["{ip}"]}}]}}"#)
+        format!(
+            r#"{{"metadata":{{"name":"{name}","namespace":"{ns}","labels":{{"kubernetes.io/service-name":"{service}"}}}},"endpoints":[{{"addresses":["{ip}"]}}]}}"#
+        )
     }
 
     #[test]
     fn relist_swaps_whole_and_keeps_old_until_done() {
         let mut s = Snapshot::default();
-        s.apply(1, vec![Event::Apply(Kind::Service, svc("a", "old", "10.0.0.1"))]);
-        s.apply(2, vec![Event::RelistStart(Kind::Service), Event::Apply(Kind::Service, svc("a", "new", "10.0.0.2"))]);
-        assert!(s.service("a", "old").is_some(), "old set answers during the relist");
+        s.apply(
+            1,
+            vec![Event::Apply(Kind::Service, svc("a", "old", "10.0.0.1"))],
+        );
+        s.apply(
+            2,
+            vec![
+                Event::RelistStart(Kind::Service),
+                Event::Apply(Kind::Service, svc("a", "new", "10.0.0.2")),
+            ],
+        );
+        assert!(
+            s.service("a", "old").is_some(),
+            "old set answers during the relist"
+        );
         assert!(s.service("a", "new").is_none());
         s.apply(3, vec![Event::RelistDone(Kind::Service)]);
         assert!(s.service("a", "old").is_none());
@@ -308,24 +359,60 @@ mod tests {
     #[test]
     fn slices_are_indexed_by_service_through_updates_and_deletes() {
         let mut s = Snapshot::default();
-        let key = Key { namespace: "a".into(), name: "h".into() };
-        s.apply(1, vec![Event::Apply(Kind::EndpointSlice, slice("a", "h-1", "h", "10.1.0.1")), Event::Apply(Kind::EndpointSlice, slice("a", "h-2", "h", "10.1.0.2"))]);
+        let key = Key {
+            namespace: "a".into(),
+            name: "h".into(),
+        };
+        s.apply(
+            1,
+            vec![
+                Event::Apply(Kind::EndpointSlice, slice("a", "h-1", "h", "10.1.0.1")),
+                Event::Apply(Kind::EndpointSlice, slice("a", "h-2", "h", "10.1.0.2")),
+            ],
+        );
         assert_eq!(s.slices_of(&key).count(), 2);
-        s.apply(2, vec![Event::Apply(Kind::EndpointSlice, slice("a", "h-2", "other", "10.1.0.2"))]);
+        s.apply(
+            2,
+            vec![Event::Apply(
+                Kind::EndpointSlice,
+                slice("a", "h-2", "other", "10.1.0.2"),
+            )],
+        );
         assert_eq!(s.slices_of(&key).count(), 1);
-        s.apply(3, vec![Event::Delete(Kind::EndpointSlice, slice("a", "h-1", "h", "10.1.0.1"))]);
+        s.apply(
+            3,
+            vec![Event::Delete(
+                Kind::EndpointSlice,
+                slice("a", "h-1", "h", "10.1.0.1"),
+            )],
+        );
         assert_eq!(s.slices_of(&key).count(), 0);
-        s.apply(4, vec![Event::RelistStart(Kind::EndpointSlice), Event::Apply(Kind::EndpointSlice, slice("a", "h-3", "h", "10.1.0.3")), Event::RelistDone(Kind::EndpointSlice)]);
-        assert_eq!(s.slices_of(&key).map(|s| s.key.name.as_str()).collect::<Vec<_>>(), ["h-3"]);
+        s.apply(
+            4,
+            vec![
+                Event::RelistStart(Kind::EndpointSlice),
+                Event::Apply(Kind::EndpointSlice, slice("a", "h-3", "h", "10.1.0.3")),
+                Event::RelistDone(Kind::EndpointSlice),
+            ],
+        );
+        assert_eq!(
+            s.slices_of(&key)
+                .map(|s| s.key.name.as_str())
+                .collect::<Vec<_>>(),
+            ["h-3"]
+        );
     }
 
     #[test]
     fn a_malformed_object_is_rejected_and_the_rest_kept() {
         let mut s = Snapshot::default();
-        let rejected = s.apply(1, vec![
-            Event::Apply(Kind::Service, svc("a", "good", "10.0.0.1")),
-            Event::Apply(Kind::Service, svc("a", "bad", "not-an-ip")),
-        ]);
+        let rejected = s.apply(
+            1,
+            vec![
+                Event::Apply(Kind::Service, svc("a", "good", "10.0.0.1")),
+                Event::Apply(Kind::Service, svc("a", "bad", "not-an-ip")),
+            ],
+        );
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].name, "a/bad");
         assert!(s.service("a", "good").is_some());

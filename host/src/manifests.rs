@@ -19,9 +19,15 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{file}: cannot read: {source}")]
-    Read { file: String, source: std::io::Error },
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("{file}: not JSON: {source}")]
-    Json { file: String, source: serde_json::Error },
+    Json {
+        file: String,
+        source: serde_json::Error,
+    },
     #[error("{file}: expected a JSON object (a List or a single object)")]
     Shape { file: String },
 }
@@ -39,7 +45,13 @@ pub struct ObjectKey {
 pub struct Objects(BTreeMap<ObjectKey, (Kind, String)>);
 
 /// Kinds in the order a relist sends them: namespaces first, since services depend on them.
-const KINDS: [Kind; 5] = [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod, Kind::ServiceImport];
+const KINDS: [Kind; 5] = [
+    Kind::Namespace,
+    Kind::Service,
+    Kind::EndpointSlice,
+    Kind::Pod,
+    Kind::ServiceImport,
+];
 
 fn kind_of(name: &str) -> Option<Kind> {
     Some(match name {
@@ -62,8 +74,14 @@ pub fn load(files: &[PathBuf]) -> Result<Objects, ManifestError> {
     let mut objects = Objects::default();
     for file in files {
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(file).map_err(|source| ManifestError::Read { file: name.clone(), source })?;
-        let value: Value = serde_json::from_str(&text).map_err(|source| ManifestError::Json { file: name.clone(), source })?;
+        let text = std::fs::read_to_string(file).map_err(|source| ManifestError::Read {
+            file: name.clone(),
+            source,
+        })?;
+        let value: Value = serde_json::from_str(&text).map_err(|source| ManifestError::Json {
+            file: name.clone(),
+            source,
+        })?;
         let items = match value {
             Value::Object(mut o) if o.contains_key("items") => match o.remove("items") {
                 Some(Value::Array(items)) => items,
@@ -75,13 +93,24 @@ pub fn load(files: &[PathBuf]) -> Result<Objects, ManifestError> {
         for (i, item) in items.into_iter().enumerate() {
             let Some(kind) = item.get("kind").and_then(Value::as_str).and_then(kind_of) else {
                 if !item.get("kind").is_some_and(Value::is_string) {
-                    eprintln!("[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped");
+                    eprintln!(
+                        "[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped"
+                    );
                 }
                 continue;
             };
             let meta = item.get("metadata");
-            let text = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str).unwrap_or_default().to_string();
-            let key = ObjectKey { kind: kind_rank(kind), namespace: text("namespace"), name: text("name") };
+            let text = |f: &str| {
+                meta.and_then(|m| m.get(f))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let key = ObjectKey {
+                kind: kind_rank(kind),
+                namespace: text("namespace"),
+                name: text("name"),
+            };
             objects.0.insert(key, (kind, prune(kind, item).to_string()));
         }
     }
@@ -91,16 +120,24 @@ pub fn load(files: &[PathBuf]) -> Result<Objects, ManifestError> {
 /// Drops what DNS never reads, so neither the host nor the guest holds it.
 fn prune(kind: Kind, mut item: Value) -> Value {
     if let Some(meta) = item.get_mut("metadata").and_then(Value::as_object_mut) {
-        for field in ["managedFields", "annotations", "ownerReferences", "generateName", "creationTimestamp", "uid", "resourceVersion"] {
+        for field in [
+            "managedFields",
+            "annotations",
+            "ownerReferences",
+            "generateName",
+            "creationTimestamp",
+            "uid",
+            "resourceVersion",
+        ] {
             meta.remove(field);
         }
     }
-    if kind == Kind::Pod {
-        if let Some(o) = item.as_object_mut() {
-            o.remove("spec");
-            if let Some(status) = o.get_mut("status").and_then(Value::as_object_mut) {
-                status.retain(|k, _| k == "podIP" || k == "podIPs" || k == "phase");
-            }
+    if kind == Kind::Pod
+        && let Some(o) = item.as_object_mut()
+    {
+        o.remove("spec");
+        if let Some(status) = o.get_mut("status").and_then(Value::as_object_mut) {
+            status.retain(|k, _| k == "podIP" || k == "podIPs" || k == "phase");
         }
     }
     item
@@ -112,7 +149,17 @@ impl Objects {
         let mut events = Vec::new();
         for kind in KINDS {
             events.push(Event::RelistStart(kind));
-            events.extend(self.0.values().filter(|(k, _)| *k == kind).map(|(k, json)| Event::Apply(Object { kind: *k, json: json.clone() })));
+            events.extend(
+                self.0
+                    .values()
+                    .filter(|(k, _)| *k == kind)
+                    .map(|(k, json)| {
+                        Event::Apply(Object {
+                            kind: *k,
+                            json: json.clone(),
+                        })
+                    }),
+            );
             events.push(Event::RelistDone(kind));
         }
         events.push(Event::Synced(true));
@@ -124,12 +171,18 @@ impl Objects {
         let mut events = Vec::new();
         for (key, (kind, json)) in &next.0 {
             if self.0.get(key).is_none_or(|(_, old)| old != json) {
-                events.push(Event::Apply(Object { kind: *kind, json: json.clone() }));
+                events.push(Event::Apply(Object {
+                    kind: *kind,
+                    json: json.clone(),
+                }));
             }
         }
         for (key, (kind, json)) in &self.0 {
             if !next.0.contains_key(key) {
-                events.push(Event::Delete(Object { kind: *kind, json: json.clone() }));
+                events.push(Event::Delete(Object {
+                    kind: *kind,
+                    json: json.clone(),
+                }));
             }
         }
         events
@@ -142,7 +195,14 @@ impl Objects {
 
 /// The modification times of `files`: a change in any means a reload.
 pub fn stamp(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
-    files.iter().map(|f: &PathBuf| std::fs::metadata(Path::new(f)).and_then(|m| m.modified()).ok()).collect()
+    files
+        .iter()
+        .map(|f: &PathBuf| {
+            std::fs::metadata(Path::new(f))
+                .and_then(|m| m.modified())
+                .ok()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -156,35 +216,64 @@ mod tests {
     }
 
     fn svc(name: &str, ip: &str) -> String {
-        format!(r#"{{"kind":"Service","metadata":{{"name":"{name}","namespace":"a","managedFields":[{{}}]}},"spec":{{"clusterIP":"{ip}"}}}}"#)
+        format!(
+            r#"{{"kind":"Service","metadata":{{"name":"{name}","namespace":"a","managedFields":[{{}}]}},"spec":{{"clusterIP":"{ip}"}}}}"#
+        )
     }
 
     #[test]
     fn lists_load_pruned_and_diff_into_events() {
         let dir = std::env::temp_dir().join(format!("kubernetai-manifests-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let f = write(&dir, "c.json", &format!(r#"{{"kind":"List","items":[{},{},{{"kind":"Deployment","metadata":{{"name":"d"}}}}]}}"#, svc("x", "10.0.0.1"), svc("y", "10.0.0.2")));
+        let f = write(
+            &dir,
+            "c.json",
+            &format!(
+                r#"{{"kind":"List","items":[{},{},{{"kind":"Deployment","metadata":{{"name":"d"}}}}]}}"#,
+                svc("x", "10.0.0.1"),
+                svc("y", "10.0.0.2")
+            ),
+        );
         let first = load(std::slice::from_ref(&f)).expect("loads");
         assert_eq!(first.len(), 2);
         assert!(!first.0.values().any(|(_, j)| j.contains("managedFields")));
         let initial = first.initial_events();
         assert!(matches!(initial.last(), Some(Event::Synced(true))));
 
-        write(&dir, "c.json", &format!(r#"{{"kind":"List","items":[{},{}]}}"#, svc("x", "10.0.0.9"), svc("z", "10.0.0.3")));
+        write(
+            &dir,
+            "c.json",
+            &format!(
+                r#"{{"kind":"List","items":[{},{}]}}"#,
+                svc("x", "10.0.0.9"),
+                svc("z", "10.0.0.3")
+            ),
+        );
         let next = load(std::slice::from_ref(&f)).expect("loads");
         let diff = first.diff(&next);
         let summary: Vec<String> = diff
             .iter()
             .map(|e| match e {
-                Event::Apply(o) => format!("apply {}", &o.json[o.json.find("name").unwrap_or(0)..][7..8]),
-                Event::Delete(o) => format!("delete {}", &o.json[o.json.find("name").unwrap_or(0)..][7..8]),
+                Event::Apply(o) => format!(
+                    "apply {}",
+                    &o.json[o.json.find("name").unwrap_or(0)..][7..8]
+                ),
+                Event::Delete(o) => format!(
+                    "delete {}",
+                    &o.json[o.json.find("name").unwrap_or(0)..][7..8]
+                ),
                 _ => "other".into(),
             })
             .collect();
         assert_eq!(summary, ["apply x", "apply z", "delete y"]);
 
         write(&dir, "c.json", "{ not json");
-        assert!(load(std::slice::from_ref(&f)).expect_err("bad json").to_string().contains("not JSON"));
+        assert!(
+            load(std::slice::from_ref(&f))
+                .expect_err("bad json")
+                .to_string()
+                .contains("not JSON")
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

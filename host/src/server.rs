@@ -70,7 +70,9 @@ impl Router {
     fn block(&self, qname: &str) -> Option<&Block> {
         self.blocks
             .iter()
-            .filter_map(|b| kubernetai_guest::name::longest_zone(qname, &b.zones).map(|z| (z.len(), b)))
+            .filter_map(|b| {
+                kubernetai_guest::name::longest_zone(qname, &b.zones).map(|z| (z.len(), b))
+            })
             .max_by_key(|(len, _)| *len)
             .map(|(_, b)| b)
     }
@@ -104,7 +106,11 @@ impl Router {
                     packet: packet.to_vec(),
                     client: client.ip().to_string(),
                     client_port: client.port(),
-                    transport: if proto == Proto::Udp { wit::Transport::Udp } else { wit::Transport::Tcp },
+                    transport: if proto == Proto::Udp {
+                        wit::Transport::Udp
+                    } else {
+                        wit::Transport::Tcp
+                    },
                     max_size,
                 };
                 let outcome = match plugin.lock() {
@@ -117,7 +123,9 @@ impl Router {
                         c.dropped.fetch_add(1, Ordering::Relaxed);
                         return None;
                     }
-                    Ok(wit::Outcome::Next) => Err("plugin/kubernetai: no next plugin found".to_string()),
+                    Ok(wit::Outcome::Next) => {
+                        Err("plugin/kubernetai: no next plugin found".to_string())
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -126,14 +134,21 @@ impl Router {
             Ok(bytes) if bytes.len() <= usize::from(max_size) => bytes,
             Ok(bytes) => {
                 // The module must truncate; if it did not, the host keeps the promise for it.
-                eprintln!("[ERROR] plugin/kubernetai: module answered {} bytes for a {max_size}-byte limit", bytes.len());
+                eprintln!(
+                    "[ERROR] plugin/kubernetai: module answered {} bytes for a {max_size}-byte limit",
+                    bytes.len()
+                );
                 c.servfail.fetch_add(1, Ordering::Relaxed);
                 req.error(ResponseCode::ServFail)
             }
             Err(e) => {
                 if block.errors {
                     let q = &req.message.queries[0];
-                    eprintln!("[ERROR] plugin/errors: 2 {} {}: {e}", q.name(), q.query_type());
+                    eprintln!(
+                        "[ERROR] plugin/errors: 2 {} {}: {e}",
+                        q.name(),
+                        q.query_type()
+                    );
                 }
                 c.servfail.fetch_add(1, Ordering::Relaxed);
                 req.error(ResponseCode::ServFail)
@@ -145,7 +160,10 @@ impl Router {
         };
         if block.log {
             let proto = if proto == Proto::Udp { "udp" } else { "tcp" };
-            println!("{}", req.log_line(client, proto, packet.len(), &bytes, started.elapsed()));
+            println!(
+                "{}",
+                req.log_line(client, proto, packet.len(), &bytes, started.elapsed())
+            );
         }
         Some(bytes)
     }
@@ -163,10 +181,10 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, router: Arc<Router>) {
                 continue;
             }
         };
-        if let Some(answer) = router.answer(&buf[..n], peer, Proto::Udp) {
-            if let Err(e) = socket.send_to(&answer, peer).await {
-                eprintln!("[WARNING] udp send to {peer}: {e}");
-            }
+        if let Some(answer) = router.answer(&buf[..n], peer, Proto::Udp)
+            && let Err(e) = socket.send_to(&answer, peer).await
+        {
+            eprintln!("[WARNING] udp send to {peer}: {e}");
         }
     }
 }
@@ -200,8 +218,12 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, router: Arc<Router>
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let Some(answer) = router.answer(&buf, peer, Proto::Tcp) else { continue };
-        let Ok(len) = u16::try_from(answer.len()) else { return };
+        let Some(answer) = router.answer(&buf, peer, Proto::Tcp) else {
+            continue;
+        };
+        let Ok(len) = u16::try_from(answer.len()) else {
+            return;
+        };
         let mut framed = Vec::with_capacity(answer.len() + 2);
         framed.extend_from_slice(&len.to_be_bytes());
         framed.extend_from_slice(&answer);

@@ -28,7 +28,8 @@ pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("kubernetai-e2e-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("kubernetai-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
         Scratch(dir)
@@ -57,13 +58,21 @@ impl Server {
     /// Starts the binary on `corefile` with `-dns.port 0` and waits until it listens.
     pub fn start(corefile: &Path) -> Server {
         let mut child = Command::new(binary())
-            .args(["-conf", corefile.to_str().expect("utf-8 path"), "-dns.port", "0"])
+            .args([
+                "-conf",
+                corefile.to_str().expect("utf-8 path"),
+                "-dns.port",
+                "0",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start kubernetai");
         let (tx, lines) = mpsc::channel();
-        for stream in [Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>, Box::new(child.stderr.take().expect("stderr"))] {
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -75,7 +84,11 @@ impl Server {
         }
         let mut seen = Vec::new();
         loop {
-            let line = lines.recv_timeout(PATIENCE).unwrap_or_else(|_| panic!("server did not start; it said:\n{}", seen.join("\n")));
+            let Ok(line) = lines.recv_timeout(PATIENCE) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server did not start; it said:\n{}", seen.join("\n"));
+            };
             if let Some(addr) = line.strip_prefix("[INFO] listening on udp+tcp ") {
                 let addr: SocketAddr = addr.parse().expect("listen address");
                 return Server { child, addr, lines };
@@ -99,7 +112,10 @@ impl Server {
 
     /// Stops the server with SIGTERM and returns its shutdown summary line.
     pub fn stop(mut self) -> String {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let line = self.wait_for("shutting down");
         let _ = self.child.wait();
         line
@@ -164,7 +180,11 @@ pub fn parse(bytes: &[u8]) -> Message {
 
 /// The answer section as "name type data" strings, sorted.
 pub fn answers(m: &Message) -> Vec<String> {
-    let mut v: Vec<String> = m.answers.iter().map(|r| format!("{} {} {}", r.name, r.record_type(), r.data)).collect();
+    let mut v: Vec<String> = m
+        .answers
+        .iter()
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+        .collect();
     v.sort();
     v
 }

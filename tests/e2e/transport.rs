@@ -7,7 +7,15 @@ use crate::harness::{self, Scratch, Server};
 
 /// A cluster with one headless service of `n` ready endpoints: its A answer is ~16 bytes per endpoint.
 fn big_cluster(n: usize) -> String {
-    let endpoints: Vec<String> = (0..n).map(|i| format!(r#"{{"addresses":["10.1.{}.{}"],"conditions":{{"ready":true}}}}"#, i / 250, i % 250 + 1)).collect();
+    let endpoints: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"addresses":["10.1.{}.{}"],"conditions":{{"ready":true}}}}"#,
+                i / 250,
+                i % 250 + 1
+            )
+        })
+        .collect();
     format!(
         r#"{{"kind":"List","items":[
         {{"kind":"Namespace","metadata":{{"name":"big"}}}},
@@ -20,7 +28,13 @@ fn big_cluster(n: usize) -> String {
 fn start(n: usize) -> (Scratch, Server) {
     let dir = Scratch::new(&format!("transport-{n}"));
     let cluster = dir.write("big.json", &big_cluster(n));
-    let corefile = dir.write("Corefile", &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", cluster.display()));
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n",
+            cluster.display()
+        ),
+    );
     let server = Server::start(&corefile);
     (dir, server)
 }
@@ -38,14 +52,24 @@ fn large_answers_truncate_over_udp_and_arrive_whole_over_tcp() {
     assert!(plain.edns.is_none(), "no OPT without one in the query");
 
     // EDNS 4096: the server caps UDP at 1232, still too small for 100 records.
-    let edns = harness::udp(server.addr, &harness::query(name, RecordType::A, 2, Some(4096)));
+    let edns = harness::udp(
+        server.addr,
+        &harness::query(name, RecordType::A, 2, Some(4096)),
+    );
     assert!(edns.len() <= 1232, "{} bytes", edns.len());
     let edns = harness::parse(&edns);
     assert!(edns.metadata.truncation);
     assert!(edns.edns.is_some(), "OPT echoed");
 
     // TCP: the whole answer, and several queries on one connection.
-    let answers = harness::tcp(server.addr, &[harness::query(name, RecordType::A, 3, None), harness::query(name, RecordType::SRV, 4, None), harness::query("nope.big.svc.cluster.local.", RecordType::A, 5, None)]);
+    let answers = harness::tcp(
+        server.addr,
+        &[
+            harness::query(name, RecordType::A, 3, None),
+            harness::query(name, RecordType::SRV, 4, None),
+            harness::query("nope.big.svc.cluster.local.", RecordType::A, 5, None),
+        ],
+    );
     let full = harness::parse(&answers[0]);
     assert!(!full.metadata.truncation);
     assert_eq!(full.answers.len(), 100);
@@ -59,9 +83,15 @@ fn a_fitting_answer_is_not_truncated_and_edns_size_is_honoured() {
     let (_dir, server) = start(40);
     let name = "many.big.svc.cluster.local.";
     // 40 records (~640 bytes) do not fit 512 but fit an advertised 1232.
-    let small = harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::A, 1, None)));
+    let small = harness::parse(&harness::udp(
+        server.addr,
+        &harness::query(name, RecordType::A, 1, None),
+    ));
     assert!(small.metadata.truncation);
-    let edns = harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::A, 2, Some(1232))));
+    let edns = harness::parse(&harness::udp(
+        server.addr,
+        &harness::query(name, RecordType::A, 2, Some(1232)),
+    ));
     assert!(!edns.metadata.truncation);
     assert_eq!(edns.answers.len(), 40);
     assert_eq!(edns.edns.as_ref().map(|e| e.max_payload()), Some(1232));
