@@ -7,6 +7,7 @@ mod config;
 mod corefile;
 mod manifests;
 mod module;
+mod native;
 mod plugins;
 mod server;
 mod stanza;
