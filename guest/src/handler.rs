@@ -416,51 +416,50 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    /// PTR targets for an address in a reverse zone: the services and endpoints holding it,
-    /// named under the stanza's first forward zone.
+    /// PTR targets for an address: the first service holding it as a cluster IP, otherwise every
+    /// ready endpoint holding it, named under the stanza's first forward zone. A name that is not
+    /// a whole address is judged as any other name.
     fn reverse(&self, qname: &str) -> resolve::Lookup {
         let Some(ip) = reverse_address(qname) else {
-            return Err(NameError::NoItems);
+            return resolve::records(self.stanza, self.snap, qname, self.zone);
         };
         let Some(primary) = self.stanza.zones.iter().find(|z| !resolve::is_reverse(z)) else {
             return Err(NameError::NoItems);
         };
         let primary = primary.trim_end_matches('.');
+        // As CoreDNS: only the `namespaces` option filters reverse answers.
+        let exposed = |ns: &str| {
+            self.stanza.namespaces.is_empty()
+                || resolve::namespace_exposed(self.stanza, self.snap, ns)
+        };
+        let ptr = |name: String| Found {
+            host: Host::Name(name),
+            port: -1,
+            domain: String::new(),
+        };
+        let service = self.snap.services().find(|svc| {
+            matches!(&svc.kind, crate::object::ServiceKind::ClusterIp(ips) if ips.contains(&ip))
+                && exposed(&svc.key.namespace)
+        });
+        if let Some(svc) = service {
+            return Ok(vec![ptr(format!(
+                "{}.{}.svc.{primary}",
+                svc.key.name, svc.key.namespace
+            ))]);
+        }
         let mut found = Vec::new();
-        for svc in self.snap.services() {
-            if let crate::object::ServiceKind::ClusterIp(ips) = &svc.kind
-                && ips.contains(&ip)
-                && resolve::namespace_exposed(self.stanza, self.snap, &svc.key.namespace)
-            {
-                found.push(Found {
-                    host: Host::Name(format!(
-                        "{}.{}.svc.{primary}",
-                        svc.key.name, svc.key.namespace
-                    )),
-                    port: -1,
-                    domain: String::new(),
-                });
-            }
-            if self.stanza.noendpoints
-                || !resolve::namespace_exposed(self.stanza, self.snap, &svc.key.namespace)
-            {
-                continue;
-            }
-            for slice in self.snap.slices_of(&svc.key) {
+        if !self.stanza.noendpoints {
+            for slice in self.snap.slices().filter(|s| exposed(&s.key.namespace)) {
                 for e in slice
                     .endpoints
                     .iter()
                     .filter(|e| e.ready && e.addresses.contains(&ip))
                 {
                     let host = resolve::endpoint_hostname(e, &ip, self.stanza.endpoint_pod_names);
-                    found.push(Found {
-                        host: Host::Name(format!(
-                            "{host}.{}.{}.svc.{primary}",
-                            svc.key.name, svc.key.namespace
-                        )),
-                        port: -1,
-                        domain: String::new(),
-                    });
+                    found.push(ptr(format!(
+                        "{host}.{}.{}.svc.{primary}",
+                        slice.service.name, slice.service.namespace
+                    )));
                 }
             }
         }
@@ -624,4 +623,132 @@ pub fn reverse_address(qname: &str) -> Option<IpAddr> {
         bytes[i] = (pair[0] << 4) | pair[1];
     }
     Some(IpAddr::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Query as Question;
+
+    fn query(name: &str, qtype: RecordType) -> Vec<u8> {
+        let mut m = Message::new(42, MessageType::Query, OpCode::Query);
+        m.add_query(Question::query(Name::from_ascii(name).unwrap(), qtype));
+        m.to_vec().unwrap()
+    }
+
+    fn ask(plugin: &Plugin, packet: &[u8]) -> Outcome {
+        plugin.handle(&Query {
+            packet,
+            client: "10.0.0.1".parse().unwrap(),
+            transport: Transport::Udp,
+            max_size: 512,
+        })
+    }
+
+    fn answer(plugin: &Plugin, name: &str, qtype: RecordType) -> Message {
+        match ask(plugin, &query(name, qtype)) {
+            Outcome::Answer(bytes) => Message::from_vec(&bytes).unwrap(),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    fn plugin(stanzas: Vec<Stanza>, synced: bool) -> Plugin {
+        let server = Server {
+            local_ips: vec!["192.0.2.53".parse().unwrap()],
+        };
+        let mut p = Plugin::new(server, stanzas).unwrap();
+        let events = vec![
+            Event::Apply(
+                crate::snapshot::Kind::Namespace,
+                r#"{"metadata":{"name":"ns"}}"#.into(),
+            ),
+            Event::Apply(
+                crate::snapshot::Kind::Service,
+                r#"{"metadata":{"name":"web","namespace":"ns"},"spec":{"clusterIP":"10.0.0.1"}}"#
+                    .into(),
+            ),
+            Event::Synced(synced),
+        ];
+        for i in 0..p.stanzas.len() {
+            p.apply(i, 7, events.clone()).unwrap();
+        }
+        p
+    }
+
+    #[test]
+    fn apex_ns_names_the_server_with_glue() {
+        let p = plugin(vec![Stanza::new(&["cluster.local"])], true);
+        let m = answer(&p, "cluster.local.", RecordType::NS);
+        assert_eq!(m.answers.len(), 1);
+        assert_eq!(m.answers[0].data.to_string(), "ns.dns.cluster.local.");
+        assert_eq!(
+            m.additionals[0].to_string(),
+            "ns.dns.cluster.local. 5 IN A 192.0.2.53"
+        );
+        let a = answer(&p, "ns.dns.cluster.local.", RecordType::A);
+        assert_eq!(a.answers[0].data.to_string(), "192.0.2.53");
+    }
+
+    #[test]
+    fn an_unsynced_stanza_answers_servfail_for_name_errors_only() {
+        let p = plugin(vec![Stanza::new(&["cluster.local"])], false);
+        assert_eq!(
+            answer(&p, "nope.ns.svc.cluster.local.", RecordType::A)
+                .metadata
+                .response_code,
+            ResponseCode::ServFail
+        );
+        assert_eq!(
+            answer(&p, "web.ns.svc.cluster.local.", RecordType::A)
+                .answers
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn fallthrough_passes_name_errors_to_the_next_stanza_then_on() {
+        let mut first = Stanza::new(&["cluster.local"]);
+        first.fallthrough = Some(vec![".".into()]);
+        let p = plugin(vec![first.clone(), first], true);
+        assert_eq!(
+            ask(&p, &query("nope.ns.svc.cluster.local.", RecordType::A)),
+            Outcome::Next
+        );
+        assert_eq!(
+            ask(&p, &query("example.org.", RecordType::A)),
+            Outcome::Next
+        );
+        assert_eq!(
+            answer(&p, "web.ns.svc.cluster.local.", RecordType::A)
+                .answers
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn malformed_queries_are_screened_as_coredns_does() {
+        let p = plugin(vec![Stanza::new(&["cluster.local"])], true);
+        let good = query("web.ns.svc.cluster.local.", RecordType::A);
+        assert_eq!(ask(&p, &good[..11]), Outcome::Drop, "shorter than a header");
+        let mut response = good.clone();
+        response[2] |= 0x80;
+        assert_eq!(ask(&p, &response), Outcome::Drop, "QR set");
+        let rcode = |packet: &[u8]| match ask(&p, packet) {
+            Outcome::Answer(b) => b[3] & 0x0f,
+            other => panic!("{other:?}"),
+        };
+        let mut notify = good.clone();
+        notify[2] = (notify[2] & 0x87) | (5 << 3);
+        assert_eq!(rcode(&notify), 4, "NOTIMP for other opcodes");
+        let mut two_questions = good.clone();
+        two_questions[5] = 2;
+        assert_eq!(rcode(&two_questions), 1, "FORMERR");
+        assert_eq!(
+            rcode(&good[..good.len() - 2]),
+            1,
+            "FORMERR for a cut question"
+        );
+    }
 }

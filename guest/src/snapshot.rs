@@ -293,6 +293,11 @@ impl Snapshot {
             .filter_map(|k| self.slices.live.get(k))
     }
 
+    /// Every endpoint slice, in key order.
+    pub fn slices(&self) -> impl Iterator<Item = &EndpointSlice> {
+        self.slices.live.values()
+    }
+
     /// Every pod with address `ip`.
     pub fn pods_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = &Pod> {
         self.pods_by_ip

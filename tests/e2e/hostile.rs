@@ -21,7 +21,7 @@ impl Rng {
 
 #[test]
 fn garbage_is_answered_formerr_or_dropped_and_counted() {
-    let server = Server::start(&harness::root().join("tests/conformance/Corefile"));
+    let server = Server::start(&harness::root().join("tests/conformance/basic.Corefile"));
     let valid = harness::query("web.shop.svc.cluster.local.", RecordType::A, 77, None);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut packets: Vec<Vec<u8>> = Vec::new();

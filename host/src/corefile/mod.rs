@@ -13,7 +13,7 @@ pub use lexer::Token;
 
 /// A Corefile that cannot be used, with where and why.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line} - {message}")]
+#[error("{}", self.render())]
 pub struct Error {
     pub file: String,
     pub line: usize,
@@ -21,6 +21,15 @@ pub struct Error {
 }
 
 impl Error {
+    /// "file:line - message", or "file - message" for the file as a whole (line 0).
+    fn render(&self) -> String {
+        if self.line == 0 {
+            format!("{} - {}", self.file, self.message)
+        } else {
+            format!("{}:{} - {}", self.file, self.line, self.message)
+        }
+    }
+
     pub fn at(file: &Path, line: usize, message: impl Into<String>) -> Self {
         Error {
             file: file.display().to_string(),
