@@ -9,12 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let manifest_dir =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir
-        .parent()
-        .expect("host/ sits in the workspace")
-        .to_path_buf();
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir.parent().expect("host/ sits in the workspace").to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target_dir = root.join("target").join("guest");
     for path in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
@@ -25,10 +21,7 @@ fn main() {
     let mut cmd = Command::new(cargo);
     for (key, _) in env::vars_os() {
         let key = key.to_string_lossy().into_owned();
-        let keep = matches!(
-            key.as_str(),
-            "CARGO_HOME" | "CARGO_NET_OFFLINE" | "CARGO_MAKEFLAGS"
-        );
+        let keep = matches!(key.as_str(), "CARGO_HOME" | "CARGO_NET_OFFLINE" | "CARGO_MAKEFLAGS");
         let inherited_build_var = key.starts_with("CARGO_")
             || key.starts_with("RUSTC")
             || key.starts_with("DEP_")
@@ -50,16 +43,7 @@ fn main() {
     }
     let status = cmd
         .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "kubernetai-guest",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
+        .args(["build", "--release", "--locked", "-p", "kubernetai-guest", "--target", "wasm32-wasip2", "--target-dir"])
         .arg(&target_dir)
         // The module ships inside the binary: no debug info, stripped.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
@@ -71,6 +55,5 @@ fn main() {
         "building the guest component failed (is the wasm32-wasip2 target installed? run scripts/setup.sh)"
     );
     let wasm = target_dir.join("wasm32-wasip2/release/kubernetai_guest.wasm");
-    std::fs::copy(&wasm, out_dir.join("kubernetai_guest.wasm"))
-        .expect("copying the guest component");
+    std::fs::copy(&wasm, out_dir.join("kubernetai_guest.wasm")).expect("copying the guest component");
 }

@@ -63,9 +63,7 @@ impl Stanza {
 
     /// Whether a name error for `qname` passes the query on instead of answering NXDOMAIN.
     pub fn falls_through(&self, qname: &str) -> bool {
-        self.fallthrough
-            .as_ref()
-            .is_some_and(|zones| name::longest_zone(qname, zones).is_some())
+        self.fallthrough.as_ref().is_some_and(|zones| name::longest_zone(qname, zones).is_some())
     }
 
     /// Whether `zone` is answered from ServiceImports.
@@ -90,11 +88,7 @@ pub struct Server {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("stanza {stanza}: {which} selector: {source}")]
-    Selector {
-        stanza: usize,
-        which: &'static str,
-        source: SelectorError,
-    },
+    Selector { stanza: usize, which: &'static str, source: SelectorError },
     #[error("stanza {stanza}: no zones")]
     NoZones { stanza: usize },
     #[error("server: bad local address {0:?}")]

@@ -38,14 +38,8 @@ fn wit_kind(k: snapshot::Kind) -> wit::Kind {
 
 fn stanza(i: usize, s: wit::Stanza) -> Result<config::Stanza, config::ConfigError> {
     let selector = |which, text: Option<String>| {
-        text.map(|t| {
-            Selector::parse(&t).map_err(|source| config::ConfigError::Selector {
-                stanza: i,
-                which,
-                source,
-            })
-        })
-        .transpose()
+        text.map(|t| Selector::parse(&t).map_err(|source| config::ConfigError::Selector { stanza: i, which, source }))
+            .transpose()
     };
     Ok(config::Stanza {
         zones: s.zones,
@@ -85,8 +79,7 @@ impl Guest for Component {
             .map(|(i, s)| stanza(i, s))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
-        let plugin = handler::Plugin::new(config::Server { local_ips }, stanzas)
-            .map_err(|e| e.to_string())?;
+        let plugin = handler::Plugin::new(config::Server { local_ips }, stanzas).map_err(|e| e.to_string())?;
         PLUGIN.with(|p| *p.borrow_mut() = Some(plugin));
         Ok(())
     }
@@ -111,17 +104,11 @@ impl Guest for Component {
             Some(plugin) => match plugin.apply(stanza as usize, now, events) {
                 Ok(rejected) => rejected
                     .into_iter()
-                    .map(|r| wit::Rejected {
-                        kind: wit_kind(r.kind),
-                        name: r.name,
-                        reason: r.reason,
-                    })
+                    .map(|r| wit::Rejected { kind: wit_kind(r.kind), name: r.name, reason: r.reason })
                     .collect(),
-                Err(e) => vec![wit::Rejected {
-                    kind: wit::Kind::Namespace,
-                    name: String::new(),
-                    reason: e.to_string(),
-                }],
+                Err(e) => {
+                    vec![wit::Rejected { kind: wit::Kind::Namespace, name: String::new(), reason: e.to_string() }]
+                }
             },
         })
     }

@@ -71,22 +71,11 @@ impl Plugin {
         if let Some(i) = stanzas.iter().position(|s| s.zones.is_empty()) {
             return Err(ConfigError::NoZones { stanza: i });
         }
-        Ok(Plugin {
-            server,
-            stanzas: stanzas
-                .into_iter()
-                .map(|s| (s, Snapshot::default()))
-                .collect(),
-        })
+        Ok(Plugin { server, stanzas: stanzas.into_iter().map(|s| (s, Snapshot::default())).collect() })
     }
 
     /// Applies watch events to stanza `stanza`'s snapshot.
-    pub fn apply(
-        &mut self,
-        stanza: usize,
-        now: u64,
-        events: Vec<Event>,
-    ) -> Result<Vec<Rejected>, NoSuchStanza> {
+    pub fn apply(&mut self, stanza: usize, now: u64, events: Vec<Event>) -> Result<Vec<Rejected>, NoSuchStanza> {
         let (_, snap) = self.stanzas.get_mut(stanza).ok_or(NoSuchStanza(stanza))?;
         Ok(snap.apply(now, events))
     }
@@ -186,31 +175,22 @@ impl Ctx<'_> {
     /// The stanza's response, or None when it passes the query on.
     fn answer(&self, req: &Message, qname: &str, qtype: RecordType) -> Option<Message> {
         let result: Result<Sections, NameError> = match qtype {
-            RecordType::A | RecordType::AAAA => self
-                .addresses(qname, &self.owner, qtype, &mut Vec::new())
-                .map(|r| (r, vec![])),
+            RecordType::A | RecordType::AAAA => {
+                self.addresses(qname, &self.owner, qtype, &mut Vec::new()).map(|r| (r, vec![]))
+            }
             RecordType::TXT => self.txt(qname).map(|r| (r, vec![])),
             RecordType::CNAME => self.cname(qname).map(|r| (r, vec![])),
             RecordType::PTR => self.ptr(qname).map(|r| (r, vec![])),
             RecordType::SRV => self.srv(qname),
             // Kubernetes objects never carry mail exchangers: the name's existence decides.
             RecordType::MX => self.services(qname, qtype).map(|_| (vec![], vec![])),
-            RecordType::SOA => Ok((
-                if qname == self.zone {
-                    vec![self.soa()]
-                } else {
-                    vec![]
-                },
-                vec![],
-            )),
+            RecordType::SOA => Ok((if qname == self.zone { vec![self.soa()] } else { vec![] }, vec![])),
             RecordType::AXFR | RecordType::IXFR => {
                 return Some(self.reply(req, ResponseCode::Refused, false));
             }
             RecordType::NS if qname == self.zone => Ok(self.ns()),
             // Any other type: the name's existence, judged by an A lookup, decides NXDOMAIN or NODATA.
-            _ => self
-                .addresses(qname, &self.owner, RecordType::A, &mut Vec::new())
-                .map(|_| (vec![], vec![])),
+            _ => self.addresses(qname, &self.owner, RecordType::A, &mut Vec::new()).map(|_| (vec![], vec![])),
         };
         let mut resp = match result {
             Err(_) if self.stanza.falls_through(qname) => return None,
@@ -260,11 +240,7 @@ impl Ctx<'_> {
                 .ns_addresses()
                 .into_iter()
                 .filter(|(_, ip)| ip.is_ipv4() == (qtype == RecordType::A))
-                .map(|(_, ip)| Found {
-                    host: Host::Ip(ip),
-                    port: -1,
-                    domain: String::new(),
-                })
+                .map(|(_, ip)| Found { host: Host::Ip(ip), port: -1, domain: String::new() })
                 .collect());
         }
         if resolve::is_reverse(qname) && qtype == RecordType::PTR {
@@ -272,18 +248,13 @@ impl Ctx<'_> {
         }
         let found = resolve::records(self.stanza, self.snap, qname, self.zone)?;
         if qtype == RecordType::SRV {
-            return Ok(found
-                .into_iter()
-                .filter(|f| matches!(f.host, Host::Ip(_)))
-                .collect());
+            return Ok(found.into_iter().filter(|f| matches!(f.host, Host::Ip(_))).collect());
         }
         Ok(found)
     }
 
     fn is_default_ns(&self, qname: &str) -> bool {
-        qname
-            .strip_prefix("ns.dns.")
-            .is_some_and(|rest| rest == self.zone || (self.zone == "." && rest.is_empty()))
+        qname.strip_prefix("ns.dns.").is_some_and(|rest| rest == self.zone || (self.zone == "." && rest.is_empty()))
     }
 
     fn addresses(
@@ -294,11 +265,7 @@ impl Ctx<'_> {
         chain: &mut Vec<String>,
     ) -> Result<Vec<Record>, NameError> {
         // The apex holds no addresses of its own.
-        let found = if qname == self.zone {
-            Vec::new()
-        } else {
-            self.services(qname, qtype)?
-        };
+        let found = if qname == self.zone { Vec::new() } else { self.services(qname, qtype)? };
         let mut out = Vec::new();
         let mut seen: Vec<IpAddr> = Vec::new();
         for f in found {
@@ -313,20 +280,13 @@ impl Ctx<'_> {
                 Host::Ip(_) => {}
                 Host::Name(target) => {
                     let target_fqdn = format!("{target}.");
-                    if target_fqdn == qname
-                        || chain.len() > MAX_CNAME_CHAIN
-                        || chain.contains(&target_fqdn)
-                    {
+                    if target_fqdn == qname || chain.len() > MAX_CNAME_CHAIN || chain.contains(&target_fqdn) {
                         continue;
                     }
                     let Ok(target_name) = Name::from_ascii(&target_fqdn) else {
                         continue;
                     };
-                    let cname = Record::from_rdata(
-                        owner.clone(),
-                        self.ttl(),
-                        RData::CNAME(CNAME(target_name.clone())),
-                    );
+                    let cname = Record::from_rdata(owner.clone(), self.ttl(), RData::CNAME(CNAME(target_name.clone())));
                     if name::is_subdomain(&target_fqdn, self.zone) {
                         chain.push(target_fqdn.clone());
                         if let Ok(next) = self.addresses(&target_fqdn, &target_name, qtype, chain)
@@ -348,11 +308,7 @@ impl Ctx<'_> {
     fn txt(&self, qname: &str) -> Result<Vec<Record>, NameError> {
         if name::labels_below(qname, self.zone).is_some_and(|l| l == ["dns-version"]) {
             let txt = TXT::new(vec![SCHEMA_VERSION.to_string()]);
-            return Ok(vec![Record::from_rdata(
-                self.owner.clone(),
-                SCHEMA_TTL,
-                RData::TXT(txt),
-            )]);
+            return Ok(vec![Record::from_rdata(self.owner.clone(), SCHEMA_TTL, RData::TXT(txt))]);
         }
         // Kubernetes names hold no text: an existing name is NODATA, anything else a name error
         // (the apex and bare namespaces included, as CoreDNS answers them).
@@ -368,26 +324,15 @@ impl Ctx<'_> {
     fn is_zonal_name(&self, qname: &str) -> bool {
         self.stanza.zonal
             && name::labels_below(qname, self.zone)
-                .and_then(|l| {
-                    crate::request::parse(&l, self.stanza.is_multicluster(self.zone), true).ok()
-                })
+                .and_then(|l| crate::request::parse(&l, self.stanza.is_multicluster(self.zone), true).ok())
                 .is_some_and(|r| r.topology_zone.is_some())
     }
 
     fn cname(&self, qname: &str) -> Result<Vec<Record>, NameError> {
         let found = self.services(qname, RecordType::CNAME)?;
         Ok(match found.into_iter().next() {
-            Some(Found {
-                host: Host::Name(target),
-                ..
-            }) => Name::from_ascii(format!("{target}."))
-                .map(|t| {
-                    vec![Record::from_rdata(
-                        self.owner.clone(),
-                        self.ttl(),
-                        RData::CNAME(CNAME(t)),
-                    )]
-                })
+            Some(Found { host: Host::Name(target), .. }) => Name::from_ascii(format!("{target}."))
+                .map(|t| vec![Record::from_rdata(self.owner.clone(), self.ttl(), RData::CNAME(CNAME(t)))])
                 .unwrap_or_default(),
             _ => vec![],
         })
@@ -401,15 +346,8 @@ impl Ctx<'_> {
                 let Ok(t) = Name::from_ascii(format!("{target}.")) else {
                     continue;
                 };
-                if !out
-                    .iter()
-                    .any(|r| matches!(&r.data, RData::PTR(p) if p.0 == t))
-                {
-                    out.push(Record::from_rdata(
-                        self.owner.clone(),
-                        self.ttl(),
-                        RData::PTR(PTR(t)),
-                    ));
+                if !out.iter().any(|r| matches!(&r.data, RData::PTR(p) if p.0 == t)) {
+                    out.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::PTR(PTR(t))));
                 }
             }
         }
@@ -428,46 +366,26 @@ impl Ctx<'_> {
         };
         let primary = primary.trim_end_matches('.');
         // As CoreDNS: only the `namespaces` option filters reverse answers.
-        let exposed = |ns: &str| {
-            self.stanza.namespaces.is_empty()
-                || resolve::namespace_exposed(self.stanza, self.snap, ns)
-        };
-        let ptr = |name: String| Found {
-            host: Host::Name(name),
-            port: -1,
-            domain: String::new(),
-        };
+        let exposed =
+            |ns: &str| self.stanza.namespaces.is_empty() || resolve::namespace_exposed(self.stanza, self.snap, ns);
+        let ptr = |name: String| Found { host: Host::Name(name), port: -1, domain: String::new() };
         let service = self.snap.services().find(|svc| {
             matches!(&svc.kind, crate::object::ServiceKind::ClusterIp(ips) if ips.contains(&ip))
                 && exposed(&svc.key.namespace)
         });
         if let Some(svc) = service {
-            return Ok(vec![ptr(format!(
-                "{}.{}.svc.{primary}",
-                svc.key.name, svc.key.namespace
-            ))]);
+            return Ok(vec![ptr(format!("{}.{}.svc.{primary}", svc.key.name, svc.key.namespace))]);
         }
         let mut found = Vec::new();
         if !self.stanza.noendpoints {
             for slice in self.snap.slices().filter(|s| exposed(&s.key.namespace)) {
-                for e in slice
-                    .endpoints
-                    .iter()
-                    .filter(|e| e.ready && e.addresses.contains(&ip))
-                {
+                for e in slice.endpoints.iter().filter(|e| e.ready && e.addresses.contains(&ip)) {
                     let host = resolve::endpoint_hostname(e, &ip, self.stanza.endpoint_pod_names);
-                    found.push(ptr(format!(
-                        "{host}.{}.{}.svc.{primary}",
-                        slice.service.name, slice.service.namespace
-                    )));
+                    found.push(ptr(format!("{host}.{}.{}.svc.{primary}", slice.service.name, slice.service.namespace)));
                 }
             }
         }
-        if found.is_empty() {
-            Err(NameError::NoItems)
-        } else {
-            Ok(found)
-        }
+        if found.is_empty() { Err(NameError::NoItems) } else { Ok(found) }
     }
 
     fn srv(&self, qname: &str) -> Result<Sections, NameError> {
@@ -491,11 +409,7 @@ impl Ctx<'_> {
             if !seen_srv.contains(&(target.clone(), port)) {
                 seen_srv.push((target.clone(), port));
                 let srv = SRV::new(0, weight, port, target.clone());
-                answers.push(Record::from_rdata(
-                    self.owner.clone(),
-                    self.ttl(),
-                    RData::SRV(srv),
-                ));
+                answers.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::SRV(srv)));
             }
             if !seen_addr.contains(&(target.clone(), *ip)) {
                 seen_addr.push((target.clone(), *ip));
@@ -512,11 +426,7 @@ impl Ctx<'_> {
         for local in &self.server.local_ips {
             for svc in self.snap.services() {
                 for slice in self.snap.slices_of(&svc.key) {
-                    for e in slice
-                        .endpoints
-                        .iter()
-                        .filter(|e| e.addresses.contains(local))
-                    {
+                    for e in slice.endpoints.iter().filter(|e| e.addresses.contains(local)) {
                         let base = format!("{}.{}.svc", svc.key.name, svc.key.namespace);
                         match &svc.kind {
                             crate::object::ServiceKind::ClusterIp(ips) => {
@@ -526,11 +436,7 @@ impl Ctx<'_> {
                                 (
                                     format!(
                                         "{}.{base}",
-                                        resolve::endpoint_hostname(
-                                            e,
-                                            ip,
-                                            self.stanza.endpoint_pod_names
-                                        )
+                                        resolve::endpoint_hostname(e, ip, self.stanza.endpoint_pod_names)
                                     ),
                                     *ip,
                                 )
@@ -541,12 +447,7 @@ impl Ctx<'_> {
             }
         }
         if out.is_empty() {
-            out = self
-                .server
-                .local_ips
-                .iter()
-                .map(|ip| ("ns.dns".to_string(), *ip))
-                .collect();
+            out = self.server.local_ips.iter().map(|ip| ("ns.dns".to_string(), *ip)).collect();
         }
         out
     }
@@ -558,15 +459,8 @@ impl Ctx<'_> {
                 continue;
             };
             extra.push(address(target.clone(), self.ttl(), ip));
-            if !answers
-                .iter()
-                .any(|r| matches!(&r.data, RData::NS(n) if n.0 == target))
-            {
-                answers.push(Record::from_rdata(
-                    self.owner.clone(),
-                    self.ttl(),
-                    RData::NS(NS(target)),
-                ));
+            if !answers.iter().any(|r| matches!(&r.data, RData::NS(n) if n.0 == target)) {
+                answers.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::NS(NS(target))));
             }
         }
         (answers, extra)
@@ -594,10 +488,7 @@ fn address(owner: Name, ttl: u32, ip: IpAddr) -> Record {
 /// an ip6.arpa name → the IPv6 address. None for partial names.
 pub fn reverse_address(qname: &str) -> Option<IpAddr> {
     if let Some(rest) = qname.strip_suffix(".in-addr.arpa.") {
-        let mut octets: Vec<u8> = rest
-            .split('.')
-            .map(|o| o.parse().ok())
-            .collect::<Option<_>>()?;
+        let mut octets: Vec<u8> = rest.split('.').map(|o| o.parse().ok()).collect::<Option<_>>()?;
         if octets.len() != 4 {
             return None;
         }
@@ -605,21 +496,13 @@ pub fn reverse_address(qname: &str) -> Option<IpAddr> {
         return Some(IpAddr::from([octets[0], octets[1], octets[2], octets[3]]));
     }
     let rest = qname.strip_suffix(".ip6.arpa.")?;
-    let nibbles: Vec<u8> = rest
-        .split('.')
-        .map(|n| u8::from_str_radix(n, 16).ok().filter(|_| n.len() == 1))
-        .collect::<Option<_>>()?;
+    let nibbles: Vec<u8> =
+        rest.split('.').map(|n| u8::from_str_radix(n, 16).ok().filter(|_| n.len() == 1)).collect::<Option<_>>()?;
     if nibbles.len() != 32 {
         return None;
     }
     let mut bytes = [0u8; 16];
-    for (i, pair) in nibbles
-        .iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .chunks(2)
-        .enumerate()
-    {
+    for (i, pair) in nibbles.iter().rev().collect::<Vec<_>>().chunks(2).enumerate() {
         bytes[i] = (pair[0] << 4) | pair[1];
     }
     Some(IpAddr::from(bytes))
@@ -637,12 +520,7 @@ mod tests {
     }
 
     fn ask(plugin: &Plugin, packet: &[u8]) -> Outcome {
-        plugin.handle(&Query {
-            packet,
-            client: "10.0.0.1".parse().unwrap(),
-            transport: Transport::Udp,
-            max_size: 512,
-        })
+        plugin.handle(&Query { packet, client: "10.0.0.1".parse().unwrap(), transport: Transport::Udp, max_size: 512 })
     }
 
     fn answer(plugin: &Plugin, name: &str, qtype: RecordType) -> Message {
@@ -653,19 +531,13 @@ mod tests {
     }
 
     fn plugin(stanzas: Vec<Stanza>, synced: bool) -> Plugin {
-        let server = Server {
-            local_ips: vec!["192.0.2.53".parse().unwrap()],
-        };
+        let server = Server { local_ips: vec!["192.0.2.53".parse().unwrap()] };
         let mut p = Plugin::new(server, stanzas).unwrap();
         let events = vec![
-            Event::Apply(
-                crate::snapshot::Kind::Namespace,
-                r#"{"metadata":{"name":"ns"}}"#.into(),
-            ),
+            Event::Apply(crate::snapshot::Kind::Namespace, r#"{"metadata":{"name":"ns"}}"#.into()),
             Event::Apply(
                 crate::snapshot::Kind::Service,
-                r#"{"metadata":{"name":"web","namespace":"ns"},"spec":{"clusterIP":"10.0.0.1"}}"#
-                    .into(),
+                r#"{"metadata":{"name":"web","namespace":"ns"},"spec":{"clusterIP":"10.0.0.1"}}"#.into(),
             ),
             Event::Synced(synced),
         ];
@@ -681,10 +553,7 @@ mod tests {
         let m = answer(&p, "cluster.local.", RecordType::NS);
         assert_eq!(m.answers.len(), 1);
         assert_eq!(m.answers[0].data.to_string(), "ns.dns.cluster.local.");
-        assert_eq!(
-            m.additionals[0].to_string(),
-            "ns.dns.cluster.local. 5 IN A 192.0.2.53"
-        );
+        assert_eq!(m.additionals[0].to_string(), "ns.dns.cluster.local. 5 IN A 192.0.2.53");
         let a = answer(&p, "ns.dns.cluster.local.", RecordType::A);
         assert_eq!(a.answers[0].data.to_string(), "192.0.2.53");
     }
@@ -693,17 +562,10 @@ mod tests {
     fn an_unsynced_stanza_answers_servfail_for_name_errors_only() {
         let p = plugin(vec![Stanza::new(&["cluster.local"])], false);
         assert_eq!(
-            answer(&p, "nope.ns.svc.cluster.local.", RecordType::A)
-                .metadata
-                .response_code,
+            answer(&p, "nope.ns.svc.cluster.local.", RecordType::A).metadata.response_code,
             ResponseCode::ServFail
         );
-        assert_eq!(
-            answer(&p, "web.ns.svc.cluster.local.", RecordType::A)
-                .answers
-                .len(),
-            1
-        );
+        assert_eq!(answer(&p, "web.ns.svc.cluster.local.", RecordType::A).answers.len(), 1);
     }
 
     #[test]
@@ -711,20 +573,9 @@ mod tests {
         let mut first = Stanza::new(&["cluster.local"]);
         first.fallthrough = Some(vec![".".into()]);
         let p = plugin(vec![first.clone(), first], true);
-        assert_eq!(
-            ask(&p, &query("nope.ns.svc.cluster.local.", RecordType::A)),
-            Outcome::Next
-        );
-        assert_eq!(
-            ask(&p, &query("example.org.", RecordType::A)),
-            Outcome::Next
-        );
-        assert_eq!(
-            answer(&p, "web.ns.svc.cluster.local.", RecordType::A)
-                .answers
-                .len(),
-            1
-        );
+        assert_eq!(ask(&p, &query("nope.ns.svc.cluster.local.", RecordType::A)), Outcome::Next);
+        assert_eq!(ask(&p, &query("example.org.", RecordType::A)), Outcome::Next);
+        assert_eq!(answer(&p, "web.ns.svc.cluster.local.", RecordType::A).answers.len(), 1);
     }
 
     #[test]
@@ -745,10 +596,6 @@ mod tests {
         let mut two_questions = good.clone();
         two_questions[5] = 2;
         assert_eq!(rcode(&two_questions), 1, "FORMERR");
-        assert_eq!(
-            rcode(&good[..good.len() - 2]),
-            1,
-            "FORMERR for a cut question"
-        );
+        assert_eq!(rcode(&good[..good.len() - 2]), 1, "FORMERR for a cut question");
     }
 }

@@ -16,18 +16,12 @@ pub fn is_subdomain(name: &str, zone: &str) -> bool {
         return true;
     }
     name == zone
-        || (name.len() > zone.len()
-            && name.ends_with(zone)
-            && name.as_bytes()[name.len() - zone.len() - 1] == b'.')
+        || (name.len() > zone.len() && name.ends_with(zone) && name.as_bytes()[name.len() - zone.len() - 1] == b'.')
 }
 
 /// The longest of `zones` that `name` falls in.
 pub fn longest_zone<'a>(name: &str, zones: &'a [String]) -> Option<&'a str> {
-    zones
-        .iter()
-        .filter(|z| is_subdomain(name, z))
-        .max_by_key(|z| z.len())
-        .map(String::as_str)
+    zones.iter().filter(|z| is_subdomain(name, z)).max_by_key(|z| z.len()).map(String::as_str)
 }
 
 /// The labels of `name` left of `zone`, in order, or None when `name` is not in `zone`.
@@ -36,11 +30,7 @@ pub fn labels_below<'a>(name: &'a str, zone: &str) -> Option<Vec<&'a str>> {
     if !is_subdomain(name, zone) {
         return None;
     }
-    let base = if zone == "." {
-        name
-    } else {
-        &name[..name.len() - zone.len()]
-    };
+    let base = if zone == "." { name } else { &name[..name.len() - zone.len()] };
     let base = base.trim_end_matches('.');
     if base.is_empty() {
         return Some(Vec::new());
@@ -50,11 +40,7 @@ pub fn labels_below<'a>(name: &'a str, zone: &str) -> Option<Vec<&'a str>> {
 
 /// `prefix` and `zone` joined into one name; `zone` keeps its case ("ns.dns" + "Cluster.local.").
 pub fn join(prefix: &str, zone: &str) -> String {
-    if zone == "." {
-        format!("{prefix}.")
-    } else {
-        format!("{prefix}.{zone}")
-    }
+    if zone == "." { format!("{prefix}.") } else { format!("{prefix}.{zone}") }
 }
 
 #[cfg(test)]
@@ -63,15 +49,8 @@ mod tests {
 
     #[test]
     fn matching_is_by_whole_labels() {
-        let zones = vec![
-            "cluster.local.".to_string(),
-            "local.".to_string(),
-            ".".to_string(),
-        ];
-        assert_eq!(
-            longest_zone("a.svc.cluster.local.", &zones),
-            Some("cluster.local.")
-        );
+        let zones = vec!["cluster.local.".to_string(), "local.".to_string(), ".".to_string()];
+        assert_eq!(longest_zone("a.svc.cluster.local.", &zones), Some("cluster.local."));
         assert_eq!(longest_zone("xcluster.local.", &zones), Some("local."));
         assert_eq!(longest_zone("example.org.", &zones), Some("."));
         assert!(!is_subdomain("xcluster.local.", "cluster.local."));
@@ -80,14 +59,8 @@ mod tests {
 
     #[test]
     fn labels_below_a_zone() {
-        assert_eq!(
-            labels_below("a.b.cluster.local.", "cluster.local."),
-            Some(vec!["a", "b"])
-        );
-        assert_eq!(
-            labels_below("cluster.local.", "cluster.local."),
-            Some(vec![])
-        );
+        assert_eq!(labels_below("a.b.cluster.local.", "cluster.local."), Some(vec!["a", "b"]));
+        assert_eq!(labels_below("cluster.local.", "cluster.local."), Some(vec![]));
         assert_eq!(labels_below("a.b.", "."), Some(vec!["a", "b"]));
         assert_eq!(labels_below("a.example.", "cluster.local."), None);
         assert_eq!(join("ns.dns", "."), "ns.dns.");

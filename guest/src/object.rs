@@ -31,11 +31,7 @@ pub struct Key {
 
 impl std::fmt::Display for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.namespace.is_empty() {
-            f.write_str(&self.name)
-        } else {
-            write!(f, "{}/{}", self.namespace, self.name)
-        }
+        if self.namespace.is_empty() { f.write_str(&self.name) } else { write!(f, "{}/{}", self.namespace, self.name) }
     }
 }
 
@@ -53,10 +49,7 @@ impl RawMeta {
         if self.name.is_empty() {
             return Err(ObjectError::NoName);
         }
-        Ok(Key {
-            namespace: self.namespace.to_ascii_lowercase(),
-            name: self.name.to_ascii_lowercase(),
-        })
+        Ok(Key { namespace: self.namespace.to_ascii_lowercase(), name: self.name.to_ascii_lowercase() })
     }
 }
 
@@ -92,11 +85,7 @@ struct RawPort {
 
 fn ports(raw: Vec<RawPort>) -> Result<Vec<Port>, ObjectError> {
     if raw.is_empty() {
-        return Ok(vec![Port {
-            name: String::new(),
-            port: -1,
-            protocol: String::new(),
-        }]);
+        return Ok(vec![Port { name: String::new(), port: -1, protocol: String::new() }]);
     }
     raw.into_iter()
         .enumerate()
@@ -116,10 +105,7 @@ fn ports(raw: Vec<RawPort>) -> Result<Vec<Port>, ObjectError> {
 }
 
 fn ip(field: &'static str, value: &str) -> Result<IpAddr, ObjectError> {
-    value.parse().map_err(|_| ObjectError::BadIp {
-        field,
-        value: value.to_string(),
-    })
+    value.parse().map_err(|_| ObjectError::BadIp { field, value: value.to_string() })
 }
 
 /// What a service answers with.
@@ -170,26 +156,17 @@ impl Service {
         let key = raw.metadata.key()?;
         let spec = raw.spec;
         let kind = if spec.kind.as_deref() == Some("ExternalName") {
-            let target = spec
-                .external_name
-                .filter(|n| !n.is_empty())
-                .ok_or(ObjectError::NoExternalName)?;
+            let target = spec.external_name.filter(|n| !n.is_empty()).ok_or(ObjectError::NoExternalName)?;
             ServiceKind::ExternalName(target.to_ascii_lowercase())
         } else {
-            let ips = if spec.cluster_ips.is_empty() {
-                spec.cluster_ip.into_iter().collect()
-            } else {
-                spec.cluster_ips
-            };
+            let ips =
+                if spec.cluster_ips.is_empty() { spec.cluster_ip.into_iter().collect() } else { spec.cluster_ips };
             if ips.first().is_some_and(|ip| ip == "None") {
                 ServiceKind::Headless
             } else {
                 // A service still waiting for its IP has none: it answers nothing.
-                let ips = ips
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .map(|s| ip("spec.clusterIPs", s))
-                    .collect::<Result<_, _>>()?;
+                let ips =
+                    ips.iter().filter(|s| !s.is_empty()).map(|s| ip("spec.clusterIPs", s)).collect::<Result<_, _>>()?;
                 ServiceKind::ClusterIp(ips)
             }
         };
@@ -227,12 +204,20 @@ pub struct EndpointSlice {
     pub labels: BTreeMap<String, String>,
     /// The `kubernetes.io/service-name` label: the service's key.
     pub service: Key,
+    /// The `multicluster.kubernetes.io/service-name` label: the ServiceImport's key, if any.
+    pub service_import: Option<Key>,
+    /// The `multicluster.kubernetes.io/source-cluster` label, lowercase.
+    pub cluster: String,
     pub ports: Vec<Port>,
     pub endpoints: Vec<Endpoint>,
 }
 
 /// The label tying an EndpointSlice to its service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// The label tying an EndpointSlice to a ServiceImport (Multi-Cluster Services API).
+pub const MC_SERVICE_NAME_LABEL: &str = "multicluster.kubernetes.io/service-name";
+/// The label naming the cluster a multicluster EndpointSlice comes from.
+pub const MC_SOURCE_CLUSTER_LABEL: &str = "multicluster.kubernetes.io/source-cluster";
 
 impl EndpointSlice {
     pub fn decode(json: &str) -> Result<Self, ObjectError> {
@@ -274,16 +259,10 @@ impl EndpointSlice {
         }
         let raw: Raw = serde_json::from_str(json)?;
         let key = raw.metadata.key()?;
-        let service = Key {
-            namespace: key.namespace.clone(),
-            name: raw
-                .metadata
-                .labels
-                .get(SERVICE_NAME_LABEL)
-                .cloned()
-                .unwrap_or_default()
-                .to_ascii_lowercase(),
-        };
+        let label = |l: &str| raw.metadata.labels.get(l).map(|v| v.to_ascii_lowercase());
+        let service = Key { namespace: key.namespace.clone(), name: label(SERVICE_NAME_LABEL).unwrap_or_default() };
+        let service_import = label(MC_SERVICE_NAME_LABEL).map(|name| Key { namespace: key.namespace.clone(), name });
+        let cluster = label(MC_SOURCE_CLUSTER_LABEL).unwrap_or_default();
         // FQDN slices carry names, not addresses; cluster DNS has never served them.
         let fqdn = raw.address_type.as_deref() == Some("FQDN");
         let endpoints = if fqdn {
@@ -293,17 +272,11 @@ impl EndpointSlice {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|e| {
-                    let addresses = e
-                        .addresses
-                        .iter()
-                        .map(|a| ip("endpoints[].addresses", a))
-                        .collect::<Result<_, _>>()?;
+                    let addresses =
+                        e.addresses.iter().map(|a| ip("endpoints[].addresses", a)).collect::<Result<_, _>>()?;
                     Ok(Endpoint {
                         addresses,
-                        hostname: e
-                            .hostname
-                            .filter(|h| !h.is_empty())
-                            .map(|h| h.to_ascii_lowercase()),
+                        hostname: e.hostname.filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase()),
                         pod_name: e
                             .target_ref
                             .map(|t| t.name)
@@ -319,9 +292,48 @@ impl EndpointSlice {
             key,
             labels: raw.metadata.labels,
             service,
+            service_import,
+            cluster,
             ports: ports(raw.ports.unwrap_or_default())?,
             endpoints,
         })
+    }
+}
+
+/// A multicluster.x-k8s.io/v1alpha1 ServiceImport: a service exported by a cluster set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceImport {
+    pub key: Key,
+    /// `spec.type: Headless`: answered from the multicluster endpoint slices.
+    pub headless: bool,
+    /// `spec.ips`: the ClusterSetIPs.
+    pub ips: Vec<IpAddr>,
+    pub ports: Vec<Port>,
+}
+
+impl ServiceImport {
+    pub fn decode(json: &str) -> Result<Self, ObjectError> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Spec {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+            ips: Vec<String>,
+            ports: Vec<RawPort>,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            metadata: RawMeta,
+            #[serde(default)]
+            spec: Spec,
+        }
+        let raw: Raw = serde_json::from_str(json)?;
+        let key = raw.metadata.key()?;
+        let ips = raw.spec.ips.iter().map(|s| ip("spec.ips", s)).collect::<Result<_, _>>()?;
+        // Unlike a Service, an import without ports answers nothing (CoreDNS keeps no -1 port for it).
+        let ports = if raw.spec.ports.is_empty() { Vec::new() } else { ports(raw.spec.ports)? };
+        Ok(ServiceImport { key, headless: raw.spec.kind.as_deref() == Some("Headless"), ips, ports })
     }
 }
 
@@ -361,15 +373,8 @@ impl Pod {
         if texts.is_empty() {
             texts.extend(raw.status.pod_ip.filter(|s| !s.is_empty()));
         }
-        let ips = texts
-            .iter()
-            .map(|s| ip("status.podIPs", s))
-            .collect::<Result<_, _>>()?;
-        Ok(Pod {
-            key,
-            ips,
-            terminating: raw.metadata.deletion_timestamp.is_some(),
-        })
+        let ips = texts.iter().map(|s| ip("status.podIPs", s)).collect::<Result<_, _>>()?;
+        Ok(Pod { key, ips, terminating: raw.metadata.deletion_timestamp.is_some() })
     }
 }
 
@@ -389,13 +394,7 @@ impl Namespace {
         }
         let raw: Raw = serde_json::from_str(json)?;
         let key = raw.metadata.key()?;
-        Ok(Namespace {
-            key: Key {
-                namespace: String::new(),
-                name: key.name,
-            },
-            labels: raw.metadata.labels,
-        })
+        Ok(Namespace { key: Key { namespace: String::new(), name: key.name }, labels: raw.metadata.labels })
     }
 }
 
@@ -407,27 +406,14 @@ mod tests {
     fn services_decode_by_kind() {
         let s = Service::decode(r#"{"metadata":{"name":"Web","namespace":"ns"},"spec":{"clusterIP":"10.0.0.1","clusterIPs":["10.0.0.1","fd00::1"],"ports":[{"name":"http","port":80,"protocol":"TCP"}]}}"#).unwrap();
         assert_eq!(s.key.to_string(), "ns/web");
-        assert_eq!(
-            s.kind,
-            ServiceKind::ClusterIp(vec![
-                "10.0.0.1".parse().unwrap(),
-                "fd00::1".parse().unwrap()
-            ])
-        );
-        let h = Service::decode(
-            r#"{"metadata":{"name":"h","namespace":"ns"},"spec":{"clusterIP":"None"}}"#,
+        assert_eq!(s.kind, ServiceKind::ClusterIp(vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()]));
+        let h = Service::decode(r#"{"metadata":{"name":"h","namespace":"ns"},"spec":{"clusterIP":"None"}}"#).unwrap();
+        assert!(h.is_headless());
+        assert_eq!(h.ports, vec![Port { name: String::new(), port: -1, protocol: String::new() }]);
+        let e = Service::decode(
+            r#"{"metadata":{"name":"e","namespace":"ns"},"spec":{"type":"ExternalName","externalName":"Example.com"}}"#,
         )
         .unwrap();
-        assert!(h.is_headless());
-        assert_eq!(
-            h.ports,
-            vec![Port {
-                name: String::new(),
-                port: -1,
-                protocol: String::new()
-            }]
-        );
-        let e = Service::decode(r#"{"metadata":{"name":"e","namespace":"ns"},"spec":{"type":"ExternalName","externalName":"Example.com"}}"#).unwrap();
         assert_eq!(e.kind, ServiceKind::ExternalName("example.com".into()));
     }
 
@@ -436,14 +422,8 @@ mod tests {
         for (json, why) in [
             ("{", "not a valid object"),
             (r#"{"metadata":{"namespace":"ns"}}"#, "metadata.name"),
-            (
-                r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"clusterIP":"10.0.0.999"}}"#,
-                "not an IP",
-            ),
-            (
-                r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"type":"ExternalName"}}"#,
-                "externalName",
-            ),
+            (r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"clusterIP":"10.0.0.999"}}"#, "not an IP"),
+            (r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"type":"ExternalName"}}"#, "externalName"),
             (
                 r#"{"metadata":{"name":"a","namespace":"n"},"spec":{"clusterIP":"10.0.0.1","ports":[{"port":70000}]}}"#,
                 "out of range",
@@ -453,10 +433,8 @@ mod tests {
             assert!(err.contains(why), "{json}: {err}");
         }
         assert!(
-            EndpointSlice::decode(
-                r#"{"metadata":{"name":"a","namespace":"n"},"endpoints":[{"addresses":["x"]}]}"#
-            )
-            .is_err()
+            EndpointSlice::decode(r#"{"metadata":{"name":"a","namespace":"n"},"endpoints":[{"addresses":["x"]}]}"#)
+                .is_err()
         );
     }
 
@@ -466,10 +444,7 @@ mod tests {
             "endpoints":[{"addresses":["10.1.0.1"],"hostname":"db-0","conditions":{"ready":true}},{"addresses":["10.1.0.2"],"conditions":{"ready":false},"targetRef":{"kind":"Pod","name":"p2"}},{"addresses":["10.1.0.3"]}],
             "ports":[{"name":"sql","port":5432,"protocol":"TCP"}]}"#).unwrap();
         assert_eq!(s.service.to_string(), "ns/h");
-        assert_eq!(
-            s.endpoints.iter().map(|e| e.ready).collect::<Vec<_>>(),
-            [true, false, true]
-        );
+        assert_eq!(s.endpoints.iter().map(|e| e.ready).collect::<Vec<_>>(), [true, false, true]);
         assert_eq!(s.endpoints[0].hostname.as_deref(), Some("db-0"));
         assert_eq!(s.endpoints[1].pod_name.as_deref(), Some("p2"));
     }

@@ -38,11 +38,7 @@ pub struct Request<'a> {
 pub struct InvalidName;
 
 /// Parses the labels below the zone (see [`crate::name::labels_below`]).
-pub fn parse<'a>(
-    labels: &[&'a str],
-    multicluster: bool,
-    zonal: bool,
-) -> Result<Request<'a>, InvalidName> {
+pub fn parse<'a>(labels: &[&'a str], multicluster: bool, zonal: bool) -> Result<Request<'a>, InvalidName> {
     let mut r = Request::default();
     let Some((&last, rest)) = labels.split_last() else {
         return Ok(r);
@@ -105,52 +101,24 @@ mod tests {
             ("ns.svc", false, false, Some(".....ns")),
             ("web.ns.svc", false, false, Some("....web.ns")),
             ("ep.web.ns.svc", false, false, Some("..ep..web.ns")),
-            (
-                "_http._tcp.web.ns.svc",
-                false,
-                false,
-                Some("http.tcp...web.ns"),
-            ),
-            (
-                "http.tcp.web.ns.svc",
-                false,
-                false,
-                Some("http.tcp...web.ns"),
-            ),
+            ("_http._tcp.web.ns.svc", false, false, Some("http.tcp...web.ns")),
+            ("http.tcp.web.ns.svc", false, false, Some("http.tcp...web.ns")),
             ("ep.c1.web.ns.svc", true, false, Some("..ep.c1.web.ns")),
-            (
-                "_http.tcp.web.ns.svc",
-                true,
-                false,
-                Some("http.tcp...web.ns"),
-            ),
+            ("_http.tcp.web.ns.svc", true, false, Some("http.tcp...web.ns")),
             ("a.b.c.web.ns.svc", false, false, None),
             ("web.ns.other", false, false, None),
-            (
-                "us-east-1a.pin._zone.web.ns.svc",
-                false,
-                true,
-                Some("....web.ns"),
-            ),
+            ("us-east-1a.pin._zone.web.ns.svc", false, true, Some("....web.ns")),
             ("us-east-1a.pin._zone.web.ns.svc", false, false, None),
             ("us-east-1a.near._zone.web.ns.svc", false, true, None),
         ];
         for (name, mc, zonal, want) in cases {
             let labels: Vec<&str> = name.split('.').collect();
             let got = parse(&labels, *mc, *zonal).ok().map(|r| {
-                format!(
-                    "{}.{}.{}.{}.{}.{}",
-                    r.port, r.protocol, r.endpoint, r.cluster, r.service, r.namespace
-                )
+                format!("{}.{}.{}.{}.{}.{}", r.port, r.protocol, r.endpoint, r.cluster, r.service, r.namespace)
             });
             assert_eq!(got.as_deref(), *want, "{name}");
         }
-        let z = parse(
-            &["a", "b", "prefer", "_zone", "web", "ns", "svc"],
-            false,
-            true,
-        )
-        .unwrap();
+        let z = parse(&["a", "b", "prefer", "_zone", "web", "ns", "svc"], false, true).unwrap();
         assert_eq!((z.topology_zone.as_deref(), z.prefer), (Some("a.b"), true));
     }
 }

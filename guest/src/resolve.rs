@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::config::{PodMode, Stanza};
 use crate::name;
-use crate::object::{Endpoint, Key, Port, ServiceKind};
+use crate::object::{Endpoint, EndpointSlice, Port, ServiceKind};
 use crate::request::{self, Branch, Request};
 use crate::snapshot::Snapshot;
 
@@ -59,13 +59,7 @@ pub fn records(stanza: &Stanza, snap: &Snapshot, qname: &str, zone: &str) -> Loo
     match branch {
         Branch::Pod => pods(stanza, snap, &r),
         // ServiceImports are not held yet: a multicluster zone knows no services.
-        Branch::Svc if multicluster => {
-            if r.service.is_empty() {
-                Ok(Vec::new())
-            } else {
-                Err(NameError::NoItems)
-            }
-        }
+        Branch::Svc if multicluster => service_imports(stanza, snap, &r),
         Branch::Svc => services(stanza, snap, &r),
     }
 }
@@ -79,12 +73,9 @@ pub fn is_reverse(qname: &str) -> bool {
 /// matching `namespace_labels`, as CoreDNS decides it.
 pub fn namespace_exposed(stanza: &Stanza, snap: &Snapshot, namespace: &str) -> bool {
     stanza.namespace_configured(namespace)
-        && snap.namespace(namespace).is_some_and(|ns| {
-            stanza
-                .namespace_labels
-                .as_ref()
-                .is_none_or(|s| s.matches(&ns.labels))
-        })
+        && snap
+            .namespace(namespace)
+            .is_some_and(|ns| stanza.namespace_labels.as_ref().is_none_or(|s| s.matches(&ns.labels)))
 }
 
 fn pods(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
@@ -101,22 +92,14 @@ fn pods(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
         podname.replace('-', ":")
     };
     let ip: IpAddr = text.parse().map_err(|_| NameError::NoItems)?;
-    let found = || Found {
-        host: Host::Ip(ip),
-        port: -1,
-        domain: format!("{podname}.{}.pod", r.namespace),
-    };
+    let found = || Found { host: Host::Ip(ip), port: -1, domain: format!("{podname}.{}.pod", r.namespace) };
     match stanza.pods {
         PodMode::Insecure => Ok(vec![found()]),
         _ => {
-            let exists = snap.pods_with_ip(&ip).any(|p| {
-                !p.terminating && p.key.namespace == r.namespace && p.ips.first() == Some(&ip)
-            });
-            if exists {
-                Ok(vec![found()])
-            } else {
-                Err(NameError::NoItems)
-            }
+            let exists = snap
+                .pods_with_ip(&ip)
+                .any(|p| !p.terminating && p.key.namespace == r.namespace && p.ips.first() == Some(&ip));
+            if exists { Ok(vec![found()]) } else { Err(NameError::NoItems) }
         }
     }
 }
@@ -124,25 +107,14 @@ fn pods(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
 /// The ready endpoints of a service, with the ports of the slice each came from.
 fn ready_endpoints<'s>(
     stanza: &Stanza,
-    snap: &'s Snapshot,
-    key: &Key,
-) -> Vec<(&'s Endpoint, &'s [Port])> {
+    slices: impl Iterator<Item = &'s EndpointSlice>,
+) -> Vec<(&'s Endpoint, &'s EndpointSlice)> {
     if stanza.noendpoints {
         return Vec::new();
     }
-    snap.slices_of(key)
-        .filter(|s| {
-            stanza
-                .labels
-                .as_ref()
-                .is_none_or(|sel| sel.matches(&s.labels))
-        })
-        .flat_map(|s| {
-            s.endpoints
-                .iter()
-                .filter(|e| e.ready)
-                .map(move |e| (e, s.ports.as_slice()))
-        })
+    slices
+        .filter(|s| stanza.labels.as_ref().is_none_or(|sel| sel.matches(&s.labels)))
+        .flat_map(|s| s.endpoints.iter().filter(|e| e.ready).map(move |e| (e, s)))
         .collect()
 }
 
@@ -159,11 +131,7 @@ pub fn endpoint_hostname(endpoint: &Endpoint, ip: &IpAddr, pod_names: bool) -> S
         IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
         IpAddr::V6(v6) => {
             let dashed = v6.to_string().replace(':', "-");
-            if dashed.ends_with('-') {
-                dashed + "0"
-            } else {
-                dashed
-            }
+            if dashed.ends_with('-') { dashed + "0" } else { dashed }
         }
     }
 }
@@ -177,17 +145,11 @@ fn services(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
     if r.service.is_empty() {
         return Ok(Vec::new());
     }
-    let svc = snap
-        .service(r.namespace, r.service)
-        .ok_or(NameError::NoItems)?;
-    if stanza
-        .labels
-        .as_ref()
-        .is_some_and(|sel| !sel.matches(&svc.labels))
-    {
+    let svc = snap.service(r.namespace, r.service).ok_or(NameError::NoItems)?;
+    if stanza.labels.as_ref().is_some_and(|sel| !sel.matches(&svc.labels)) {
         return Err(NameError::NoItems);
     }
-    let endpoints = ready_endpoints(stanza, snap, &svc.key);
+    let endpoints = ready_endpoints(stanza, snap.slices_of(&svc.key));
     if stanza.ignore_empty_service
         && matches!(svc.kind, ServiceKind::ClusterIp(_))
         && endpoints.iter().all(|(e, _)| e.addresses.is_empty())
@@ -203,46 +165,38 @@ fn services(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
             if !r.endpoint.is_empty() || !r.port.is_empty() || !r.protocol.is_empty() {
                 return Err(NameError::NoItems);
             }
-            Ok(vec![Found {
-                host: Host::Name(target.trim_end_matches('.').to_string()),
-                port: -1,
-                domain: base,
-            }])
+            Ok(vec![Found { host: Host::Name(target.trim_end_matches('.').to_string()), port: -1, domain: base }])
         }
-        ServiceKind::Headless => endpoint_records(stanza, r, &endpoints, &base),
-        ServiceKind::ClusterIp(_) if !r.endpoint.is_empty() => {
-            endpoint_records(stanza, r, &endpoints, &base)
-        }
+        ServiceKind::Headless => endpoint_records(stanza, r, &endpoints, &base, false),
+        ServiceKind::ClusterIp(_) if !r.endpoint.is_empty() => endpoint_records(stanza, r, &endpoints, &base, false),
         ServiceKind::ClusterIp(ips) => {
             let mut found = Vec::new();
             let mut any_port = false;
             for p in svc.ports.iter().filter(|p| port_matches(r, p)) {
                 any_port = true;
-                found.extend(ips.iter().map(|ip| Found {
-                    host: Host::Ip(*ip),
-                    port: p.port,
-                    domain: base.clone(),
-                }));
+                found.extend(ips.iter().map(|ip| Found { host: Host::Ip(*ip), port: p.port, domain: base.clone() }));
             }
-            if any_port {
-                Ok(found)
-            } else {
-                Err(NameError::NoItems)
-            }
+            if any_port { Ok(found) } else { Err(NameError::NoItems) }
         }
     }
 }
 
+/// Endpoint answers; in multicluster zones names carry the source cluster
+/// (`endpoint.cluster.service.namespace.svc`), and an endpoint name must match the cluster too.
 fn endpoint_records(
     stanza: &Stanza,
     r: &Request,
-    endpoints: &[(&Endpoint, &[Port])],
+    endpoints: &[(&Endpoint, &EndpointSlice)],
     base: &str,
+    multicluster: bool,
 ) -> Lookup {
     let collect = |topology: Option<&str>| {
         let mut found = Vec::new();
-        for (e, ports) in endpoints {
+        for (e, slice) in endpoints {
             if topology.is_some_and(|t| e.zone.as_deref() != Some(t)) {
+                continue;
+            }
+            if multicluster && !r.endpoint.is_empty() && !r.cluster.eq_ignore_ascii_case(&slice.cluster) {
                 continue;
             }
             for ip in &e.addresses {
@@ -250,12 +204,10 @@ fn endpoint_records(
                 if !r.endpoint.is_empty() && !r.endpoint.eq_ignore_ascii_case(&host) {
                     continue;
                 }
-                for p in ports.iter().filter(|p| port_matches(r, p)) {
-                    found.push(Found {
-                        host: Host::Ip(*ip),
-                        port: p.port,
-                        domain: format!("{host}.{base}"),
-                    });
+                let domain =
+                    if multicluster { format!("{host}.{}.{base}", slice.cluster) } else { format!("{host}.{base}") };
+                for p in slice.ports.iter().filter(|p| port_matches(r, p)) {
+                    found.push(Found { host: Host::Ip(*ip), port: p.port, domain: domain.clone() });
                 }
             }
         }
@@ -266,9 +218,28 @@ fn endpoint_records(
         found = collect(None);
     }
     // A zonal name of a headless service exists even when its zone holds nothing (NODATA).
-    if found.is_empty() && r.topology_zone.is_none() {
-        Err(NameError::NoItems)
-    } else {
-        Ok(found)
+    if found.is_empty() && r.topology_zone.is_none() { Err(NameError::NoItems) } else { Ok(found) }
+}
+
+/// Names in a `multicluster` zone, answered from ServiceImports and their multicluster slices.
+fn service_imports(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
+    if r.service.is_empty() {
+        return Ok(Vec::new());
     }
+    let import = snap.service_import(r.namespace, r.service).ok_or(NameError::NoItems)?;
+    let endpoints = ready_endpoints(stanza, snap.slices_of_import(&import.key));
+    if stanza.ignore_empty_service && !import.headless && endpoints.iter().all(|(e, _)| e.addresses.is_empty()) {
+        return Err(NameError::NoItems);
+    }
+    let base = format!("{}.{}.svc", import.key.name, import.key.namespace);
+    if import.headless || !r.endpoint.is_empty() {
+        return endpoint_records(stanza, r, &endpoints, &base, true);
+    }
+    let mut found = Vec::new();
+    let mut any_port = false;
+    for p in import.ports.iter().filter(|p| port_matches(r, p)) {
+        any_port = true;
+        found.extend(import.ips.iter().map(|ip| Found { host: Host::Ip(*ip), port: p.port, domain: base.clone() }));
+    }
+    if any_port { Ok(found) } else { Err(NameError::NoItems) }
 }

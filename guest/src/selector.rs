@@ -50,10 +50,7 @@ impl Selector {
         if requirements.is_empty() {
             return Err(SelectorError::Empty);
         }
-        Ok(Selector {
-            requirements,
-            text: text.trim().to_string(),
-        })
+        Ok(Selector { requirements, text: text.trim().to_string() })
     }
 
     /// Whether `labels` satisfy every requirement.
@@ -98,11 +95,7 @@ fn parse_requirement(part: &str) -> Result<Requirement, SelectorError> {
     for (op, negate) in [("!=", true), ("==", false), ("=", false)] {
         if let Some((k, v)) = part.split_once(op) {
             let (k, v) = (key_of(k.trim())?, value_of(v.trim())?);
-            return Ok(if negate {
-                Requirement::NotIn(k, vec![v])
-            } else {
-                Requirement::In(k, vec![v])
-            });
+            return Ok(if negate { Requirement::NotIn(k, vec![v]) } else { Requirement::In(k, vec![v]) });
         }
     }
     let mut words = part.splitn(2, char::is_whitespace);
@@ -123,15 +116,8 @@ fn parse_requirement(part: &str) -> Result<Requirement, SelectorError> {
         .ok_or_else(|| SelectorError::Set(part.to_string()))?
         .strip_suffix(')')
         .ok_or_else(|| SelectorError::Unterminated(part.to_string()))?;
-    let values = inner
-        .split(',')
-        .map(|v| value_of(v.trim()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(if negate {
-        Requirement::NotIn(key, values)
-    } else {
-        Requirement::In(key, values)
-    })
+    let values = inner.split(',').map(|v| value_of(v.trim())).collect::<Result<Vec<_>, _>>()?;
+    Ok(if negate { Requirement::NotIn(key, values) } else { Requirement::In(key, values) })
 }
 
 /// A label key: an optional DNS-subdomain prefix and '/', then a name of at most 63 characters.
@@ -155,8 +141,7 @@ fn is_label_text(s: &str) -> bool {
     let ok_edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     ok_edge(s.chars().next())
         && ok_edge(s.chars().last())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
@@ -164,10 +149,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -181,11 +163,7 @@ mod tests {
             ("env in (a, b),tier", &[("env", "b"), ("tier", "x")], true),
             ("env notin (a,b)", &[("env", "a")], false),
             ("!canary", &[("canary", "")], false),
-            (
-                "app.kubernetes.io/name=dns",
-                &[("app.kubernetes.io/name", "dns")],
-                true,
-            ),
+            ("app.kubernetes.io/name=dns", &[("app.kubernetes.io/name", "dns")], true),
         ];
         for (text, have, want) in cases {
             let s = Selector::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));

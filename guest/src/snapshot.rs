@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use crate::object::{self, EndpointSlice, Key, Namespace, ObjectError, Pod, Service};
+use crate::object::{self, EndpointSlice, Key, Namespace, ObjectError, Pod, Service, ServiceImport};
 
 /// The kinds of object a stanza watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,10 +44,7 @@ struct Table<T> {
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
-        Table {
-            live: BTreeMap::new(),
-            relist: None,
-        }
+        Table { live: BTreeMap::new(), relist: None }
     }
 }
 
@@ -74,8 +71,11 @@ pub struct Snapshot {
     services: Table<Service>,
     slices: Table<EndpointSlice>,
     pods: Table<Pod>,
+    imports: Table<ServiceImport>,
     /// service key → keys of its endpoint slices (derived from `slices.live`).
     slices_by_service: HashMap<Key, BTreeSet<Key>>,
+    /// ServiceImport key → keys of its multicluster endpoint slices (derived from `slices.live`).
+    slices_by_import: HashMap<Key, BTreeSet<Key>>,
     /// pod IP → keys of pods with that IP (derived from `pods.live`).
     pods_by_ip: HashMap<IpAddr, BTreeSet<Key>>,
     synced: bool,
@@ -94,19 +94,13 @@ impl Snapshot {
                     Ok(()) => changed = true,
                     Err(e) => rejected.push(Rejected {
                         kind,
-                        name: object::key_of(&json)
-                            .map(|k| k.to_string())
-                            .unwrap_or_default(),
+                        name: object::key_of(&json).map(|k| k.to_string()).unwrap_or_default(),
                         reason: e.to_string(),
                     }),
                 },
                 Event::Delete(kind, json) => match object::key_of(&json) {
                     Ok(key) => changed |= self.remove(kind, key),
-                    Err(e) => rejected.push(Rejected {
-                        kind,
-                        name: String::new(),
-                        reason: e.to_string(),
-                    }),
+                    Err(e) => rejected.push(Rejected { kind, name: String::new(), reason: e.to_string() }),
                 },
                 Event::RelistStart(kind) => self.start_relist(kind),
                 Event::RelistDone(kind) => changed |= self.finish_relist(kind),
@@ -132,10 +126,7 @@ impl Snapshot {
             Kind::EndpointSlice => {
                 let slice = EndpointSlice::decode(json)?;
                 let live = self.slices.relist.is_none();
-                if let Some(old) = self
-                    .slices
-                    .target()
-                    .insert(slice.key.clone(), slice.clone())
+                if let Some(old) = self.slices.target().insert(slice.key.clone(), slice.clone())
                     && live
                 {
                     self.unindex_slice(&old);
@@ -156,9 +147,10 @@ impl Snapshot {
                     self.index_pod(&pod);
                 }
             }
-            // Answered from ServiceImports only with `multicluster`, which this snapshot does not
-            // hold yet: accepted and ignored so a host may send them.
-            Kind::ServiceImport => {}
+            Kind::ServiceImport => {
+                let import = ServiceImport::decode(json)?;
+                self.imports.target().insert(import.key.clone(), import);
+            }
         }
         Ok(())
     }
@@ -166,10 +158,7 @@ impl Snapshot {
     fn remove(&mut self, kind: Kind, key: Key) -> bool {
         match kind {
             Kind::Namespace => {
-                let key = Key {
-                    namespace: String::new(),
-                    name: key.name,
-                };
+                let key = Key { namespace: String::new(), name: key.name };
                 self.namespaces.target().remove(&key).is_some()
             }
             Kind::Service => self.services.target().remove(&key).is_some(),
@@ -197,7 +186,7 @@ impl Snapshot {
                     None => false,
                 }
             }
-            Kind::ServiceImport => false,
+            Kind::ServiceImport => self.imports.target().remove(&key).is_some(),
         }
     }
 
@@ -207,7 +196,7 @@ impl Snapshot {
             Kind::Service => self.services.relist = Some(BTreeMap::new()),
             Kind::EndpointSlice => self.slices.relist = Some(BTreeMap::new()),
             Kind::Pod => self.pods.relist = Some(BTreeMap::new()),
-            Kind::ServiceImport => {}
+            Kind::ServiceImport => self.imports.relist = Some(BTreeMap::new()),
         }
     }
 
@@ -219,6 +208,7 @@ impl Snapshot {
                 let done = self.slices.finish_relist();
                 if done {
                     self.slices_by_service.clear();
+                    self.slices_by_import.clear();
                     let slices: Vec<EndpointSlice> = self.slices.live.values().cloned().collect();
                     slices.iter().for_each(|s| self.index_slice(s));
                 }
@@ -233,64 +223,53 @@ impl Snapshot {
                 }
                 done
             }
-            Kind::ServiceImport => false,
+            Kind::ServiceImport => self.imports.finish_relist(),
         }
     }
 
     fn index_slice(&mut self, s: &EndpointSlice) {
-        self.slices_by_service
-            .entry(s.service.clone())
-            .or_default()
-            .insert(s.key.clone());
+        self.slices_by_service.entry(s.service.clone()).or_default().insert(s.key.clone());
+        if let Some(import) = &s.service_import {
+            self.slices_by_import.entry(import.clone()).or_default().insert(s.key.clone());
+        }
     }
     fn unindex_slice(&mut self, s: &EndpointSlice) {
-        if let Some(set) = self.slices_by_service.get_mut(&s.service) {
-            set.remove(&s.key);
-            if set.is_empty() {
-                self.slices_by_service.remove(&s.service);
-            }
+        remove_from(&mut self.slices_by_service, &s.service, &s.key);
+        if let Some(import) = &s.service_import {
+            remove_from(&mut self.slices_by_import, import, &s.key);
         }
     }
     fn index_pod(&mut self, p: &Pod) {
         for ip in &p.ips {
-            self.pods_by_ip
-                .entry(*ip)
-                .or_default()
-                .insert(p.key.clone());
+            self.pods_by_ip.entry(*ip).or_default().insert(p.key.clone());
         }
     }
     fn unindex_pod(&mut self, p: &Pod) {
         for ip in &p.ips {
-            if let Some(set) = self.pods_by_ip.get_mut(ip) {
-                set.remove(&p.key);
-                if set.is_empty() {
-                    self.pods_by_ip.remove(ip);
-                }
-            }
+            remove_from(&mut self.pods_by_ip, ip, &p.key);
         }
     }
 
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
-        self.namespaces.live.get(&Key {
-            namespace: String::new(),
-            name: name.to_string(),
-        })
+        self.namespaces.live.get(&Key { namespace: String::new(), name: name.to_string() })
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
-        self.services.live.get(&Key {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        })
+        self.services.live.get(&Key { namespace: namespace.to_string(), name: name.to_string() })
     }
 
     /// Every endpoint slice of the service `key`, in name order.
     pub fn slices_of(&self, key: &Key) -> impl Iterator<Item = &EndpointSlice> {
-        self.slices_by_service
-            .get(key)
-            .into_iter()
-            .flatten()
-            .filter_map(|k| self.slices.live.get(k))
+        self.slices_by_service.get(key).into_iter().flatten().filter_map(|k| self.slices.live.get(k))
+    }
+
+    pub fn service_import(&self, namespace: &str, name: &str) -> Option<&ServiceImport> {
+        self.imports.live.get(&Key { namespace: namespace.to_string(), name: name.to_string() })
+    }
+
+    /// Every multicluster endpoint slice of the ServiceImport `key`, in name order.
+    pub fn slices_of_import(&self, key: &Key) -> impl Iterator<Item = &EndpointSlice> {
+        self.slices_by_import.get(key).into_iter().flatten().filter_map(|k| self.slices.live.get(k))
     }
 
     /// Every endpoint slice, in key order.
@@ -300,11 +279,7 @@ impl Snapshot {
 
     /// Every pod with address `ip`.
     pub fn pods_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = &Pod> {
-        self.pods_by_ip
-            .get(ip)
-            .into_iter()
-            .flatten()
-            .filter_map(|k| self.pods.live.get(k))
+        self.pods_by_ip.get(ip).into_iter().flatten().filter_map(|k| self.pods.live.get(k))
     }
 
     /// Every service, in key order.
@@ -321,14 +296,22 @@ impl Snapshot {
     }
 }
 
+/// Removes `value` from the set at `key`, and the set when it empties.
+fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, BTreeSet<Key>>, key: &K, value: &Key) {
+    if let Some(set) = index.get_mut(key) {
+        set.remove(value);
+        if set.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn svc(ns: &str, name: &str, ip: &str) -> String {
-        format!(
-            r#"{{"metadata":{{"name":"{name}","namespace":"{ns}"}},"spec":{{"clusterIP":"{ip}"}}}}"#
-        )
+        format!(r#"{{"metadata":{{"name":"{name}","namespace":"{ns}"}},"spec":{{"clusterIP":"{ip}"}}}}"#)
     }
     fn slice(ns: &str, name: &str, service: &str, ip: &str) -> String {
         format!(
@@ -339,21 +322,9 @@ mod tests {
     #[test]
     fn relist_swaps_whole_and_keeps_old_until_done() {
         let mut s = Snapshot::default();
-        s.apply(
-            1,
-            vec![Event::Apply(Kind::Service, svc("a", "old", "10.0.0.1"))],
-        );
-        s.apply(
-            2,
-            vec![
-                Event::RelistStart(Kind::Service),
-                Event::Apply(Kind::Service, svc("a", "new", "10.0.0.2")),
-            ],
-        );
-        assert!(
-            s.service("a", "old").is_some(),
-            "old set answers during the relist"
-        );
+        s.apply(1, vec![Event::Apply(Kind::Service, svc("a", "old", "10.0.0.1"))]);
+        s.apply(2, vec![Event::RelistStart(Kind::Service), Event::Apply(Kind::Service, svc("a", "new", "10.0.0.2"))]);
+        assert!(s.service("a", "old").is_some(), "old set answers during the relist");
         assert!(s.service("a", "new").is_none());
         s.apply(3, vec![Event::RelistDone(Kind::Service)]);
         assert!(s.service("a", "old").is_none());
@@ -364,10 +335,7 @@ mod tests {
     #[test]
     fn slices_are_indexed_by_service_through_updates_and_deletes() {
         let mut s = Snapshot::default();
-        let key = Key {
-            namespace: "a".into(),
-            name: "h".into(),
-        };
+        let key = Key { namespace: "a".into(), name: "h".into() };
         s.apply(
             1,
             vec![
@@ -376,21 +344,9 @@ mod tests {
             ],
         );
         assert_eq!(s.slices_of(&key).count(), 2);
-        s.apply(
-            2,
-            vec![Event::Apply(
-                Kind::EndpointSlice,
-                slice("a", "h-2", "other", "10.1.0.2"),
-            )],
-        );
+        s.apply(2, vec![Event::Apply(Kind::EndpointSlice, slice("a", "h-2", "other", "10.1.0.2"))]);
         assert_eq!(s.slices_of(&key).count(), 1);
-        s.apply(
-            3,
-            vec![Event::Delete(
-                Kind::EndpointSlice,
-                slice("a", "h-1", "h", "10.1.0.1"),
-            )],
-        );
+        s.apply(3, vec![Event::Delete(Kind::EndpointSlice, slice("a", "h-1", "h", "10.1.0.1"))]);
         assert_eq!(s.slices_of(&key).count(), 0);
         s.apply(
             4,
@@ -400,12 +356,7 @@ mod tests {
                 Event::RelistDone(Kind::EndpointSlice),
             ],
         );
-        assert_eq!(
-            s.slices_of(&key)
-                .map(|s| s.key.name.as_str())
-                .collect::<Vec<_>>(),
-            ["h-3"]
-        );
+        assert_eq!(s.slices_of(&key).map(|s| s.key.name.as_str()).collect::<Vec<_>>(), ["h-3"]);
     }
 
     #[test]

@@ -21,10 +21,7 @@ pub enum Command {
 }
 
 pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> {
-    let mut args = Args {
-        conf: PathBuf::from("Corefile"),
-        port: DEFAULT_PORT,
-    };
+    let mut args = Args { conf: PathBuf::from("Corefile"), port: DEFAULT_PORT };
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
         let flag = arg.trim_start_matches('-');
@@ -35,12 +32,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
             Some((n, v)) => (n, Some(v.to_string())),
             None => (flag, None),
         };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("flag -{name} needs a value"))
-        };
+        let mut value = || inline.clone().or_else(|| it.next()).ok_or_else(|| format!("flag -{name} needs a value"));
         match name {
             "conf" => args.conf = PathBuf::from(value()?),
             "dns.port" => {
@@ -55,9 +47,8 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
                 )));
             }
             "plugins" => {
-                let mut list = String::from(
-                    "Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:\n",
-                );
+                let mut list =
+                    String::from("Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:\n");
                 for p in plugins::SUPPORTED {
                     list.push_str(&format!("  dns.{p}\n"));
                 }

@@ -50,10 +50,7 @@ pub fn servers(blocks: &[ServerBlock], default_port: u16) -> Result<Vec<Server>,
         let server = server(block, default_port)?;
         for (key, (zone, port)) in block.keys.iter().zip(&server.keys) {
             if !seen.insert((zone.clone(), *port)) {
-                return Err(Error::token(
-                    key,
-                    format!("cannot serve dns://{zone}:{port} - it is already defined"),
-                ));
+                return Err(Error::token(key, format!("cannot serve dns://{zone}:{port} - it is already defined")));
             }
         }
         out.push(server);
@@ -62,19 +59,8 @@ pub fn servers(blocks: &[ServerBlock], default_port: u16) -> Result<Vec<Server>,
 }
 
 fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
-    let keys = block
-        .keys
-        .iter()
-        .map(|k| key(k, default_port))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut server = Server {
-        at: block.keys[0].at(),
-        keys,
-        bind: vec![],
-        log: false,
-        errors: false,
-        stanzas: vec![],
-    };
+    let keys = block.keys.iter().map(|k| key(k, default_port)).collect::<Result<Vec<_>, _>>()?;
+    let mut server = Server { at: block.keys[0].at(), keys, bind: vec![], log: false, errors: false, stanzas: vec![] };
     let zones = server.zones();
     let mut directives: Vec<(usize, &Directive)> = Vec::new();
     for d in &block.directives {
@@ -90,9 +76,11 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
                     return Err(d.error("bind needs at least one address"));
                 }
                 for a in &d.args {
-                    server.bind.push(a.text.parse().map_err(|_| {
-                        Error::token(a, format!("bind: {:?} is not an IP address", a.text))
-                    })?);
+                    server.bind.push(
+                        a.text
+                            .parse()
+                            .map_err(|_| Error::token(a, format!("bind: {:?} is not an IP address", a.text)))?,
+                    );
                 }
             }
             "errors" => {
@@ -113,10 +101,7 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
 
 fn no_args(d: &Directive) -> Result<(), Error> {
     if let Some(a) = d.args.first() {
-        return Err(Error::token(
-            a,
-            format!("{}: unexpected argument {:?}", d.name.text, a.text),
-        ));
+        return Err(Error::token(a, format!("{}: unexpected argument {:?}", d.name.text, a.text)));
     }
     if d.block.is_some() {
         return Err(d.error(format!("{}: options are not supported yet", d.name.text)));
@@ -129,19 +114,14 @@ fn key(t: &Token, default_port: u16) -> Result<(String, u16), Error> {
     let mut text = t.text.as_str();
     if let Some((scheme, rest)) = text.split_once("://") {
         if scheme != "dns" {
-            return Err(Error::token(
-                t,
-                format!("unsupported scheme {scheme}:// (only dns:// is served)"),
-            ));
+            return Err(Error::token(t, format!("unsupported scheme {scheme}:// (only dns:// is served)")));
         }
         text = rest;
     }
     let (zone, port) = match text.rsplit_once(':') {
-        Some((z, p)) if !z.contains(':') => (
-            z,
-            p.parse::<u16>()
-                .map_err(|_| Error::token(t, format!("invalid port {p:?} in server block key")))?,
-        ),
+        Some((z, p)) if !z.contains(':') => {
+            (z, p.parse::<u16>().map_err(|_| Error::token(t, format!("invalid port {p:?} in server block key")))?)
+        }
         _ => (text, default_port),
     };
     let zone = if zone.is_empty() { "." } else { zone };
@@ -155,9 +135,8 @@ pub fn zone_of(t: &Token) -> Result<String, Error> {
 
 fn zone_text(text: &str) -> Result<String, String> {
     if let Some((addr, bits)) = text.split_once('/') {
-        return reverse_zone(addr, bits).ok_or_else(|| {
-            format!("{text:?} is not a CIDR on an octet (IPv4) or nibble (IPv6) boundary")
-        });
+        return reverse_zone(addr, bits)
+            .ok_or_else(|| format!("{text:?} is not a CIDR on an octet (IPv4) or nibble (IPv6) boundary"));
     }
     if text.is_empty() || text.contains(['/', ':', ' ']) || text.contains("..") {
         return Err(format!("{text:?} is not a valid zone name"));
@@ -170,16 +149,8 @@ fn reverse_zone(addr: &str, bits: &str) -> Option<String> {
     let bits: u32 = bits.parse().ok()?;
     match addr.parse::<IpAddr>().ok()? {
         IpAddr::V4(v4) if bits.is_multiple_of(8) && bits <= 32 => {
-            let labels: Vec<String> = v4.octets()[..(bits / 8) as usize]
-                .iter()
-                .rev()
-                .map(u8::to_string)
-                .collect();
-            Some(if labels.is_empty() {
-                "in-addr.arpa.".into()
-            } else {
-                format!("{}.in-addr.arpa.", labels.join("."))
-            })
+            let labels: Vec<String> = v4.octets()[..(bits / 8) as usize].iter().rev().map(u8::to_string).collect();
+            Some(if labels.is_empty() { "in-addr.arpa.".into() } else { format!("{}.in-addr.arpa.", labels.join(".")) })
         }
         IpAddr::V6(v6) if bits.is_multiple_of(4) && bits <= 128 => {
             let nibbles: Vec<String> = v6
@@ -190,11 +161,7 @@ fn reverse_zone(addr: &str, bits: &str) -> Option<String> {
                 .map(|n| format!("{n:x}"))
                 .collect();
             let labels: Vec<String> = nibbles.into_iter().rev().collect();
-            Some(if labels.is_empty() {
-                "ip6.arpa.".into()
-            } else {
-                format!("{}.ip6.arpa.", labels.join("."))
-            })
+            Some(if labels.is_empty() { "ip6.arpa.".into() } else { format!("{}.ip6.arpa.", labels.join(".")) })
         }
         _ => None,
     }
@@ -206,22 +173,16 @@ mod tests {
     use std::path::Path;
 
     fn load(text: &str) -> Result<Vec<Server>, String> {
-        let blocks =
-            crate::corefile::parse(text, Path::new("Corefile")).map_err(|e| e.to_string())?;
+        let blocks = crate::corefile::parse(text, Path::new("Corefile")).map_err(|e| e.to_string())?;
         servers(&blocks, 1053).map_err(|e| e.to_string())
     }
 
     #[test]
     fn keys_become_zones_and_ports() {
-        let s =
-            load("dns://Cluster.Local:5300 10.0.0.0/8 example.org {\n errors\n}\n").expect("loads");
+        let s = load("dns://Cluster.Local:5300 10.0.0.0/8 example.org {\n errors\n}\n").expect("loads");
         assert_eq!(
             s[0].keys,
-            [
-                ("cluster.local.".into(), 5300),
-                ("10.in-addr.arpa.".into(), 1053),
-                ("example.org.".into(), 1053)
-            ]
+            [("cluster.local.".into(), 5300), ("10.in-addr.arpa.".into(), 1053), ("example.org.".into(), 1053)]
         );
         assert_eq!(zone_text("fd00::/16").as_deref(), Ok("0.0.d.f.ip6.arpa."));
     }
@@ -229,11 +190,7 @@ mod tests {
     #[test]
     fn stanzas_keep_corefile_order_whatever_the_directive_order() {
         let s = load(". {\n kubernetai a.local {\n  manifests a.json\n }\n log\n kubernetai b.local {\n  manifests b.json\n }\n errors\n}\n").expect("loads");
-        let zones: Vec<&str> = s[0]
-            .stanzas
-            .iter()
-            .map(|st| st.guest.zones[0].as_str())
-            .collect();
+        let zones: Vec<&str> = s[0].stanzas.iter().map(|st| st.guest.zones[0].as_str()).collect();
         assert_eq!(zones, ["a.local.", "b.local."]);
         assert!(s[0].log && s[0].errors);
     }
@@ -253,22 +210,10 @@ mod tests {
                 ". {\n whoami\n}\n",
                 "Corefile:2 - directive 'whoami' is not supported by this server yet; supported directives: bind, errors, log, kubernetai",
             ),
-            (
-                ". {\n}\n.:1053 {\n}\n",
-                "Corefile:3 - cannot serve dns://.:1053 - it is already defined",
-            ),
-            (
-                "tls://. {\n}\n",
-                "Corefile:1 - unsupported scheme tls:// (only dns:// is served)",
-            ),
-            (
-                ".:99999 {\n}\n",
-                "Corefile:1 - invalid port \"99999\" in server block key",
-            ),
-            (
-                ". {\n bind here\n}\n",
-                "Corefile:2 - bind: \"here\" is not an IP address",
-            ),
+            (". {\n}\n.:1053 {\n}\n", "Corefile:3 - cannot serve dns://.:1053 - it is already defined"),
+            ("tls://. {\n}\n", "Corefile:1 - unsupported scheme tls:// (only dns:// is served)"),
+            (".:99999 {\n}\n", "Corefile:1 - invalid port \"99999\" in server block key"),
+            (". {\n bind here\n}\n", "Corefile:2 - bind: \"here\" is not an IP address"),
             (
                 "10.0.0.0/7 {\n}\n",
                 "Corefile:1 - \"10.0.0.0/7\" is not a CIDR on an octet (IPv4) or nibble (IPv6) boundary",

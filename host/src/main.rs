@@ -38,10 +38,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("[FATAL] starting the runtime: {e}");
@@ -58,17 +55,12 @@ fn main() -> ExitCode {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn log_rejected(at: &str, rejected: &[wit::Rejected]) {
     for r in rejected {
-        eprintln!(
-            "[WARNING] plugin/kubernetai: {at}: skipped {:?} {}: {}",
-            r.kind, r.name, r.reason
-        );
+        eprintln!("[WARNING] plugin/kubernetai: {at}: skipped {:?} {}: {}", r.kind, r.name, r.reason);
     }
 }
 
@@ -79,42 +71,21 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
 
     let mut by_port: BTreeMap<u16, (Vec<IpAddr>, Vec<Block>)> = BTreeMap::new();
     for srv in &servers {
-        let plugin = if srv.stanzas.is_empty() {
-            None
-        } else {
-            Some(start_stanzas(&module, srv)?)
-        };
+        let plugin = if srv.stanzas.is_empty() { None } else { Some(start_stanzas(&module, srv)?) };
         let mut ports: Vec<u16> = srv.keys.iter().map(|(_, p)| *p).collect();
         ports.dedup();
         for port in ports {
-            let zones = srv
-                .keys
-                .iter()
-                .filter(|(_, p)| *p == port)
-                .map(|(z, _)| z.clone())
-                .collect();
+            let zones = srv.keys.iter().filter(|(_, p)| *p == port).map(|(z, _)| z.clone()).collect();
             let entry = by_port.entry(port).or_default();
             entry.0.extend(&srv.bind);
-            entry.1.push(Block {
-                zones,
-                log: srv.log,
-                errors: srv.errors,
-                plugin: plugin.clone(),
-            });
+            entry.1.push(Block { zones, log: srv.log, errors: srv.errors, plugin: plugin.clone() });
         }
     }
 
     let counters = Arc::new(Counters::default());
     for (port, (binds, blocks)) in by_port {
-        let router = Arc::new(Router {
-            blocks,
-            counters: counters.clone(),
-        });
-        let binds = if binds.is_empty() {
-            vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)]
-        } else {
-            binds
-        };
+        let router = Arc::new(Router { blocks, counters: counters.clone() });
+        let binds = if binds.is_empty() { vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)] } else { binds };
         for ip in binds {
             let (udp, tcp) = bind_pair(SocketAddr::new(ip, port)).await?;
             let addr = udp.local_addr()?;
@@ -139,9 +110,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
 async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
     let mut last_err = None;
     for _ in 0..20 {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .with_context(|| format!("binding udp {addr}"))?;
+        let udp = UdpSocket::bind(addr).await.with_context(|| format!("binding udp {addr}"))?;
         let port = udp.local_addr()?.port();
         match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
             Ok(tcp) => return Ok((udp, tcp)),
@@ -150,34 +119,23 @@ async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)>
             Err(e) => return Err(e).with_context(|| format!("binding tcp {addr}")),
         }
     }
-    bail!(
-        "no port free for both udp and tcp on {}: {:?}",
-        addr.ip(),
-        last_err
-    )
+    bail!("no port free for both udp and tcp on {}: {:?}", addr.ip(), last_err)
 }
 
 /// Instantiates the module for one server block, configures it with the block's stanzas, loads
 /// each stanza's objects and starts keeping them current.
 fn start_stanzas(module: &Module, srv: &config::Server) -> anyhow::Result<Arc<Mutex<Instance>>> {
     let mut instance = module.instantiate()?;
-    let local_ips = srv
-        .bind
-        .iter()
-        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
-        .map(IpAddr::to_string)
-        .collect();
+    let local_ips =
+        srv.bind.iter().filter(|ip| !ip.is_loopback() && !ip.is_unspecified()).map(IpAddr::to_string).collect();
     let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
-    instance
-        .configure(&wit::Server { local_ips }, &stanzas)
-        .with_context(|| format!("server block at {}", srv.at))?;
+    instance.configure(&wit::Server { local_ips }, &stanzas).with_context(|| format!("server block at {}", srv.at))?;
     let instance = Arc::new(Mutex::new(instance));
     for (i, st) in srv.stanzas.iter().enumerate() {
         let index = u32::try_from(i).context("too many stanzas")?;
         match &st.source {
             Source::Manifests(files) => {
-                let objects = manifests::load(files)
-                    .with_context(|| format!("kubernetai stanza at {}", st.at))?;
+                let objects = manifests::load(files).with_context(|| format!("kubernetai stanza at {}", st.at))?;
                 let rejected = lock(&instance)?.apply(index, now(), &objects.initial_events())?;
                 log_rejected(&st.at, &rejected);
                 eprintln!(
@@ -186,13 +144,7 @@ fn start_stanzas(module: &Module, srv: &config::Server) -> anyhow::Result<Arc<Mu
                     objects.len(),
                     files.len()
                 );
-                tokio::spawn(watch_manifests(
-                    instance.clone(),
-                    index,
-                    st.at.clone(),
-                    files.clone(),
-                    objects,
-                ));
+                tokio::spawn(watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), objects));
             }
             Source::Api(_) => bail!(
                 "{}: kubernetai: watching a Kubernetes API server is not implemented yet; give the stanza `manifests FILE…`",
@@ -204,9 +156,7 @@ fn start_stanzas(module: &Module, srv: &config::Server) -> anyhow::Result<Arc<Mu
 }
 
 fn lock(instance: &Mutex<Instance>) -> anyhow::Result<std::sync::MutexGuard<'_, Instance>> {
-    instance
-        .lock()
-        .map_err(|_| anyhow::anyhow!("module instance is unusable after a panic"))
+    instance.lock().map_err(|_| anyhow::anyhow!("module instance is unusable after a panic"))
 }
 
 /// Re-reads the manifest files when they change and feeds the difference to the instance.
@@ -240,10 +190,7 @@ async fn watch_manifests(
         match result {
             Ok(rejected) => {
                 log_rejected(&at, &rejected);
-                eprintln!(
-                    "[INFO] plugin/kubernetai: {at}: applied {} change(s)",
-                    events.len()
-                );
+                eprintln!("[INFO] plugin/kubernetai: {at}: applied {} change(s)", events.len());
                 current = next;
             }
             Err(e) => eprintln!("[ERROR] plugin/kubernetai: {at}: applying changes: {e:#}"),
@@ -253,10 +200,7 @@ async fn watch_manifests(
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

@@ -19,15 +19,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    Read { file: String, source: std::io::Error },
     #[error("{file}: not JSON: {source}")]
-    Json {
-        file: String,
-        source: serde_json::Error,
-    },
+    Json { file: String, source: serde_json::Error },
     #[error("{file}: expected a JSON object (a List or a single object)")]
     Shape { file: String },
 }
@@ -45,13 +39,7 @@ pub struct ObjectKey {
 pub struct Objects(BTreeMap<ObjectKey, (Kind, String)>);
 
 /// Kinds in the order a relist sends them: namespaces first, since services depend on them.
-const KINDS: [Kind; 5] = [
-    Kind::Namespace,
-    Kind::Service,
-    Kind::EndpointSlice,
-    Kind::Pod,
-    Kind::ServiceImport,
-];
+const KINDS: [Kind; 5] = [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod, Kind::ServiceImport];
 
 fn kind_of(name: &str) -> Option<Kind> {
     Some(match name {
@@ -74,14 +62,10 @@ pub fn load(files: &[PathBuf]) -> Result<Objects, ManifestError> {
     let mut objects = Objects::default();
     for file in files {
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(file).map_err(|source| ManifestError::Read {
-            file: name.clone(),
-            source,
-        })?;
-        let value: Value = serde_json::from_str(&text).map_err(|source| ManifestError::Json {
-            file: name.clone(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(file).map_err(|source| ManifestError::Read { file: name.clone(), source })?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|source| ManifestError::Json { file: name.clone(), source })?;
         let items = match value {
             Value::Object(mut o) if o.contains_key("items") => match o.remove("items") {
                 Some(Value::Array(items)) => items,
@@ -93,24 +77,13 @@ pub fn load(files: &[PathBuf]) -> Result<Objects, ManifestError> {
         for (i, item) in items.into_iter().enumerate() {
             let Some(kind) = item.get("kind").and_then(Value::as_str).and_then(kind_of) else {
                 if !item.get("kind").is_some_and(Value::is_string) {
-                    eprintln!(
-                        "[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped"
-                    );
+                    eprintln!("[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped");
                 }
                 continue;
             };
             let meta = item.get("metadata");
-            let text = |f: &str| {
-                meta.and_then(|m| m.get(f))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let key = ObjectKey {
-                kind: kind_rank(kind),
-                namespace: text("namespace"),
-                name: text("name"),
-            };
+            let text = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str).unwrap_or_default().to_string();
+            let key = ObjectKey { kind: kind_rank(kind), namespace: text("namespace"), name: text("name") };
             objects.0.insert(key, (kind, prune(kind, item).to_string()));
         }
     }
@@ -153,12 +126,7 @@ impl Objects {
                 self.0
                     .values()
                     .filter(|(k, _)| *k == kind)
-                    .map(|(k, json)| {
-                        Event::Apply(Object {
-                            kind: *k,
-                            json: json.clone(),
-                        })
-                    }),
+                    .map(|(k, json)| Event::Apply(Object { kind: *k, json: json.clone() })),
             );
             events.push(Event::RelistDone(kind));
         }
@@ -171,18 +139,12 @@ impl Objects {
         let mut events = Vec::new();
         for (key, (kind, json)) in &next.0 {
             if self.0.get(key).is_none_or(|(_, old)| old != json) {
-                events.push(Event::Apply(Object {
-                    kind: *kind,
-                    json: json.clone(),
-                }));
+                events.push(Event::Apply(Object { kind: *kind, json: json.clone() }));
             }
         }
         for (key, (kind, json)) in &self.0 {
             if !next.0.contains_key(key) {
-                events.push(Event::Delete(Object {
-                    kind: *kind,
-                    json: json.clone(),
-                }));
+                events.push(Event::Delete(Object { kind: *kind, json: json.clone() }));
             }
         }
         events
@@ -195,14 +157,7 @@ impl Objects {
 
 /// The modification times of `files`: a change in any means a reload.
 pub fn stamp(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
-    files
-        .iter()
-        .map(|f: &PathBuf| {
-            std::fs::metadata(Path::new(f))
-                .and_then(|m| m.modified())
-                .ok()
-        })
-        .collect()
+    files.iter().map(|f: &PathBuf| std::fs::metadata(Path::new(f)).and_then(|m| m.modified()).ok()).collect()
 }
 
 #[cfg(test)]
@@ -243,37 +198,22 @@ mod tests {
         write(
             &dir,
             "c.json",
-            &format!(
-                r#"{{"kind":"List","items":[{},{}]}}"#,
-                svc("x", "10.0.0.9"),
-                svc("z", "10.0.0.3")
-            ),
+            &format!(r#"{{"kind":"List","items":[{},{}]}}"#, svc("x", "10.0.0.9"), svc("z", "10.0.0.3")),
         );
         let next = load(std::slice::from_ref(&f)).expect("loads");
         let diff = first.diff(&next);
         let summary: Vec<String> = diff
             .iter()
             .map(|e| match e {
-                Event::Apply(o) => format!(
-                    "apply {}",
-                    &o.json[o.json.find("name").unwrap_or(0)..][7..8]
-                ),
-                Event::Delete(o) => format!(
-                    "delete {}",
-                    &o.json[o.json.find("name").unwrap_or(0)..][7..8]
-                ),
+                Event::Apply(o) => format!("apply {}", &o.json[o.json.find("name").unwrap_or(0)..][7..8]),
+                Event::Delete(o) => format!("delete {}", &o.json[o.json.find("name").unwrap_or(0)..][7..8]),
                 _ => "other".into(),
             })
             .collect();
         assert_eq!(summary, ["apply x", "apply z", "delete y"]);
 
         write(&dir, "c.json", "{ not json");
-        assert!(
-            load(std::slice::from_ref(&f))
-                .expect_err("bad json")
-                .to_string()
-                .contains("not JSON")
-        );
+        assert!(load(std::slice::from_ref(&f)).expect_err("bad json").to_string().contains("not JSON"));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -62,11 +62,7 @@ pub enum ModuleError {
     #[error("the module refused its configuration: {0}")]
     Configure(String),
     #[error("the module trapped in {call}: {error:#}{stderr}")]
-    Trap {
-        call: &'static str,
-        error: wasmtime::Error,
-        stderr: String,
-    },
+    Trap { call: &'static str, error: wasmtime::Error, stderr: String },
 }
 
 /// What a store holds: the empty WASI context, and the limits.
@@ -79,10 +75,7 @@ struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -122,9 +115,7 @@ impl Module {
         }
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(ModuleError::Instantiate)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(ModuleError::Instantiate)?;
+        let pre = linker.instantiate_pre(&component).map_err(ModuleError::Instantiate)?;
         let pre = KubernetaiPre::new(pre).map_err(ModuleError::Instantiate)?;
         let stop = Arc::new(AtomicBool::new(false));
         let weak = engine.weak();
@@ -141,12 +132,7 @@ impl Module {
                 }
             })
             .map_err(|e| ModuleError::Instantiate(e.into()))?;
-        Ok(Module {
-            engine,
-            pre,
-            memory_limit: DEFAULT_MEMORY_LIMIT,
-            _ticker: Arc::new(Ticker { stop }),
-        })
+        Ok(Module { engine, pre, memory_limit: DEFAULT_MEMORY_LIMIT, _ticker: Arc::new(Ticker { stop }) })
     }
 
     /// A fresh instance, its contract version checked.
@@ -155,29 +141,20 @@ impl Module {
         let state = State {
             wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.memory_limit)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: StoreLimitsBuilder::new().memory_size(self.memory_limit).trap_on_grow_failure(true).build(),
             stderr,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(APPLY_DEADLINE_TICKS);
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(ModuleError::Instantiate)?;
+        let bindings = self.pre.instantiate(&mut store).map_err(ModuleError::Instantiate)?;
         let mut instance = Instance { store, bindings };
         let found = instance.call("contract-version", APPLY_DEADLINE_TICKS, |b, s| {
             b.kubernetai_dns_plugin().call_contract_version(s)
         })?;
         let expected = kubernetai_guest::CONTRACT_VERSION;
         if !compatible(&found, expected) {
-            return Err(ModuleError::Contract {
-                found,
-                expected: expected.to_string(),
-            });
+            return Err(ModuleError::Contract { found, expected: expected.to_string() });
         }
         Ok(instance)
     }
@@ -204,48 +181,25 @@ impl Instance {
     ) -> Result<T, ModuleError> {
         self.store.set_epoch_deadline(ticks);
         f(&self.bindings, &mut self.store).map_err(|error| {
-            let text = String::from_utf8_lossy(&self.store.data().stderr.contents())
-                .trim()
-                .to_string();
-            let stderr = if text.is_empty() {
-                String::new()
-            } else {
-                format!(" (module stderr: {text})")
-            };
-            ModuleError::Trap {
-                call,
-                error,
-                stderr,
-            }
+            let text = String::from_utf8_lossy(&self.store.data().stderr.contents()).trim().to_string();
+            let stderr = if text.is_empty() { String::new() } else { format!(" (module stderr: {text})") };
+            ModuleError::Trap { call, error, stderr }
         })
     }
 
-    pub fn configure(
-        &mut self,
-        server: &wit::Server,
-        stanzas: &[wit::Stanza],
-    ) -> Result<(), ModuleError> {
+    pub fn configure(&mut self, server: &wit::Server, stanzas: &[wit::Stanza]) -> Result<(), ModuleError> {
         self.call("configure", APPLY_DEADLINE_TICKS, |b, s| {
             b.kubernetai_dns_plugin().call_configure(s, server, stanzas)
         })?
         .map_err(ModuleError::Configure)
     }
 
-    pub fn apply(
-        &mut self,
-        stanza: u32,
-        now: u64,
-        events: &[wit::Event],
-    ) -> Result<Vec<wit::Rejected>, ModuleError> {
-        self.call("apply", APPLY_DEADLINE_TICKS, |b, s| {
-            b.kubernetai_dns_plugin().call_apply(s, stanza, now, events)
-        })
+    pub fn apply(&mut self, stanza: u32, now: u64, events: &[wit::Event]) -> Result<Vec<wit::Rejected>, ModuleError> {
+        self.call("apply", APPLY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_apply(s, stanza, now, events))
     }
 
     pub fn handle(&mut self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
-        self.call("handle", QUERY_DEADLINE_TICKS, |b, s| {
-            b.kubernetai_dns_plugin().call_handle(s, query)
-        })
+        self.call("handle", QUERY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_handle(s, query))
     }
 }
 
@@ -263,17 +217,8 @@ mod tests {
     #[test]
     fn the_wit_package_version_is_the_contract_version() {
         let wit = include_str!("../../wit/kubernetai.wit");
-        let line = wit
-            .lines()
-            .find(|l| l.starts_with("package "))
-            .expect("a package line");
-        assert_eq!(
-            line,
-            format!(
-                "package kubernetai:dns@{};",
-                kubernetai_guest::CONTRACT_VERSION
-            )
-        );
+        let line = wit.lines().find(|l| l.starts_with("package ")).expect("a package line");
+        assert_eq!(line, format!("package kubernetai:dns@{};", kubernetai_guest::CONTRACT_VERSION));
     }
 
     #[test]
@@ -288,9 +233,6 @@ mod tests {
             (import "wasi:filesystem/preopens@0.2.0" (instance))
         )"#;
         let err = Module::load(wat.as_bytes()).err().expect("refused");
-        assert!(
-            err.to_string().contains("wasi:filesystem/preopens@0.2.0"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("wasi:filesystem/preopens@0.2.0"), "{err}");
     }
 }

@@ -23,13 +23,7 @@ fn kind(k: wit::Kind) -> Kind {
 fn stanza(i: usize, s: &wit::Stanza) -> Result<config::Stanza, ConfigError> {
     let selector = |which, text: &Option<String>| {
         text.as_deref()
-            .map(|t| {
-                Selector::parse(t).map_err(|source| ConfigError::Selector {
-                    stanza: i,
-                    which,
-                    source,
-                })
-            })
+            .map(|t| Selector::parse(t).map_err(|source| ConfigError::Selector { stanza: i, which, source }))
             .transpose()
     };
     Ok(config::Stanza {
@@ -62,11 +56,7 @@ impl Native {
             .iter()
             .map(|ip| ip.parse().map_err(|_| ConfigError::LocalIp(ip.clone())))
             .collect::<Result<_, _>>()?;
-        let stanzas = stanzas
-            .iter()
-            .enumerate()
-            .map(|(i, s)| stanza(i, s))
-            .collect::<Result<_, _>>()?;
+        let stanzas = stanzas.iter().enumerate().map(|(i, s)| stanza(i, s)).collect::<Result<_, _>>()?;
         Ok(Native(Plugin::new(config::Server { local_ips }, stanzas)?))
     }
 
@@ -82,22 +72,14 @@ impl Native {
             })
             .collect();
         match self.0.apply(stanza as usize, now, events) {
-            Ok(rejected) => rejected
-                .into_iter()
-                .map(|r| format!("{:?} {}: {}", r.kind, r.name, r.reason))
-                .collect(),
+            Ok(rejected) => rejected.into_iter().map(|r| format!("{:?} {}: {}", r.kind, r.name, r.reason)).collect(),
             Err(e) => vec![e.to_string()],
         }
     }
 
     pub fn handle(&self, packet: &[u8], max_size: u16) -> Outcome {
         let client = std::net::IpAddr::from([127, 0, 0, 1]);
-        self.0.handle(&Query {
-            packet,
-            client,
-            transport: Transport::Udp,
-            max_size,
-        })
+        self.0.handle(&Query { packet, client, transport: Transport::Udp, max_size })
     }
 }
 
@@ -133,10 +115,8 @@ mod tests {
         for (cases_file, corefile) in tables() {
             let blocks = crate::corefile::load(&corefile).expect("corefile");
             let servers = crate::config::servers(&blocks, 53).expect("config");
-            let stanzas: Vec<wit::Stanza> =
-                servers[0].stanzas.iter().map(|s| s.guest.clone()).collect();
-            let mut native =
-                Native::new(&wit::Server { local_ips: vec![] }, &stanzas).expect("native plugin");
+            let stanzas: Vec<wit::Stanza> = servers[0].stanzas.iter().map(|s| s.guest.clone()).collect();
+            let mut native = Native::new(&wit::Server { local_ips: vec![] }, &stanzas).expect("native plugin");
             for (i, st) in servers[0].stanzas.iter().enumerate() {
                 let crate::stanza::Source::Manifests(files) = &st.source else {
                     panic!("conformance stanzas use manifests")
@@ -154,11 +134,6 @@ mod tests {
             }
         }
         assert!(total > 90, "the tables hold their cases ({total})");
-        assert!(
-            failures.is_empty(),
-            "{} of {total} cases failed:\n{}",
-            failures.len(),
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "{} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
     }
 }

@@ -67,15 +67,8 @@ pub const SUPPORTED: &[&str] = &["bind", "errors", "log", "kubernetai"];
 /// Where `name` runs in the chain, or why it cannot be used.
 pub fn position(name: &str) -> Result<usize, String> {
     let Some(pos) = ORDER.iter().position(|d| *d == name) else {
-        let hint = if name == "kubernetes" {
-            " (use kubernetai: it takes the same options)"
-        } else {
-            ""
-        };
-        return Err(format!(
-            "unknown directive '{name}'{hint}; supported directives: {}",
-            SUPPORTED.join(", ")
-        ));
+        let hint = if name == "kubernetes" { " (use kubernetai: it takes the same options)" } else { "" };
+        return Err(format!("unknown directive '{name}'{hint}; supported directives: {}", SUPPORTED.join(", ")));
     };
     if !SUPPORTED.contains(&name) {
         return Err(format!(

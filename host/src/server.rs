@@ -70,9 +70,7 @@ impl Router {
     fn block(&self, qname: &str) -> Option<&Block> {
         self.blocks
             .iter()
-            .filter_map(|b| {
-                kubernetai_guest::name::longest_zone(qname, &b.zones).map(|z| (z.len(), b))
-            })
+            .filter_map(|b| kubernetai_guest::name::longest_zone(qname, &b.zones).map(|z| (z.len(), b)))
             .max_by_key(|(len, _)| *len)
             .map(|(_, b)| b)
     }
@@ -106,11 +104,7 @@ impl Router {
                     packet: packet.to_vec(),
                     client: client.ip().to_string(),
                     client_port: client.port(),
-                    transport: if proto == Proto::Udp {
-                        wit::Transport::Udp
-                    } else {
-                        wit::Transport::Tcp
-                    },
+                    transport: if proto == Proto::Udp { wit::Transport::Udp } else { wit::Transport::Tcp },
                     max_size,
                 };
                 let outcome = match plugin.lock() {
@@ -123,9 +117,7 @@ impl Router {
                         c.dropped.fetch_add(1, Ordering::Relaxed);
                         return None;
                     }
-                    Ok(wit::Outcome::Next) => {
-                        Err("plugin/kubernetai: no next plugin found".to_string())
-                    }
+                    Ok(wit::Outcome::Next) => Err("plugin/kubernetai: no next plugin found".to_string()),
                     Err(e) => Err(e),
                 }
             }
@@ -144,11 +136,7 @@ impl Router {
             Err(e) => {
                 if block.errors {
                     let q = &req.message.queries[0];
-                    eprintln!(
-                        "[ERROR] plugin/errors: 2 {} {}: {e}",
-                        q.name(),
-                        q.query_type()
-                    );
+                    eprintln!("[ERROR] plugin/errors: 2 {} {}: {e}", q.name(), q.query_type());
                 }
                 c.servfail.fetch_add(1, Ordering::Relaxed);
                 req.error(ResponseCode::ServFail)
@@ -160,10 +148,7 @@ impl Router {
         };
         if block.log {
             let proto = if proto == Proto::Udp { "udp" } else { "tcp" };
-            println!(
-                "{}",
-                req.log_line(client, proto, packet.len(), &bytes, started.elapsed())
-            );
+            println!("{}", req.log_line(client, proto, packet.len(), &bytes, started.elapsed()));
         }
         Some(bytes)
     }

@@ -54,10 +54,7 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
     let zones: Vec<String> = if d.args.is_empty() {
         block_zones.to_vec()
     } else {
-        d.args
-            .iter()
-            .map(crate::config::zone_of)
-            .collect::<Result<_, _>>()?
+        d.args.iter().map(crate::config::zone_of).collect::<Result<_, _>>()?
     };
     if zones.iter().all(|z| is_reverse(z)) {
         return Err(d.error("kubernetai: non-reverse zone name must be used"));
@@ -84,11 +81,7 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
         let args = opt.arg_texts();
         let err = |m: String| opt.error(format!("kubernetai: {m}"));
         let count = |ok: bool, expected: &str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(err(format!("{name} takes {expected}, got {}", args.len())))
-            }
+            if ok { Ok(()) } else { Err(err(format!("{name} takes {expected}, got {}", args.len()))) }
         };
         if opt.block.is_some() {
             return Err(err(format!("option '{name}' takes no block")));
@@ -119,9 +112,7 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
                 count(!args.is_empty(), "a URL")?;
                 let url = args[0];
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(err(format!(
-                        "endpoint {url:?} must be an http:// or https:// URL"
-                    )));
+                    return Err(err(format!("endpoint {url:?} must be an http:// or https:// URL")));
                 }
                 if args.len() > 1 {
                     eprintln!(
@@ -140,29 +131,20 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
                 let text = args.join(" ");
                 let sel = Selector::parse(&text)
                     .map_err(|e| err(format!("unable to parse {name} selector {text:?}: {e}")))?;
-                let slot = if name == "labels" {
-                    &mut g.labels
-                } else {
-                    &mut g.namespace_labels
-                };
+                let slot = if name == "labels" { &mut g.labels } else { &mut g.namespace_labels };
                 *slot = Some(sel.as_str().to_string());
             }
             "fallthrough" => {
                 let zones = if args.is_empty() {
                     vec![".".to_string()]
                 } else {
-                    opt.args
-                        .iter()
-                        .map(crate::config::zone_of)
-                        .collect::<Result<_, _>>()?
+                    opt.args.iter().map(crate::config::zone_of).collect::<Result<_, _>>()?
                 };
                 g.fallthrough = Some(zones);
             }
             "ttl" => {
                 count(args.len() == 1, "one number")?;
-                let ttl: i64 = args[0]
-                    .parse()
-                    .map_err(|_| err(format!("ttl {:?} is not a number", args[0])))?;
+                let ttl: i64 = args[0].parse().map_err(|_| err(format!("ttl {:?} is not a number", args[0])))?;
                 if !(0..=i64::from(MAX_TTL)).contains(&ttl) {
                     return Err(err(format!("ttl must be in range [0, {MAX_TTL}]: {ttl}")));
                 }
@@ -188,23 +170,16 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
                 api.kubeconfig = Some((args[0].into(), args.get(1).map(|c| c.to_string())));
             }
             "multicluster" => {
-                g.multicluster = opt
-                    .args
-                    .iter()
-                    .map(crate::config::zone_of)
-                    .collect::<Result<_, _>>()?;
+                g.multicluster = opt.args.iter().map(crate::config::zone_of).collect::<Result<_, _>>()?;
             }
             "startup_timeout" => {
                 count(args.len() == 1, "a duration like 5s")?;
-                startup_timeout = parse_duration(args[0]).ok_or_else(|| {
-                    err(format!("failed to parse startup_timeout: {:?}", args[0]))
-                })?;
+                startup_timeout = parse_duration(args[0])
+                    .ok_or_else(|| err(format!("failed to parse startup_timeout: {:?}", args[0])))?;
             }
             "apiserver_qps" => {
                 count(args.len() == 1, "one number")?;
-                let qps: f32 = args[0]
-                    .parse()
-                    .map_err(|_| err(format!("invalid apiserver_qps {:?}", args[0])))?;
+                let qps: f32 = args[0].parse().map_err(|_| err(format!("invalid apiserver_qps {:?}", args[0])))?;
                 if !(qps >= 0.0 && qps.is_finite()) {
                     return Err(err("apiserver_qps must be >= 0".into()));
                 }
@@ -212,24 +187,13 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
             }
             "apiserver_burst" | "apiserver_max_inflight" => {
                 count(args.len() == 1, "one whole number")?;
-                let n: i64 = args[0]
-                    .parse()
-                    .map_err(|_| err(format!("invalid {name} {:?}", args[0])))?;
+                let n: i64 = args[0].parse().map_err(|_| err(format!("invalid {name} {:?}", args[0])))?;
                 let n = u32::try_from(n).map_err(|_| err(format!("{name} must be >= 0")))?;
-                if name == "apiserver_burst" {
-                    api.burst = Some(n)
-                } else {
-                    api.max_inflight = Some(n)
-                }
+                if name == "apiserver_burst" { api.burst = Some(n) } else { api.max_inflight = Some(n) }
             }
             "manifests" => {
                 count(!args.is_empty(), "at least one file")?;
-                let base = opt
-                    .name
-                    .file
-                    .parent()
-                    .map(|p| p.to_path_buf())
-                    .unwrap_or_default();
+                let base = opt.name.file.parent().map(|p| p.to_path_buf()).unwrap_or_default();
                 manifests.extend(args.iter().map(|a| base.join(a)));
             }
             other => return Err(err(format!("unknown property '{other}'"))),
@@ -239,7 +203,10 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
         return Err(d.error("kubernetai: namespaces and namespace_labels cannot both be set"));
     }
     if let Some(z) = g.multicluster.iter().find(|z| !g.zones.contains(z)) {
-        return Err(d.error(format!("kubernetai: is not authoritative for the multicluster zone {z} (authoritative zones: {:?})", g.zones)));
+        return Err(d.error(format!(
+            "kubernetai: is not authoritative for the multicluster zone {z} (authoritative zones: {:?})",
+            g.zones
+        )));
     }
     if g.zonal && g.noendpoints {
         return Err(d.error("kubernetai: zonal requires the endpoint cache; remove noendpoints"));
@@ -247,16 +214,13 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
     let source = if manifests.is_empty() {
         Source::Api(api)
     } else if api != ApiOptions::default() {
-        return Err(d.error("kubernetai: manifests cannot be combined with endpoint, tls, kubeconfig or apiserver options"));
+        return Err(
+            d.error("kubernetai: manifests cannot be combined with endpoint, tls, kubeconfig or apiserver options")
+        );
     } else {
         Source::Manifests(manifests)
     };
-    Ok(Stanza {
-        at: d.name.at(),
-        guest: g,
-        source,
-        startup_timeout,
-    })
+    Ok(Stanza { at: d.name.at(), guest: g, source, startup_timeout })
 }
 
 fn is_reverse(zone: &str) -> bool {
@@ -274,14 +238,10 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         return None;
     }
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let value: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -304,8 +264,7 @@ mod tests {
 
     fn stanza(body: &str) -> Result<Stanza, String> {
         let text = format!("cluster.local {{\n kubernetai {{\n{body}\n }}\n}}\n");
-        let blocks =
-            crate::corefile::parse(&text, Path::new("Corefile")).map_err(|e| e.to_string())?;
+        let blocks = crate::corefile::parse(&text, Path::new("Corefile")).map_err(|e| e.to_string())?;
         parse(&blocks[0].directives[0], &["cluster.local.".to_string()]).map_err(|e| e.to_string())
     }
 
@@ -319,52 +278,25 @@ mod tests {
         assert_eq!(s.guest.namespaces, ["a", "b"]);
         assert_eq!(s.guest.labels.as_deref(), Some("env in (prod)"));
         assert_eq!(s.guest.fallthrough, Some(vec!["in-addr.arpa.".to_string()]));
-        assert_eq!(
-            (
-                s.guest.ttl,
-                s.guest.noendpoints,
-                s.guest.ignore_empty_service
-            ),
-            (30, true, true)
-        );
+        assert_eq!((s.guest.ttl, s.guest.noendpoints, s.guest.ignore_empty_service), (30, true, true));
         assert_eq!(s.startup_timeout, Duration::from_secs(90));
-        let Source::Api(api) = s.source else {
-            panic!("expected the API source")
-        };
-        assert_eq!(
-            (api.qps, api.burst, api.max_inflight),
-            (Some(20.5), Some(30), Some(4))
-        );
+        let Source::Api(api) = s.source else { panic!("expected the API source") };
+        assert_eq!((api.qps, api.burst, api.max_inflight), (Some(20.5), Some(30), Some(4)));
         assert_eq!(api.kubeconfig, Some(("/kc".into(), Some("ctx".into()))));
     }
 
     #[test]
     fn bad_options_name_the_line_and_the_reason() {
         let cases = [
-            (
-                "ttl 3601",
-                "Corefile:3 - kubernetai: ttl must be in range [0, 3600]: 3601",
-            ),
-            (
-                "ttl x",
-                "Corefile:3 - kubernetai: ttl \"x\" is not a number",
-            ),
+            ("ttl 3601", "Corefile:3 - kubernetai: ttl must be in range [0, 3600]: 3601"),
+            ("ttl x", "Corefile:3 - kubernetai: ttl \"x\" is not a number"),
             (
                 "pods sometimes",
                 "Corefile:3 - kubernetai: wrong value for pods: sometimes, must be one of: disabled, verified, insecure",
             ),
-            (
-                "colour blue",
-                "Corefile:3 - kubernetai: unknown property 'colour'",
-            ),
-            (
-                "ignore everything",
-                "Corefile:3 - kubernetai: unable to parse ignore value: 'everything'",
-            ),
-            (
-                "tls a b",
-                "Corefile:3 - kubernetai: tls takes CERT KEY CACERT, got 2",
-            ),
+            ("colour blue", "Corefile:3 - kubernetai: unknown property 'colour'"),
+            ("ignore everything", "Corefile:3 - kubernetai: unable to parse ignore value: 'everything'"),
+            ("tls a b", "Corefile:3 - kubernetai: tls takes CERT KEY CACERT, got 2"),
             (
                 "labels a in b",
                 "Corefile:3 - kubernetai: unable to parse labels selector \"a in b\": expected '(' after \"a in b\"",
@@ -377,22 +309,10 @@ mod tests {
                 "multicluster other.local",
                 "Corefile:2 - kubernetai: is not authoritative for the multicluster zone other.local. (authoritative zones: [\"cluster.local.\"])",
             ),
-            (
-                "zonal\nnoendpoints",
-                "Corefile:2 - kubernetai: zonal requires the endpoint cache; remove noendpoints",
-            ),
-            (
-                "startup_timeout soon",
-                "Corefile:3 - kubernetai: failed to parse startup_timeout: \"soon\"",
-            ),
-            (
-                "apiserver_burst -1",
-                "Corefile:3 - kubernetai: apiserver_burst must be >= 0",
-            ),
-            (
-                "endpoint k8s:6443",
-                "Corefile:3 - kubernetai: endpoint \"k8s:6443\" must be an http:// or https:// URL",
-            ),
+            ("zonal\nnoendpoints", "Corefile:2 - kubernetai: zonal requires the endpoint cache; remove noendpoints"),
+            ("startup_timeout soon", "Corefile:3 - kubernetai: failed to parse startup_timeout: \"soon\""),
+            ("apiserver_burst -1", "Corefile:3 - kubernetai: apiserver_burst must be >= 0"),
+            ("endpoint k8s:6443", "Corefile:3 - kubernetai: endpoint \"k8s:6443\" must be an http:// or https:// URL"),
             (
                 "manifests a.json\nendpoint http://x",
                 "Corefile:2 - kubernetai: manifests cannot be combined with endpoint, tls, kubeconfig or apiserver options",

@@ -23,12 +23,7 @@ pub struct Request {
 impl Request {
     pub fn parse(packet: &[u8]) -> Option<Self> {
         let message = Message::from_vec(packet).ok()?;
-        let mut qname = message
-            .queries
-            .first()?
-            .name()
-            .to_ascii()
-            .to_ascii_lowercase();
+        let mut qname = message.queries.first()?.name().to_ascii().to_ascii_lowercase();
         if !qname.ends_with('.') {
             qname.push('.');
         }
@@ -37,9 +32,7 @@ impl Request {
 
     /// The response size this client can take over UDP.
     pub fn udp_limit(&self) -> u16 {
-        self.message.edns.as_ref().map_or(MIN_UDP_PAYLOAD, |e| {
-            e.max_payload().clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
-        })
+        self.message.edns.as_ref().map_or(MIN_UDP_PAYLOAD, |e| e.max_payload().clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD))
     }
 
     /// An answer with `rcode` and nothing else, as CoreDNS writes when a plugin fails.
@@ -55,25 +48,14 @@ impl Request {
             out.set_max_payload(e.max_payload());
             m.set_edns(out);
         }
-        m.to_vec()
-            .unwrap_or_else(|_| header_only(&req.metadata.id.to_be_bytes(), rcode))
+        m.to_vec().unwrap_or_else(|_| header_only(&req.metadata.id.to_be_bytes(), rcode))
     }
 
     /// CoreDNS's default log line for this query and its `response`.
-    pub fn log_line(
-        &self,
-        client: SocketAddr,
-        proto: &str,
-        size: usize,
-        response: &[u8],
-        took: Duration,
-    ) -> String {
+    pub fn log_line(&self, client: SocketAddr, proto: &str, size: usize, response: &[u8], took: Duration) -> String {
         let q = &self.message.queries[0];
-        let (do_bit, bufsize) = self
-            .message
-            .edns
-            .as_ref()
-            .map_or((false, 512), |e| (e.flags().dnssec_ok, e.max_payload()));
+        let (do_bit, bufsize) =
+            self.message.edns.as_ref().map_or((false, 512), |e| (e.flags().dnssec_ok, e.max_payload()));
         let (rcode, flags) = response_summary(response);
         format!(
             "[INFO] {}:{} - {} \"{} {} {} {proto} {size} {do_bit} {bufsize}\" {rcode} {flags} {} {:.6}s",
@@ -110,11 +92,7 @@ fn response_summary(response: &[u8]) -> (String, String) {
         (response[2] & 0x01, "rd"),
         (response[3] & 0x80, "ra"),
     ];
-    let flags: Vec<&str> = names
-        .iter()
-        .filter(|(bit, _)| *bit != 0)
-        .map(|(_, n)| *n)
-        .collect();
+    let flags: Vec<&str> = names.iter().filter(|(bit, _)| *bit != 0).map(|(_, n)| *n).collect();
     (rcode, flags.join(","))
 }
 

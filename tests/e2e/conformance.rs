@@ -19,23 +19,10 @@ fn conformance_tables_pass_through_the_binary() {
         for (i, case) in cases::load(&table).iter().enumerate() {
             total += 1;
             let packet = case.packet(i as u16);
-            failures.extend(
-                case.check(&harness::udp(server.addr, &packet))
-                    .err()
-                    .map(|e| format!("udp {e}")),
-            );
-            failures.extend(
-                case.check(&harness::tcp(server.addr, &[packet])[0])
-                    .err()
-                    .map(|e| format!("tcp {e}")),
-            );
+            failures.extend(case.check(&harness::udp(server.addr, &packet)).err().map(|e| format!("udp {e}")));
+            failures.extend(case.check(&harness::tcp(server.addr, &[packet])[0]).err().map(|e| format!("tcp {e}")));
         }
     }
     assert!(total > 90, "the tables hold their cases ({total})");
-    assert!(
-        failures.is_empty(),
-        "{} failures over {total} cases:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failures over {total} cases:\n{}", failures.len(), failures.join("\n"));
 }

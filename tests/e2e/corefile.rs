@@ -5,37 +5,18 @@ use std::process::Command;
 use crate::harness::{self, Scratch};
 
 fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(harness::binary())
-        .args(args)
-        .output()
-        .expect("run kubernetai");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let out = Command::new(harness::binary()).args(args).output().expect("run kubernetai");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 #[test]
 fn version_and_plugins() {
     let (ok, out) = run(&["-version"]);
-    assert!(
-        ok && out.contains("kubernetai-0.1.0") && out.contains("kubernetai:dns@0.1.0"),
-        "{out}"
-    );
+    assert!(ok && out.contains("kubernetai-0.1.0") && out.contains("kubernetai:dns@0.1.0"), "{out}");
     let (ok, out) = run(&["-plugins"]);
-    assert!(
-        ok && out.contains("dns.kubernetai") && out.contains("dns.log"),
-        "{out}"
-    );
+    assert!(ok && out.contains("dns.kubernetai") && out.contains("dns.log"), "{out}");
     let (ok, out) = run(&["-nonsense"]);
-    assert!(
-        !ok && out.contains("flag provided but not defined: -nonsense"),
-        "{out}"
-    );
+    assert!(!ok && out.contains("flag provided but not defined: -nonsense"), "{out}");
 }
 
 #[test]
@@ -50,18 +31,9 @@ fn a_broken_corefile_stops_startup_naming_file_and_line() {
             ". {\n kubernetai cluster.local {\n  colour blue\n }\n}\n",
             "Corefile:3 - kubernetai: unknown property 'colour'",
         ),
-        (
-            ". {\n cache 30\n}\n",
-            "Corefile:2 - directive 'cache' is not supported by this server yet",
-        ),
-        (
-            ". {\n nosuch\n}\n",
-            "Corefile:2 - unknown directive 'nosuch'",
-        ),
-        (
-            ". {\n kubernetai cluster.local {\n  manifests missing.json\n }\n}\n",
-            "missing.json: cannot read",
-        ),
+        (". {\n cache 30\n}\n", "Corefile:2 - directive 'cache' is not supported by this server yet"),
+        (". {\n nosuch\n}\n", "Corefile:2 - unknown directive 'nosuch'"),
+        (". {\n kubernetai cluster.local {\n  manifests missing.json\n }\n}\n", "missing.json: cannot read"),
     ];
     for (text, want) in cases {
         let path = dir.write("Corefile", text);

@@ -21,22 +21,14 @@ fn corefile(dir: &Scratch) -> std::path::PathBuf {
 fn seed_fallthrough_example() {
     let dir = Scratch::new("fallthrough");
     let server = Server::start(&corefile(&dir));
-    let ask = |name: &str| {
-        harness::parse(&harness::udp(
-            server.addr,
-            &harness::query(name, RecordType::A, 7, None),
-        ))
-    };
+    let ask = |name: &str| harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::A, 7, None)));
 
     // Headless, no ready endpoint locally: answered from the remote cluster.
     let cache = ask("cache.shop.svc.cluster.local.");
     assert_eq!(cache.metadata.response_code.low(), 0);
     assert_eq!(
         harness::answers(&cache),
-        [
-            "cache.shop.svc.cluster.local. A 10.48.5.30",
-            "cache.shop.svc.cluster.local. A 10.48.6.31"
-        ]
+        ["cache.shop.svc.cluster.local. A 10.48.5.30", "cache.shop.svc.cluster.local. A 10.48.6.31"]
     );
 
     // Only in the remote cluster.
@@ -46,10 +38,7 @@ fn seed_fallthrough_example() {
     );
 
     // Only in the first cluster: answered there (the remote has no such service).
-    assert_eq!(
-        harness::answers(&ask("web.shop.svc.cluster.local.")),
-        ["web.shop.svc.cluster.local. A 10.96.10.10"]
-    );
+    assert_eq!(harness::answers(&ask("web.shop.svc.cluster.local.")), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
 
     // In both, but with no endpoint locally: `ignore empty_service` also skips a ClusterIP
     // service without ready endpoints (as CoreDNS does), so the remote cluster answers.
@@ -68,7 +57,13 @@ fn seed_fallthrough_example() {
 fn after_the_last_stanza_falls_through_with_no_next_plugin_the_answer_is_servfail() {
     let dir = Scratch::new("servfail");
     let local = harness::root().join("examples/clusters/local.json");
-    let corefile = dir.write("Corefile", &format!(". {{\n bind 127.0.0.1\n errors\n kubernetai cluster.local {{\n  manifests {}\n  fallthrough\n }}\n}}\n", local.display()));
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n errors\n kubernetai cluster.local {{\n  manifests {}\n  fallthrough\n }}\n}}\n",
+            local.display()
+        ),
+    );
     let server = Server::start(&corefile);
     let answer = harness::parse(&harness::udp(
         server.addr,
@@ -77,9 +72,6 @@ fn after_the_last_stanza_falls_through_with_no_next_plugin_the_answer_is_servfai
     assert_eq!(answer.metadata.response_code.low(), 2, "SERVFAIL");
     server.wait_for("no next plugin found");
     // A name outside every stanza's zones also reaches the end of the chain.
-    let outside = harness::parse(&harness::udp(
-        server.addr,
-        &harness::query("example.org.", RecordType::A, 10, None),
-    ));
+    let outside = harness::parse(&harness::udp(server.addr, &harness::query("example.org.", RecordType::A, 10, None)));
     assert_eq!(outside.metadata.response_code.low(), 2);
 }

@@ -28,8 +28,7 @@ pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("kubernetai-e2e-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("kubernetai-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
         Scratch(dir)
@@ -58,12 +57,7 @@ impl Server {
     /// Starts the binary on `corefile` with `-dns.port 0` and waits until it listens.
     pub fn start(corefile: &Path) -> Server {
         let mut child = Command::new(binary())
-            .args([
-                "-conf",
-                corefile.to_str().expect("utf-8 path"),
-                "-dns.port",
-                "0",
-            ])
+            .args(["-conf", corefile.to_str().expect("utf-8 path"), "-dns.port", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -112,10 +106,7 @@ impl Server {
 
     /// Stops the server with SIGTERM and returns its shutdown summary line.
     pub fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let line = self.wait_for("shutting down");
         let _ = self.child.wait();
         line
@@ -180,11 +171,7 @@ pub fn parse(bytes: &[u8]) -> Message {
 
 /// The answer section as "name type data" strings, sorted.
 pub fn answers(m: &Message) -> Vec<String> {
-    let mut v: Vec<String> = m
-        .answers
-        .iter()
-        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
-        .collect();
+    let mut v: Vec<String> = m.answers.iter().map(|r| format!("{} {} {}", r.name, r.record_type(), r.data)).collect();
     v.sort();
     v
 }

@@ -53,10 +53,7 @@ fn garbage_is_answered_formerr_or_dropped_and_counted() {
         }
         // Whatever came before, the server still answers a valid query.
         let ok = harness::parse(&harness::udp(server.addr, &valid));
-        assert_eq!(
-            harness::answers(&ok),
-            ["web.shop.svc.cluster.local. A 10.96.10.10"]
-        );
+        assert_eq!(harness::answers(&ok), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
     }
     let summary = server.stop();
     let count = |key: &str| -> u64 {
@@ -68,14 +65,7 @@ fn garbage_is_answered_formerr_or_dropped_and_counted() {
     };
     let total = packets.len() as u64 * 2;
     assert_eq!(count("queries"), total, "{summary}");
-    assert!(
-        count("dropped") > 0 && count("formerr") > 0,
-        "both kinds counted: {summary}"
-    );
-    assert_eq!(
-        count("dropped") + count("formerr") + count("answered"),
-        total,
-        "every packet accounted for: {summary}"
-    );
+    assert!(count("dropped") > 0 && count("formerr") > 0, "both kinds counted: {summary}");
+    assert_eq!(count("dropped") + count("formerr") + count("answered"), total, "every packet accounted for: {summary}");
     assert!(answered > 0);
 }

@@ -8,13 +8,7 @@ use crate::harness::{self, Scratch, Server};
 /// A cluster with one headless service of `n` ready endpoints: its A answer is ~16 bytes per endpoint.
 fn big_cluster(n: usize) -> String {
     let endpoints: Vec<String> = (0..n)
-        .map(|i| {
-            format!(
-                r#"{{"addresses":["10.1.{}.{}"],"conditions":{{"ready":true}}}}"#,
-                i / 250,
-                i % 250 + 1
-            )
-        })
+        .map(|i| format!(r#"{{"addresses":["10.1.{}.{}"],"conditions":{{"ready":true}}}}"#, i / 250, i % 250 + 1))
         .collect();
     format!(
         r#"{{"kind":"List","items":[
@@ -30,10 +24,7 @@ fn start(n: usize) -> (Scratch, Server) {
     let cluster = dir.write("big.json", &big_cluster(n));
     let corefile = dir.write(
         "Corefile",
-        &format!(
-            ". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n",
-            cluster.display()
-        ),
+        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", cluster.display()),
     );
     let server = Server::start(&corefile);
     (dir, server)
@@ -52,10 +43,7 @@ fn large_answers_truncate_over_udp_and_arrive_whole_over_tcp() {
     assert!(plain.edns.is_none(), "no OPT without one in the query");
 
     // EDNS 4096: the server caps UDP at 1232, still too small for 100 records.
-    let edns = harness::udp(
-        server.addr,
-        &harness::query(name, RecordType::A, 2, Some(4096)),
-    );
+    let edns = harness::udp(server.addr, &harness::query(name, RecordType::A, 2, Some(4096)));
     assert!(edns.len() <= 1232, "{} bytes", edns.len());
     let edns = harness::parse(&edns);
     assert!(edns.metadata.truncation);
@@ -83,15 +71,9 @@ fn a_fitting_answer_is_not_truncated_and_edns_size_is_honoured() {
     let (_dir, server) = start(40);
     let name = "many.big.svc.cluster.local.";
     // 40 records (~640 bytes) do not fit 512 but fit an advertised 1232.
-    let small = harness::parse(&harness::udp(
-        server.addr,
-        &harness::query(name, RecordType::A, 1, None),
-    ));
+    let small = harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::A, 1, None)));
     assert!(small.metadata.truncation);
-    let edns = harness::parse(&harness::udp(
-        server.addr,
-        &harness::query(name, RecordType::A, 2, Some(1232)),
-    ));
+    let edns = harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::A, 2, Some(1232))));
     assert!(!edns.metadata.truncation);
     assert_eq!(edns.answers.len(), 40);
     assert_eq!(edns.edns.as_ref().map(|e| e.max_payload()), Some(1232));

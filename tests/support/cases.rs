@@ -26,10 +26,7 @@ pub struct Case {
 /// Reads every case of a `.cases` file.
 pub fn load(path: &Path) -> Vec<Case> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let file = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let mut cases = Vec::new();
     let mut current: Option<Case> = None;
     for (i, line) in text.lines().enumerate() {
@@ -46,11 +43,8 @@ pub fn load(path: &Path) -> Vec<Case> {
         match word {
             "query" => {
                 cases.extend(current.take());
-                let (qname, qtype) = rest
-                    .split_once(' ')
-                    .unwrap_or_else(|| panic!("{at}: query NAME TYPE"));
-                let qtype = RecordType::from_str(qtype)
-                    .unwrap_or_else(|_| panic!("{at}: unknown type {qtype}"));
+                let (qname, qtype) = rest.split_once(' ').unwrap_or_else(|| panic!("{at}: query NAME TYPE"));
+                let qtype = RecordType::from_str(qtype).unwrap_or_else(|_| panic!("{at}: unknown type {qtype}"));
                 current = Some(Case {
                     at,
                     qname: qname.into(),
@@ -62,9 +56,7 @@ pub fn load(path: &Path) -> Vec<Case> {
                 });
             }
             _ => {
-                let case = current
-                    .as_mut()
-                    .unwrap_or_else(|| panic!("{at}: '{word}' before any query"));
+                let case = current.as_mut().unwrap_or_else(|| panic!("{at}: '{word}' before any query"));
                 match word {
                     "rcode" => case.rcode = rest.to_string(),
                     "answer" => case.answer.push(rest.to_string()),
@@ -92,8 +84,7 @@ impl Case {
 
     /// Checks `response` against the case; the error says what differs.
     pub fn check(&self, response: &[u8]) -> Result<(), String> {
-        let m = Message::from_vec(response)
-            .map_err(|e| format!("{}: unparseable response: {e}", self.at))?;
+        let m = Message::from_vec(response).map_err(|e| format!("{}: unparseable response: {e}", self.at))?;
         let rcode = rcode_name(m.metadata.response_code.low());
         let mut problems = Vec::new();
         if rcode != self.rcode {
@@ -112,13 +103,7 @@ impl Case {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "{} {} {}: {}",
-                self.at,
-                self.qname,
-                self.qtype,
-                problems.join("; ")
-            ))
+            Err(format!("{} {} {}: {}", self.at, self.qname, self.qtype, problems.join("; ")))
         }
     }
 }
@@ -138,22 +123,11 @@ fn rcode_name(low: u8) -> String {
 
 /// A record in zone-file text: owner ttl class type rdata (TXT without quotes).
 pub fn render(r: &Record) -> String {
-    format!(
-        "{} {} {} {} {}",
-        r.name,
-        r.ttl,
-        r.dns_class,
-        r.record_type(),
-        r.data
-    )
-    .replace('"', "")
+    format!("{} {} {} {} {}", r.name, r.ttl, r.dns_class, r.record_type(), r.data).replace('"', "")
 }
 
 fn matches(want: &str, got: &str) -> bool {
-    let (w, g): (Vec<&str>, Vec<&str>) = (
-        want.split_whitespace().collect(),
-        got.split_whitespace().collect(),
-    );
+    let (w, g): (Vec<&str>, Vec<&str>) = (want.split_whitespace().collect(), got.split_whitespace().collect());
     w.len() == g.len() && w.iter().zip(&g).all(|(w, g)| *w == "*" || w == g)
 }
 
@@ -162,12 +136,11 @@ fn same_set(want: &[String], got: &[String]) -> bool {
         return false;
     }
     let mut left: Vec<&String> = got.iter().collect();
-    want.iter()
-        .all(|w| match left.iter().position(|g| matches(w, g)) {
-            Some(i) => {
-                left.remove(i);
-                true
-            }
-            None => false,
-        })
+    want.iter().all(|w| match left.iter().position(|g| matches(w, g)) {
+        Some(i) => {
+            left.remove(i);
+            true
+        }
+        None => false,
+    })
 }

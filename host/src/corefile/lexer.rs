@@ -36,12 +36,7 @@ pub fn lex(text: &str, file: &Arc<Path>) -> Result<Vec<Token>, super::Error> {
     let mut word_line = 1;
     let flush = |word: &mut String, word_line: usize, tokens: &mut Vec<Token>| {
         if !word.is_empty() {
-            tokens.push(Token {
-                text: substitute_env(word),
-                file: file.clone(),
-                line: word_line,
-                quoted: false,
-            });
+            tokens.push(Token { text: substitute_env(word), file: file.clone(), line: word_line, quoted: false });
             word.clear();
         }
     };
@@ -63,11 +58,7 @@ pub fn lex(text: &str, file: &Arc<Path>) -> Result<Vec<Token>, super::Error> {
                 loop {
                     match chars.next() {
                         None => {
-                            return Err(super::Error::at(
-                                file,
-                                start,
-                                "unterminated quoted string",
-                            ));
+                            return Err(super::Error::at(file, start, "unterminated quoted string"));
                         }
                         Some('\\') if chars.peek() == Some(&'"') => {
                             chars.next();
@@ -82,12 +73,7 @@ pub fn lex(text: &str, file: &Arc<Path>) -> Result<Vec<Token>, super::Error> {
                         }
                     }
                 }
-                tokens.push(Token {
-                    text: substitute_env(&s),
-                    file: file.clone(),
-                    line: start,
-                    quoted: true,
-                });
+                tokens.push(Token { text: substitute_env(&s), file: file.clone(), line: start, quoted: true });
             }
             c => {
                 if word.is_empty() {
@@ -137,24 +123,13 @@ mod tests {
 
     fn words(text: &str) -> Vec<(String, usize)> {
         let file: Arc<Path> = Arc::from(Path::new("Corefile"));
-        lex(text, &file)
-            .expect("lexes")
-            .into_iter()
-            .map(|t| (t.text, t.line))
-            .collect()
+        lex(text, &file).expect("lexes").into_iter().map(|t| (t.text, t.line)).collect()
     }
 
     #[test]
     fn words_comments_quotes_and_lines() {
         let got = words(". {\n  # a comment\n  log \"two words\" x#y\n}\n");
-        let want = [
-            (".", 1),
-            ("{", 1),
-            ("log", 3),
-            ("two words", 3),
-            ("x#y", 3),
-            ("}", 4),
-        ];
+        let want = [(".", 1), ("{", 1), ("log", 3), ("two words", 3), ("x#y", 3), ("}", 4)];
         assert_eq!(got, want.map(|(w, l)| (w.to_string(), l)));
     }
 
@@ -163,9 +138,7 @@ mod tests {
         // SAFETY of the test: a name no other test uses.
         unsafe { std::env::set_var("KUBERNETAI_LEXER_TEST", "cluster.local") };
         assert_eq!(
-            words("{$KUBERNETAI_LEXER_TEST}:53 {%KUBERNETAI_LEXER_TEST%} {$KUBERNETAI_UNSET_X}a {")
-                [0]
-            .0,
+            words("{$KUBERNETAI_LEXER_TEST}:53 {%KUBERNETAI_LEXER_TEST%} {$KUBERNETAI_UNSET_X}a {")[0].0,
             "cluster.local:53"
         );
         assert_eq!(words("{%KUBERNETAI_LEXER_TEST%}")[0].0, "cluster.local");

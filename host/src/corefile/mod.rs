@@ -31,11 +31,7 @@ impl Error {
     }
 
     pub fn at(file: &Path, line: usize, message: impl Into<String>) -> Self {
-        Error {
-            file: file.display().to_string(),
-            line,
-            message: message.into(),
-        }
+        Error { file: file.display().to_string(), line, message: message.into() }
     }
     pub fn token(t: &Token, message: impl Into<String>) -> Self {
         Error::at(&t.file, t.line, message)
@@ -73,8 +69,7 @@ const MAX_IMPORT_DEPTH: usize = 16;
 
 /// Reads and parses the Corefile at `path`.
 pub fn load(path: &Path) -> Result<Vec<ServerBlock>, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::at(path, 0, format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::at(path, 0, format!("cannot read: {e}")))?;
     parse(&text, path)
 }
 
@@ -94,29 +89,20 @@ fn new_line(a: &Token, b: &Token) -> bool {
 }
 
 /// Removes top-level `(name) { … }` snippet definitions, keeping their tokens by name.
-fn take_snippets(
-    tokens: Vec<Token>,
-    snippets: &mut HashMap<String, Vec<Token>>,
-) -> Result<Vec<Token>, Error> {
+fn take_snippets(tokens: Vec<Token>, snippets: &mut HashMap<String, Vec<Token>>) -> Result<Vec<Token>, Error> {
     let mut out = Vec::with_capacity(tokens.len());
     let mut it = tokens.into_iter().peekable();
     let mut depth = 0usize;
     while let Some(t) = it.next() {
-        let is_snippet = depth == 0
-            && !t.quoted
-            && t.text.len() > 2
-            && t.text.starts_with('(')
-            && t.text.ends_with(')');
+        let is_snippet =
+            depth == 0 && !t.quoted && t.text.len() > 2 && t.text.starts_with('(') && t.text.ends_with(')');
         if is_snippet && it.peek().is_some_and(|n| n.is("{")) {
             let open = it.next().expect("peeked");
             let mut body = Vec::new();
             let mut nest = 1;
             loop {
                 let Some(b) = it.next() else {
-                    return Err(Error::token(
-                        &open,
-                        format!("snippet {} is not closed: expected '}}'", t.text),
-                    ));
+                    return Err(Error::token(&open, format!("snippet {} is not closed: expected '}}'", t.text)));
                 };
                 if b.is("{") {
                     nest += 1;
@@ -151,41 +137,27 @@ fn expand_imports(
     let mut i = 0;
     while i < tokens.len() {
         let t = &tokens[i];
-        let starts_line =
-            i == 0 || new_line(&tokens[i - 1], t) || tokens[i - 1].is("{") || tokens[i - 1].is("}");
+        let starts_line = i == 0 || new_line(&tokens[i - 1], t) || tokens[i - 1].is("{") || tokens[i - 1].is("}");
         if !(t.is("import") && starts_line) {
             out.push(t.clone());
             i += 1;
             continue;
         }
         if depth >= MAX_IMPORT_DEPTH {
-            return Err(Error::token(
-                t,
-                "imports nest too deep (does a file import itself?)",
-            ));
+            return Err(Error::token(t, "imports nest too deep (does a file import itself?)"));
         }
         let mut j = i + 1;
         let mut args = Vec::new();
-        while j < tokens.len()
-            && !new_line(t, &tokens[j])
-            && !tokens[j].is("{")
-            && !tokens[j].is("}")
-        {
+        while j < tokens.len() && !new_line(t, &tokens[j]) && !tokens[j].is("{") && !tokens[j].is("}") {
             args.push(&tokens[j]);
             j += 1;
         }
         if args.is_empty() {
-            return Err(Error::token(
-                t,
-                "import needs a file pattern or snippet name",
-            ));
+            return Err(Error::token(t, "import needs a file pattern or snippet name"));
         }
         for arg in args {
-            let imported = if let Some(body) = snippets.get(&arg.text) {
-                body.clone()
-            } else {
-                import_files(arg, snippets)?
-            };
+            let imported =
+                if let Some(body) = snippets.get(&arg.text) { body.clone() } else { import_files(arg, snippets)? };
             out.extend(expand_imports(imported, snippets, depth + 1)?);
         }
         i = j;
@@ -202,25 +174,21 @@ fn import_files(arg: &Token, snippets: &HashMap<String, Vec<Token>>) -> Result<V
         arg.file.parent().unwrap_or(Path::new(".")).join(pattern)
     };
     let text = pattern.to_string_lossy();
-    let paths = glob::glob(&text)
-        .map_err(|e| Error::token(arg, format!("bad import pattern {text:?}: {e}")))?;
+    let paths = glob::glob(&text).map_err(|e| Error::token(arg, format!("bad import pattern {text:?}: {e}")))?;
     let mut tokens = Vec::new();
     let mut matched = false;
     for path in paths {
         let path = path.map_err(|e| Error::token(arg, format!("import {text:?}: {e}")))?;
         matched = true;
-        let body = std::fs::read_to_string(&path)
-            .map_err(|e| Error::token(arg, format!("import {}: {e}", path.display())))?;
+        let body =
+            std::fs::read_to_string(&path).map_err(|e| Error::token(arg, format!("import {}: {e}", path.display())))?;
         let file: Arc<Path> = Arc::from(path.as_path());
         let mut own = snippets.clone();
         tokens.extend(take_snippets(lexer::lex(&body, &file)?, &mut own)?);
     }
     // A glob that matches nothing is fine (CoreDNS logs it); a plain name that matches nothing is an error.
     if !matched && !text.contains(['*', '?', '[']) {
-        return Err(Error::token(
-            arg,
-            format!("import {text:?}: no such file or snippet"),
-        ));
+        return Err(Error::token(arg, format!("import {text:?}: no such file or snippet")));
     }
     Ok(tokens)
 }
@@ -248,32 +216,21 @@ impl Blocks {
         let mut keys: Vec<Token> = Vec::new();
         // Keys run until `{`, or to the end of their line for a file with one brace-less block.
         while let Some(t) = self.peek() {
-            if t.is("{")
-                || keys
-                    .last()
-                    .is_some_and(|k| new_line(k, t) && !k.text.ends_with(','))
-            {
+            if t.is("{") || keys.last().is_some_and(|k| new_line(k, t) && !k.text.ends_with(',')) {
                 break;
             }
             if t.is("}") {
-                return Err(Error::token(
-                    t,
-                    "unexpected '}': expected a server block key",
-                ));
+                return Err(Error::token(t, "unexpected '}': expected a server block key"));
             }
             let t = t.clone();
             self.pos += 1;
-            keys.extend(t.text.split(',').filter(|k| !k.is_empty()).map(|k| Token {
-                text: k.to_string(),
-                ..t.clone()
-            }));
+            keys.extend(
+                t.text.split(',').filter(|k| !k.is_empty()).map(|k| Token { text: k.to_string(), ..t.clone() }),
+            );
         }
         let Some(first) = keys.first().cloned() else {
             let t = self.peek().cloned().expect("called with tokens left");
-            return Err(Error::token(
-                &t,
-                "expected a server block key (like '.:53') before '{'",
-            ));
+            return Err(Error::token(&t, "expected a server block key (like '.:53') before '{'"));
         };
         let directives = if self.peek().is_some_and(|t| t.is("{")) {
             self.pos += 1;
@@ -318,10 +275,7 @@ impl Blocks {
     fn directive(&mut self) -> Result<Directive, Error> {
         let name = self.tokens[self.pos].clone();
         if name.is("{") {
-            return Err(Error::token(
-                &name,
-                "unexpected '{': expected a directive name",
-            ));
+            return Err(Error::token(&name, "unexpected '{': expected a directive name"));
         }
         self.pos += 1;
         let mut args = Vec::new();
@@ -333,10 +287,7 @@ impl Blocks {
             self.pos += 1;
         }
         let mut block = None;
-        if self
-            .peek()
-            .is_some_and(|t| t.is("{") && !new_line(&name, t))
-        {
+        if self.peek().is_some_and(|t| t.is("{") && !new_line(&name, t)) {
             self.pos += 1;
             block = Some(self.directives(&name)?);
             self.pos += 1;
@@ -375,11 +326,7 @@ mod tests {
             .map(|b| {
                 format!(
                     "{} => {}",
-                    b.keys
-                        .iter()
-                        .map(|k| k.text.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" "),
+                    b.keys.iter().map(|k| k.text.as_str()).collect::<Vec<_>>().join(" "),
                     dirs(&b.directives)
                 )
             })
@@ -395,19 +342,10 @@ mod tests {
                 "a.local:1053 b.local {\n kubernetai a.local {\n  fallthrough\n  ttl 30\n }\n}",
                 "a.local:1053 b.local => kubernetai a.local {fallthrough; ttl 30}",
             ),
-            (
-                "a.,b. {\n log\n}\n.:53 {\n errors\n}",
-                "a. b. => log | .:53 => errors",
-            ),
+            ("a.,b. {\n log\n}\n.:53 {\n errors\n}", "a. b. => log | .:53 => errors"),
             (".:53\nlog\nerrors\n", ".:53 => log; errors"),
-            (
-                "(common) {\n errors\n log\n}\n. {\n import common\n whoami\n}",
-                ". => errors; log; whoami",
-            ),
-            (
-                ". {\n health {\n  lameduck 5s\n }\n}",
-                ". => health {lameduck 5s}",
-            ),
+            ("(common) {\n errors\n log\n}\n. {\n import common\n whoami\n}", ". => errors; log; whoami"),
+            (". {\n health {\n  lameduck 5s\n }\n}", ". => health {lameduck 5s}"),
         ];
         for (text, want) in cases {
             let got = parse_str(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
@@ -418,22 +356,10 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_expectation() {
         let cases = [
-            (
-                ". {\n log\n",
-                "Corefile:1 - block of '.' is not closed: expected '}'",
-            ),
-            (
-                ". {\n kubernetai {\n  ttl 5\n}\n",
-                "Corefile:1 - block of '.' is not closed: expected '}'",
-            ),
-            (
-                "}\n",
-                "Corefile:1 - unexpected '}': expected a server block key",
-            ),
-            (
-                ". {\n import nothing-here\n}",
-                "Corefile:2 - import \"nothing-here\": no such file or snippet",
-            ),
+            (". {\n log\n", "Corefile:1 - block of '.' is not closed: expected '}'"),
+            (". {\n kubernetai {\n  ttl 5\n}\n", "Corefile:1 - block of '.' is not closed: expected '}'"),
+            ("}\n", "Corefile:1 - unexpected '}': expected a server block key"),
+            (". {\n import nothing-here\n}", "Corefile:2 - import \"nothing-here\": no such file or snippet"),
             (
                 "(s) {\n import s\n}\n. {\n import s\n}",
                 "Corefile:2 - imports nest too deep (does a file import itself?)",
