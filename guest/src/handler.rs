@@ -137,16 +137,30 @@ fn header_only(req: &[u8], rcode: ResponseCode) -> Vec<u8> {
     out
 }
 
-/// Encodes `resp` within `max_size`: first the additional section goes, then, if it still does
-/// not fit, every record and TC is set so the client retries over TCP.
+/// Encodes `resp` within `max_size`. Glue goes first, from the end of the additional section,
+/// keeping as much as fits; if the answer itself does not fit, every record goes and TC is set
+/// so the client retries over TCP.
 fn encode(mut resp: Message, max_size: u16) -> Vec<u8> {
     let limit = usize::from(max_size.max(512));
     let fits = |m: &Message| m.to_vec().ok().filter(|b| b.len() <= limit);
     if let Some(bytes) = fits(&resp) {
         return bytes;
     }
-    resp.additionals.clear();
-    if let Some(bytes) = fits(&resp) {
+    let extra = std::mem::take(&mut resp.additionals);
+    if let Some(mut bytes) = fits(&resp) {
+        // The largest prefix of the additional section that still fits.
+        let (mut lo, mut hi) = (0, extra.len());
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            resp.additionals = extra[..mid].to_vec();
+            match fits(&resp) {
+                Some(b) => {
+                    lo = mid;
+                    bytes = b;
+                }
+                None => hi = mid - 1,
+            }
+        }
         return bytes;
     }
     resp.answers.clear();

@@ -78,3 +78,19 @@ fn a_fitting_answer_is_not_truncated_and_edns_size_is_honoured() {
     assert_eq!(edns.answers.len(), 40);
     assert_eq!(edns.edns.as_ref().map(|e| e.max_payload()), Some(1232));
 }
+
+#[test]
+fn glue_that_does_not_fit_is_cut_before_the_answer() {
+    let (_dir, server) = start(18);
+    let name = "_http._tcp.many.big.svc.cluster.local.";
+    let udp = harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::SRV, 1, Some(1232))));
+    assert!(!udp.metadata.truncation, "the answer fits: no TC");
+    assert_eq!(udp.answers.len(), 18);
+    assert!(
+        !udp.additionals.is_empty() && udp.additionals.len() < 18,
+        "as much glue as fits: {}",
+        udp.additionals.len()
+    );
+    let tcp = harness::parse(&harness::tcp(server.addr, &[harness::query(name, RecordType::SRV, 2, None)])[0]);
+    assert_eq!((tcp.answers.len(), tcp.additionals.len()), (18, 18));
+}

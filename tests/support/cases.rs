@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use hickory_proto::op::{Message, Query};
+use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, Record, RecordType};
 
 /// One query and the answer it must get.
@@ -72,9 +72,13 @@ pub fn load(path: &Path) -> Vec<Case> {
 }
 
 impl Case {
-    /// The query packet for this case, with id `id` and RD set.
+    /// The query packet for this case, with id `id`, RD set and an EDNS0 payload size of 1232
+    /// (as dig sends), so answers are compared whole rather than cut to 512 bytes.
     pub fn packet(&self, id: u16) -> Vec<u8> {
         let mut m = Message::query();
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        m.set_edns(edns);
         m.metadata.id = id;
         m.metadata.recursion_desired = true;
         let name = Name::from_ascii(&self.qname).unwrap_or_else(|e| panic!("{}: {e}", self.at));
