@@ -130,6 +130,9 @@ impl Guest for Component {
             None => wit::Outcome::Next,
             Some(plugin) => match plugin.handle(&q) {
                 handler::Outcome::Answer(bytes) => wit::Outcome::Answer(bytes),
+                handler::Outcome::Chase { response, target, qtype } => {
+                    wit::Outcome::Chase(wit::Chase { response, target, qtype })
+                }
                 handler::Outcome::Next => wit::Outcome::Next,
                 handler::Outcome::Drop => wit::Outcome::Drop,
             },

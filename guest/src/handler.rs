@@ -40,6 +40,13 @@ pub struct Query<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Answer(Vec<u8>),
+    /// `response` ends in a CNAME to `target`, outside every zone of the stanza: the host
+    /// resolves it through its chain and appends the answer (see the WIT `chase` record).
+    Chase {
+        response: Vec<u8>,
+        target: String,
+        qtype: u16,
+    },
     Next,
     Drop,
 }
@@ -118,8 +125,14 @@ impl Plugin {
                 // The zone as the client spelled it: answers keep the query's case.
                 zone_cased: &asked[asked.len() - zone.len()..],
                 owner: question.name().clone(),
+                chase: std::cell::RefCell::new(None),
             };
             if let Some(resp) = ctx.answer(&req, &qname, question.query_type()) {
+                if let Some(target) = ctx.chase.take().filter(|_| resp.metadata.response_code == ResponseCode::NoError)
+                {
+                    let qtype = u16::from(question.query_type());
+                    return Outcome::Chase { response: encode(resp, u16::MAX), target, qtype };
+                }
                 return Outcome::Answer(encode(resp, q.max_size));
             }
         }
@@ -140,7 +153,7 @@ fn header_only(req: &[u8], rcode: ResponseCode) -> Vec<u8> {
 /// Encodes `resp` within `max_size`. Glue goes first, from the end of the additional section,
 /// keeping as much as fits; if the answer itself does not fit, every record goes and TC is set
 /// so the client retries over TCP.
-fn encode(mut resp: Message, max_size: u16) -> Vec<u8> {
+pub fn encode(mut resp: Message, max_size: u16) -> Vec<u8> {
     let limit = usize::from(max_size.max(512));
     let fits = |m: &Message| m.to_vec().ok().filter(|b| b.len() <= limit);
     if let Some(bytes) = fits(&resp) {
@@ -180,6 +193,8 @@ struct Ctx<'a> {
     zone_cased: &'a str,
     /// The query name as asked: owner of the answer records.
     owner: Name,
+    /// A CNAME target outside the zone that the host should resolve (the first one met).
+    chase: std::cell::RefCell<Option<String>>,
 }
 
 /// Records for the answer and additional sections.
@@ -311,7 +326,8 @@ impl Ctx<'_> {
                         }
                         continue;
                     }
-                    // A target outside the zone: the client's resolver follows the CNAME.
+                    // A target outside the zone: the host resolves it through the server's chain.
+                    self.chase.borrow_mut().get_or_insert(target_fqdn);
                     out.push(cname);
                 }
             }

@@ -128,7 +128,10 @@ mod tests {
             for (i, case) in cases::load(&cases_file).iter().enumerate() {
                 total += 1;
                 match native.handle(&case.packet(i as u16), 4096) {
-                    Outcome::Answer(bytes) => failures.extend(case.check(&bytes).err()),
+                    // Without the host's chain a chased answer is checked as the module gave it.
+                    Outcome::Answer(bytes) | Outcome::Chase { response: bytes, .. } => {
+                        failures.extend(case.check(&bytes).err())
+                    }
                     other => failures.push(format!("{}: {other:?}", case.at)),
                 }
             }

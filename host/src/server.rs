@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::ResponseCode;
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
@@ -97,30 +98,13 @@ impl Router {
             c.answered.fetch_add(1, Ordering::Relaxed);
             return Some(req.error(ResponseCode::Refused));
         };
-        let response = match &block.plugin {
-            None => Err("no next plugin found".to_string()),
-            Some(plugin) => {
-                let query = wit::Query {
-                    packet: packet.to_vec(),
-                    client: client.ip().to_string(),
-                    client_port: client.port(),
-                    transport: if proto == Proto::Udp { wit::Transport::Udp } else { wit::Transport::Tcp },
-                    max_size,
-                };
-                let outcome = match plugin.lock() {
-                    Ok(mut instance) => instance.handle(&query).map_err(|e| e.to_string()),
-                    Err(_) => Err("module instance is unusable after a panic".to_string()),
-                };
-                match outcome {
-                    Ok(wit::Outcome::Answer(bytes)) => Ok(bytes),
-                    Ok(wit::Outcome::Drop) => {
-                        c.dropped.fetch_add(1, Ordering::Relaxed);
-                        return None;
-                    }
-                    Ok(wit::Outcome::Next) => Err("plugin/kubernetai: no next plugin found".to_string()),
-                    Err(e) => Err(e),
-                }
+        let response = match self.chain(block, packet, client, proto, max_size, 0) {
+            Reply::Bytes(bytes) => Ok(bytes),
+            Reply::Drop => {
+                c.dropped.fetch_add(1, Ordering::Relaxed);
+                return None;
             }
+            Reply::Fail(e) => Err(e),
         };
         let bytes = match response {
             Ok(bytes) if bytes.len() <= usize::from(max_size) => bytes,
@@ -151,6 +135,77 @@ impl Router {
             println!("{}", req.log_line(client, proto, packet.len(), &bytes, started.elapsed()));
         }
         Some(bytes)
+    }
+}
+
+/// What a server block's chain made of a query.
+enum Reply {
+    Bytes(Vec<u8>),
+    Drop,
+    /// SERVFAIL, for this reason.
+    Fail(String),
+}
+
+/// How many CNAME targets one query may chase through the chain (ExternalName to ExternalName…).
+const MAX_CHASE_DEPTH: usize = 8;
+
+impl Router {
+    /// Runs `block`'s chain: the kubernetai module, then the end of the chain.
+    fn chain(
+        &self,
+        block: &Block,
+        packet: &[u8],
+        client: SocketAddr,
+        proto: Proto,
+        max_size: u16,
+        depth: usize,
+    ) -> Reply {
+        let Some(plugin) = &block.plugin else {
+            return Reply::Fail("no next plugin found".to_string());
+        };
+        let query = wit::Query {
+            packet: packet.to_vec(),
+            client: client.ip().to_string(),
+            client_port: client.port(),
+            transport: if proto == Proto::Udp { wit::Transport::Udp } else { wit::Transport::Tcp },
+            max_size,
+        };
+        // The lock is released before a chase runs the chain again.
+        let outcome = match plugin.lock() {
+            Ok(mut instance) => instance.handle(&query).map_err(|e| e.to_string()),
+            Err(_) => Err("module instance is unusable after a panic".to_string()),
+        };
+        match outcome {
+            Ok(wit::Outcome::Answer(bytes)) => Reply::Bytes(bytes),
+            Ok(wit::Outcome::Chase(chase)) => Reply::Bytes(self.chase(chase, client, proto, max_size, depth)),
+            Ok(wit::Outcome::Drop) => Reply::Drop,
+            Ok(wit::Outcome::Next) => Reply::Fail("plugin/kubernetai: no next plugin found".to_string()),
+            Err(e) => Reply::Fail(e),
+        }
+    }
+
+    /// Completes an answer ending in a CNAME out of the zone: the target is resolved through the
+    /// chain of the block that serves it, as CoreDNS's upstream lookup does, and its answer
+    /// records are appended.
+    fn chase(&self, chase: wit::Chase, client: SocketAddr, proto: Proto, max_size: u16, depth: usize) -> Vec<u8> {
+        let Ok(mut resp) = Message::from_vec(&chase.response) else {
+            return chase.response;
+        };
+        let target = chase.target.to_ascii_lowercase();
+        let sub_query = Name::from_ascii(&chase.target).ok().and_then(|name| {
+            let mut m = Message::new(0, MessageType::Query, OpCode::Query);
+            m.metadata.recursion_desired = true;
+            m.add_query(Query::query(name, RecordType::from(chase.qtype)));
+            m.to_vec().ok()
+        });
+        if let (true, Some(packet), Some(block)) = (depth < MAX_CHASE_DEPTH, sub_query, self.block(&target))
+            && let Reply::Bytes(bytes) = self.chain(block, &packet, client, proto, u16::MAX, depth + 1)
+            && let Ok(sub) = Message::from_vec(&bytes)
+        {
+            resp.metadata.truncation |= sub.metadata.truncation;
+            resp.answers.extend(sub.answers);
+        }
+        kubernetai_guest::handler::encode(resp, max_size)
     }
 }
 

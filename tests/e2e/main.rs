@@ -4,6 +4,7 @@
 mod cases;
 mod harness;
 
+mod chase;
 mod conformance;
 mod corefile;
 mod fallthrough;
