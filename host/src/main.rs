@@ -126,8 +126,7 @@ async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)>
 /// each stanza's objects and starts keeping them current.
 fn start_stanzas(module: &Module, srv: &config::Server) -> anyhow::Result<Arc<Mutex<Instance>>> {
     let mut instance = module.instantiate()?;
-    let local_ips =
-        srv.bind.iter().filter(|ip| !ip.is_loopback() && !ip.is_unspecified()).map(IpAddr::to_string).collect();
+    let local_ips = local_ips(&srv.bind).iter().map(IpAddr::to_string).collect();
     let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
     instance.configure(&wit::Server { local_ips }, &stanzas).with_context(|| format!("server block at {}", srv.at))?;
     let instance = Arc::new(Mutex::new(instance));
@@ -153,6 +152,23 @@ fn start_stanzas(module: &Module, srv: &config::Server) -> anyhow::Result<Arc<Mu
         }
     }
     Ok(instance)
+}
+
+/// The addresses the zone's NS records name, as CoreDNS picks them: the bound addresses, or
+/// every interface address when the block binds all; loopback never.
+fn local_ips(bind: &[IpAddr]) -> Vec<IpAddr> {
+    let all = bind.is_empty() || bind.iter().any(IpAddr::is_unspecified);
+    let candidates: Vec<IpAddr> = if all {
+        if_addrs::get_if_addrs().map(|ifs| ifs.into_iter().map(|i| i.ip()).collect()).unwrap_or_default()
+    } else {
+        bind.to_vec()
+    };
+    candidates
+        .into_iter()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        // Link-local IPv6 addresses are not reachable as name servers.
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80))
+        .collect()
 }
 
 fn lock(instance: &Mutex<Instance>) -> anyhow::Result<std::sync::MutexGuard<'_, Instance>> {
