@@ -11,6 +11,7 @@ mod native;
 mod plugins;
 mod server;
 mod stanza;
+mod watch;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -70,8 +71,9 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     let module = Module::load(module::EMBEDDED).context("loading the embedded module")?;
 
     let mut by_port: BTreeMap<u16, (Vec<IpAddr>, Vec<Block>)> = BTreeMap::new();
+    let mut syncs = Vec::new();
     for srv in &servers {
-        let plugin = if srv.stanzas.is_empty() { None } else { Some(start_stanzas(&module, srv)?) };
+        let plugin = if srv.stanzas.is_empty() { None } else { Some(start_stanzas(&module, srv, &mut syncs).await?) };
         let mut ports: Vec<u16> = srv.keys.iter().map(|(_, p)| *p).collect();
         ports.dedup();
         for port in ports {
@@ -81,6 +83,14 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
             entry.1.push(Block { zones, log: srv.log, errors: srv.errors, plugin: plugin.clone() });
         }
     }
+
+    // As CoreDNS: wait for every stanza's first list, each up to its startup_timeout, then serve.
+    let waits = syncs.into_iter().map(|(at, timeout, mut synced): Sync| async move {
+        if tokio::time::timeout(timeout, synced.wait_for(|s| *s)).await.is_err() {
+            eprintln!("[WARNING] plugin/kubernetai: {at}: starting server with unsynced Kubernetes API");
+        }
+    });
+    futures::future::join_all(waits).await;
 
     let counters = Arc::new(Counters::default());
     for (port, (binds, blocks)) in by_port {
@@ -122,9 +132,17 @@ async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)>
     bail!("no port free for both udp and tcp on {}: {:?}", addr.ip(), last_err)
 }
 
+/// A stanza whose first list startup waits for: where it is written, how long to wait, and
+/// whether it has synced.
+type Sync = (String, std::time::Duration, tokio::sync::watch::Receiver<bool>);
+
 /// Instantiates the module for one server block, configures it with the block's stanzas, loads
 /// each stanza's objects and starts keeping them current.
-fn start_stanzas(module: &Module, srv: &config::Server) -> anyhow::Result<Arc<Mutex<Instance>>> {
+async fn start_stanzas(
+    module: &Module,
+    srv: &config::Server,
+    syncs: &mut Vec<Sync>,
+) -> anyhow::Result<Arc<Mutex<Instance>>> {
     let mut instance = module.instantiate()?;
     let local_ips = local_ips(&srv.bind).iter().map(IpAddr::to_string).collect();
     let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
@@ -145,10 +163,17 @@ fn start_stanzas(module: &Module, srv: &config::Server) -> anyhow::Result<Arc<Mu
                 );
                 tokio::spawn(watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), objects));
             }
-            Source::Api(_) => bail!(
-                "{}: kubernetai: watching a Kubernetes API server is not implemented yet; give the stanza `manifests FILE…`",
-                st.at
-            ),
+            Source::Api(api) => {
+                let client = watch::client(api).await.with_context(|| format!("kubernetai stanza at {}", st.at))?;
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let kinds = watch::kinds(&st.guest);
+                for kind in &kinds {
+                    tokio::spawn(watch::run(client.clone(), *kind, st.guest.clone(), tx.clone(), st.at.clone()));
+                }
+                let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(apply_reports(instance.clone(), index, st.at.clone(), kinds, rx, synced_tx));
+                syncs.push((st.at.clone(), st.startup_timeout, synced_rx));
+            }
         }
     }
     Ok(instance)
@@ -210,6 +235,43 @@ async fn watch_manifests(
                 current = next;
             }
             Err(e) => eprintln!("[ERROR] plugin/kubernetai: {at}: applying changes: {e:#}"),
+        }
+    }
+}
+
+/// Applies a stanza's watch events to the instance in the order they came, batching what has
+/// queued up, and marks the stanza synced once every kind has listed.
+async fn apply_reports(
+    instance: Arc<Mutex<Instance>>,
+    index: u32,
+    at: String,
+    mut pending: Vec<wit::Kind>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<watch::Report>,
+    synced: tokio::sync::watch::Sender<bool>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut events = Vec::new();
+        let mut report = Some(first);
+        while let Some(r) = report.take() {
+            match r {
+                watch::Report::Events(mut e) => events.append(&mut e),
+                watch::Report::Listed(kind) => {
+                    pending.retain(|k| *k != kind);
+                    if pending.is_empty() && !*synced.borrow() {
+                        events.push(wit::Event::Synced(true));
+                    }
+                }
+            }
+            report = rx.try_recv().ok();
+        }
+        let became_synced = events.iter().any(|e| matches!(e, wit::Event::Synced(true)));
+        match lock(&instance).and_then(|mut i| Ok(i.apply(index, now(), &events)?)) {
+            Ok(rejected) => log_rejected(&at, &rejected),
+            Err(e) => eprintln!("[ERROR] plugin/kubernetai: {at}: applying watch events: {e:#}"),
+        }
+        if became_synced {
+            eprintln!("[INFO] plugin/kubernetai: {at}: synced with the Kubernetes API");
+            let _ = synced.send(true);
         }
     }
 }

@@ -41,7 +41,7 @@ pub struct Objects(BTreeMap<ObjectKey, (Kind, String)>);
 /// Kinds in the order a relist sends them: namespaces first, since services depend on them.
 const KINDS: [Kind; 5] = [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod, Kind::ServiceImport];
 
-fn kind_of(name: &str) -> Option<Kind> {
+pub fn kind_of(name: &str) -> Option<Kind> {
     Some(match name {
         "Namespace" => Kind::Namespace,
         "Service" => Kind::Service,
@@ -91,7 +91,7 @@ pub fn load(files: &[PathBuf]) -> Result<Objects, ManifestError> {
 }
 
 /// Drops what DNS never reads, so neither the host nor the guest holds it.
-fn prune(kind: Kind, mut item: Value) -> Value {
+pub fn prune(kind: Kind, mut item: Value) -> Value {
     if let Some(meta) = item.get_mut("metadata").and_then(Value::as_object_mut) {
         for field in [
             "managedFields",

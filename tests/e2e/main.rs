@@ -4,10 +4,12 @@
 mod cases;
 mod harness;
 
+mod apiserver;
 mod chase;
 mod conformance;
 mod corefile;
 mod fallthrough;
 mod hostile;
+mod live;
 mod manifests;
 mod transport;

@@ -1,0 +1,167 @@
+//! Live clusters: a kube-rs client per stanza, built from the stanza's connection options as
+//! CoreDNS reads them (kubeconfig, endpoint and tls, or the in-cluster service account), and a
+//! watcher per kind the stanza needs. kube-rs lists, watches, follows bookmarks, relists on 410
+//! Gone and backs off on errors; this module turns its events into the contract's watch events
+//! (a relist is bracketed by relist-start/relist-done), prunes each object before anything holds
+//! it, and reports when every kind has listed once.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{ApiResource, DynamicObject};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Config};
+use tokio::sync::mpsc;
+
+use crate::manifests;
+use crate::module::wit::{self, Event, Kind, Object};
+use crate::stanza::ApiOptions;
+
+/// Why a stanza could not be connected.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("reading kubeconfig {file}: {source}")]
+    Kubeconfig { file: String, source: kube::config::KubeconfigError },
+    #[error("endpoint and tls options: {0}")]
+    Endpoint(serde_json::Error),
+    #[error("building the client configuration: {0}")]
+    Config(#[from] kube::config::KubeconfigError),
+    #[error("in-cluster configuration (no endpoint or kubeconfig given): {0}")]
+    InCluster(#[from] kube::config::InClusterError),
+    #[error("building the client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+/// The client configuration: kubeconfig first, then endpoint (with tls), then in-cluster.
+async fn config(api: &ApiOptions) -> Result<Config, WatchError> {
+    if let Some((file, context)) = &api.kubeconfig {
+        let kc = Kubeconfig::read_from(file)
+            .map_err(|source| WatchError::Kubeconfig { file: file.display().to_string(), source })?;
+        let opts = KubeConfigOptions { context: context.clone(), ..Default::default() };
+        return Ok(Config::from_custom_kubeconfig(kc, &opts).await?);
+    }
+    if let Some(endpoint) = &api.endpoint {
+        // The endpoint and tls files as an in-memory kubeconfig, so kube-rs reads the files.
+        let (cert, key, ca) = match &api.tls {
+            Some((c, k, ca)) => {
+                (Some(c.display().to_string()), Some(k.display().to_string()), Some(ca.display().to_string()))
+            }
+            None => (None, None, None),
+        };
+        let yaml = serde_json::json!({
+            "apiVersion": "v1", "kind": "Config", "current-context": "kubernetai",
+            "clusters": [{"name": "c", "cluster": {"server": endpoint, "certificate-authority": ca}}],
+            "users": [{"name": "u", "user": {"client-certificate": cert, "client-key": key}}],
+            "contexts": [{"name": "kubernetai", "context": {"cluster": "c", "user": "u"}}],
+        });
+        let kc: Kubeconfig = serde_json::from_value(yaml).map_err(WatchError::Endpoint)?;
+        return Ok(Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?);
+    }
+    Ok(Config::incluster()?)
+}
+
+/// A client with the stanza's `apiserver_qps`/`apiserver_burst` rate and
+/// `apiserver_max_inflight` limit (a request holds its slot until its response headers arrive,
+/// as with client-go, so long watches do not starve lists).
+pub async fn client(api: &ApiOptions) -> Result<Client, WatchError> {
+    let config = config(api).await?;
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    let inflight = api.max_inflight.filter(|n| *n > 0).map_or(usize::MAX >> 4, |n| n as usize);
+    let builder = builder.with_layer(&tower::limit::ConcurrencyLimitLayer::new(inflight));
+    Ok(match api.qps.filter(|q| *q > 0.0) {
+        Some(qps) => {
+            let burst = api.burst.filter(|b| *b > 0).unwrap_or(1);
+            let per = Duration::from_secs_f64(f64::from(burst) / f64::from(qps));
+            builder.with_layer(&tower::limit::RateLimitLayer::new(u64::from(burst), per)).build()
+        }
+        None => builder.build(),
+    })
+}
+
+/// The kinds a stanza watches: namespaces and services always, endpoint slices unless
+/// `noendpoints`, pods only for `pods verified`, ServiceImports only with `multicluster`.
+pub fn kinds(stanza: &wit::Stanza) -> Vec<Kind> {
+    let mut kinds = vec![Kind::Namespace, Kind::Service];
+    if !stanza.noendpoints {
+        kinds.push(Kind::EndpointSlice);
+    }
+    if stanza.pods == wit::PodMode::Verified {
+        kinds.push(Kind::Pod);
+    }
+    if !stanza.multicluster.is_empty() {
+        kinds.push(Kind::ServiceImport);
+    }
+    kinds
+}
+
+fn resource(kind: Kind) -> ApiResource {
+    use k8s_openapi::api::{core::v1, discovery::v1 as discovery};
+    match kind {
+        Kind::Namespace => ApiResource::erase::<v1::Namespace>(&()),
+        Kind::Service => ApiResource::erase::<v1::Service>(&()),
+        Kind::Pod => ApiResource::erase::<v1::Pod>(&()),
+        Kind::EndpointSlice => ApiResource::erase::<discovery::EndpointSlice>(&()),
+        Kind::ServiceImport => ApiResource {
+            group: "multicluster.x-k8s.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "multicluster.x-k8s.io/v1alpha1".into(),
+            kind: "ServiceImport".into(),
+            plural: "serviceimports".into(),
+        },
+    }
+}
+
+/// One batch of events of one kind, or the news that a kind completed its first list.
+pub enum Report {
+    Events(Vec<Event>),
+    Listed(Kind),
+}
+
+fn object(kind: Kind, obj: &DynamicObject) -> Option<Event> {
+    let value = serde_json::to_value(obj).ok()?;
+    Some(Event::Apply(Object { kind, json: manifests::prune(kind, value).to_string() }))
+}
+
+/// Watches `kind` for ever, sending its events to `tx`. `labels` and `namespace_labels` go to
+/// the API server as label selectors on the kinds they filter.
+pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::UnboundedSender<Report>, at: String) {
+    let api: Api<DynamicObject> = Api::all_with(client, &resource(kind));
+    let selector = match kind {
+        Kind::Service | Kind::EndpointSlice => stanza.labels.clone(),
+        Kind::Namespace => stanza.namespace_labels.clone(),
+        _ => None,
+    };
+    let mut cfg = watcher::Config::default();
+    if let Some(s) = &selector {
+        cfg = cfg.labels(s);
+    }
+    let mut listed = false;
+    let mut stream = watcher(api, cfg).default_backoff().boxed();
+    while let Some(item) = stream.next().await {
+        let events = match item {
+            Ok(watcher::Event::Init) => vec![Event::RelistStart(kind)],
+            Ok(watcher::Event::InitApply(o)) | Ok(watcher::Event::Apply(o)) => object(kind, &o).into_iter().collect(),
+            Ok(watcher::Event::Delete(o)) => match object(kind, &o) {
+                Some(Event::Apply(obj)) => vec![Event::Delete(obj)],
+                _ => vec![],
+            },
+            Ok(watcher::Event::InitDone) => vec![Event::RelistDone(kind)],
+            Err(e) => {
+                // kube-rs backs off and resumes (relisting after 410 Gone); the last state keeps answering.
+                eprintln!("[WARNING] plugin/kubernetai: {at}: watch {kind:?}: {e}");
+                continue;
+            }
+        };
+        let done = events.iter().any(|e| matches!(e, Event::RelistDone(_)));
+        if !events.is_empty() && tx.send(Report::Events(events)).is_err() {
+            return;
+        }
+        if done && !listed {
+            listed = true;
+            if tx.send(Report::Listed(kind)).is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! A fake Kubernetes API server for tests, speaking the real list/watch wire protocol over
+//! HTTP/1.1: discovery documents, paged lists (`limit`/`continue`) with a `resourceVersion`,
+//! label selectors, chunked watch streams with bookmarks, and `410 Gone` ("Expired") for a
+//! resourceVersion older than the compacted history. Tests change objects and inject faults
+//! through [`FakeApi`]; `kubectl` is pointed at it to prove the protocol is the real one.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use kubernetai_guest::selector::Selector;
+use serde_json::{Value, json};
+
+/// A resource the fake server serves: (plural, group/version path prefix, kind, namespaced).
+const RESOURCES: &[(&str, &str, &str, bool)] = &[
+    ("namespaces", "/api/v1", "Namespace", false),
+    ("services", "/api/v1", "Service", true),
+    ("pods", "/api/v1", "Pod", true),
+    ("endpointslices", "/apis/discovery.k8s.io/v1", "EndpointSlice", true),
+    ("serviceimports", "/apis/multicluster.x-k8s.io/v1alpha1", "ServiceImport", true),
+];
+/// How often an idle watch stream gets a bookmark.
+const BOOKMARK_EVERY: Duration = Duration::from_millis(500);
+
+#[derive(Default)]
+struct Store {
+    /// The last resourceVersion handed out.
+    rv: u64,
+    /// (plural, namespace, name) → object.
+    objects: BTreeMap<(String, String, String), Value>,
+    /// (resourceVersion, plural, event type, object), oldest first.
+    log: Vec<(u64, String, &'static str, Value)>,
+    /// Watches from a resourceVersion below this get 410 Gone.
+    compacted: u64,
+    /// Bumped to cut every open watch stream mid-event.
+    epoch: u64,
+    /// While down, connections are dropped unanswered.
+    down: bool,
+    /// Requests served, by path (without query), for tests that check what clients asked.
+    requests: Vec<String>,
+}
+
+type Shared = Arc<(Mutex<Store>, Condvar)>;
+
+/// A running fake API server.
+pub struct FakeApi {
+    pub addr: SocketAddr,
+    state: Shared,
+}
+
+impl FakeApi {
+    pub fn start() -> FakeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake apiserver");
+        let addr = listener.local_addr().expect("addr");
+        let state: Shared = Arc::new((Mutex::new(Store { rv: 100, ..Store::default() }), Condvar::new()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let shared = shared.clone();
+                std::thread::spawn(move || serve(conn, shared));
+            }
+        });
+        FakeApi { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn change<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        let (lock, cv) = &*self.state;
+        let out = f(&mut lock.lock().expect("store"));
+        cv.notify_all();
+        out
+    }
+
+    /// Creates or replaces an object (JSON with kind and metadata).
+    pub fn apply(&self, mut obj: Value) {
+        let kind = obj["kind"].as_str().expect("kind").to_string();
+        let plural = RESOURCES.iter().find(|r| r.2 == kind).expect("a served kind").0.to_string();
+        self.change(|s| {
+            s.rv += 1;
+            obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
+            let key = key_of(&plural, &obj);
+            let kind = if s.objects.contains_key(&key) { "MODIFIED" } else { "ADDED" };
+            s.objects.insert(key, obj.clone());
+            let rv = s.rv;
+            s.log.push((rv, plural, kind, obj));
+        });
+    }
+
+    /// Deletes an object.
+    pub fn delete(&self, kind: &str, namespace: &str, name: &str) {
+        let plural = RESOURCES.iter().find(|r| r.2 == kind).expect("a served kind").0.to_string();
+        self.change(|s| {
+            if let Some(mut obj) = s.objects.remove(&(plural.clone(), namespace.to_string(), name.to_string())) {
+                s.rv += 1;
+                obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
+                let rv = s.rv;
+                s.log.push((rv, plural, "DELETED", obj));
+            }
+        });
+    }
+
+    /// Forgets the history: every watch resuming from before now gets 410 Gone.
+    pub fn compact(&self) {
+        self.change(|s| s.compacted = s.rv + 1);
+    }
+
+    /// Cuts every open watch stream in the middle of an event.
+    pub fn cut_streams(&self) {
+        self.change(|s| s.epoch += 1);
+    }
+
+    /// Goes away (connections dropped unanswered) or comes back.
+    pub fn set_down(&self, down: bool) {
+        self.change(|s| {
+            s.down = down;
+            s.epoch += 1;
+        });
+    }
+
+    /// A restart with a new history: resourceVersions jump and nothing before them can be resumed.
+    pub fn restart(&self) {
+        self.change(|s| {
+            s.rv += 1000;
+            s.compacted = s.rv + 1;
+            s.log.clear();
+            s.epoch += 1;
+        });
+    }
+
+    /// How many requests asked for `path` with a query containing `needle`.
+    pub fn requests_matching(&self, needle: &str) -> usize {
+        self.state.0.lock().expect("store").requests.iter().filter(|r| r.contains(needle)).count()
+    }
+}
+
+fn key_of(plural: &str, obj: &Value) -> (String, String, String) {
+    let meta = &obj["metadata"];
+    let text = |f: &str| meta[f].as_str().unwrap_or_default().to_string();
+    (plural.to_string(), text("namespace"), text("name"))
+}
+
+fn labels_of(obj: &Value) -> BTreeMap<String, String> {
+    obj["metadata"]["labels"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default()
+}
+
+/// Serves requests on one connection until it closes (keep-alive).
+fn serve(conn: TcpStream, shared: Shared) {
+    if shared.0.lock().map(|s| s.down).unwrap_or(true) {
+        return;
+    }
+    let Ok(read) = conn.try_clone() else { return };
+    let mut reader = BufReader::new(read);
+    let mut conn = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            if header.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let params: BTreeMap<String, String> =
+            query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), decode(v))).collect();
+        shared.0.lock().expect("store").requests.push(target.clone());
+        let keep = match route(path, &params, &shared) {
+            Response::Json(code, value) => respond(&mut conn, code, &value.to_string()),
+            Response::Watch(plural, from, selector) => {
+                watch(&mut conn, &shared, &plural, from, selector.as_ref());
+                false
+            }
+        };
+        if !keep {
+            return;
+        }
+    }
+}
+
+enum Response {
+    Json(u16, Value),
+    Watch(String, u64, Option<Selector>),
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code})
+}
+
+fn route(path: &str, params: &BTreeMap<String, String>, shared: &Shared) -> Response {
+    let path = path.trim_end_matches('/');
+    match path {
+        "/version" => {
+            return Response::Json(
+                200,
+                json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"}),
+            );
+        }
+        "/api" => {
+            return Response::Json(
+                200,
+                json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
+            );
+        }
+        "/apis" => {
+            let groups: Vec<Value> = [("discovery.k8s.io", "v1"), ("multicluster.x-k8s.io", "v1alpha1")]
+                .iter()
+                .map(|(g, v)| {
+                    let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
+                    json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
+                })
+                .collect();
+            return Response::Json(200, json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}));
+        }
+        _ => {}
+    }
+    if let Some((_, prefix, _, _)) = RESOURCES.iter().find(|r| r.1 == path) {
+        let resources: Vec<Value> = RESOURCES
+            .iter()
+            .filter(|r| r.1 == *prefix)
+            .map(|(plural, _, kind, namespaced)| {
+                let short: Vec<&str> = match *plural { "services" => vec!["svc"], "pods" => vec!["po"], "namespaces" => vec!["ns"], _ => vec![] };
+                json!({"name": plural, "singularName": kind.to_lowercase(), "namespaced": namespaced, "kind": kind, "verbs": ["get", "list", "watch"], "shortNames": short})
+            })
+            .collect();
+        let gv = prefix.trim_start_matches("/apis/").trim_start_matches("/api/");
+        return Response::Json(
+            200,
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+        );
+    }
+    let Some((plural, prefix, kind, _)) = RESOURCES.iter().find(|r| path == format!("{}/{}", r.1, r.0)) else {
+        return Response::Json(
+            404,
+            status(404, "NotFound", &format!("the server could not find the requested resource ({path})")),
+        );
+    };
+    let selector = match params.get("labelSelector").filter(|s| !s.is_empty()) {
+        Some(text) => match Selector::parse(text) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                return Response::Json(400, status(400, "BadRequest", &format!("unable to parse requirement: {e}")));
+            }
+        },
+        None => None,
+    };
+    let store = shared.0.lock().expect("store");
+    if params.get("watch").is_some_and(|w| w == "true" || w == "1") {
+        let from: u64 = params.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(store.rv);
+        return Response::Watch(plural.to_string(), from, selector);
+    }
+    // A paged list: `continue` carries the offset and the resourceVersion the list started at.
+    let (offset, list_rv) = match params.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => {
+            let (o, rv) = token.split_once('-').unwrap_or(("0", "0"));
+            let rv: u64 = rv.parse().unwrap_or(0);
+            if rv < store.compacted {
+                return Response::Json(
+                    410,
+                    status(
+                        410,
+                        "Expired",
+                        "The provided continue parameter is too old to display a consistent list result.",
+                    ),
+                );
+            }
+            (o.parse().unwrap_or(0), rv)
+        }
+        None => (0, store.rv),
+    };
+    let items: Vec<&Value> = store
+        .objects
+        .iter()
+        .filter(|((p, _, _), _)| p == plural)
+        .map(|(_, v)| v)
+        .filter(|v| selector.as_ref().is_none_or(|s| s.matches(&labels_of(v))))
+        .collect();
+    let limit: usize = params.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let page: Vec<Value> = items.iter().skip(offset).take(limit).map(|v| (*v).clone()).collect();
+    let mut meta = json!({"resourceVersion": list_rv.to_string()});
+    if offset + page.len() < items.len() {
+        meta["continue"] = json!(format!("{}-{list_rv}", offset + page.len()));
+    }
+    let api_version = prefix.trim_start_matches("/apis/").trim_start_matches("/api/");
+    Response::Json(
+        200,
+        json!({"kind": format!("{kind}List"), "apiVersion": api_version, "metadata": meta, "items": page}),
+    )
+}
+
+fn respond(conn: &mut TcpStream, code: u16, body: &str) -> bool {
+    let reason = match code {
+        200 => "OK",
+        404 => "Not Found",
+        410 => "Gone",
+        _ => "Error",
+    };
+    let head =
+        format!("HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+    conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(body.as_bytes())).is_ok()
+}
+
+fn chunk(conn: &mut TcpStream, data: &str) -> bool {
+    conn.write_all(format!("{:x}\r\n{data}\r\n", data.len()).as_bytes()).and_then(|_| conn.flush()).is_ok()
+}
+
+/// A watch stream: events after `from`, bookmarks while idle, cut when the epoch moves.
+fn watch(conn: &mut TcpStream, shared: &Shared, plural: &str, from: u64, selector: Option<&Selector>) {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    if conn.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let (lock, cv) = &**shared;
+    let mut store = lock.lock().expect("store");
+    if from < store.compacted {
+        let gone = json!({"type": "ERROR", "object": status(410, "Expired", &format!("too old resource version: {from} ({})", store.compacted))});
+        chunk(conn, &format!("{gone}\n"));
+        let _ = conn.write_all(b"0\r\n\r\n");
+        return;
+    }
+    let epoch = store.epoch;
+    let mut sent = from;
+    let started = Instant::now();
+    loop {
+        if store.epoch != epoch || store.down {
+            // Cut mid-event: half an object, then the connection drops.
+            let _ = conn.write_all(b"40\r\n{\"type\":\"MODIFIED\",\"object\":{\"kind\":");
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        let pending: Vec<(u64, &'static str, Value)> = store
+            .log
+            .iter()
+            .filter(|(rv, p, _, _)| *rv > sent && p == plural)
+            .map(|(rv, _, t, o)| (*rv, *t, o.clone()))
+            .collect();
+        for (rv, kind, obj) in pending {
+            sent = rv;
+            if selector.is_some_and(|s| !s.matches(&labels_of(&obj))) {
+                continue;
+            }
+            if !chunk(conn, &format!("{}\n", json!({"type": kind, "object": obj}))) {
+                return;
+            }
+        }
+        sent = sent.max(store.rv);
+        if started.elapsed() > Duration::from_secs(290) {
+            let _ = conn.write_all(b"0\r\n\r\n");
+            return;
+        }
+        let (next, timeout) = cv.wait_timeout(store, BOOKMARK_EVERY).expect("store");
+        store = next;
+        if timeout.timed_out() {
+            let kind = RESOURCES.iter().find(|r| r.0 == plural).map(|r| r.2).unwrap_or_default();
+            let bookmark = json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": sent.to_string()}}});
+            if !chunk(conn, &format!("{bookmark}\n")) {
+                return;
+            }
+        }
+    }
+}
+
+/// Percent-decoding of a query parameter.
+fn decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
