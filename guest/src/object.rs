@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 /// Why an object was refused.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,17 @@ impl RawMeta {
         }
         Ok(Key { namespace: self.namespace.to_ascii_lowercase(), name: self.name.to_ascii_lowercase() })
     }
+}
+
+/// The usual shape of an object: metadata, and the spec and status each kind defines.
+#[derive(Deserialize)]
+struct Parts<Spec = IgnoredAny, Status = IgnoredAny> {
+    #[serde(default)]
+    metadata: RawMeta,
+    #[serde(default)]
+    spec: Spec,
+    #[serde(default)]
+    status: Status,
 }
 
 /// Reads only the key of any object, for deletes.
@@ -145,14 +157,7 @@ impl Service {
             external_ips: Vec<String>,
             ports: Vec<RawPort>,
         }
-        #[derive(Deserialize)]
-        struct Raw {
-            #[serde(default)]
-            metadata: RawMeta,
-            #[serde(default)]
-            spec: Spec,
-        }
-        let raw: Raw = serde_json::from_str(json)?;
+        let raw: Parts<Spec> = serde_json::from_str(json)?;
         let key = raw.metadata.key()?;
         let spec = raw.spec;
         let kind = if spec.kind.as_deref() == Some("ExternalName") {
@@ -321,14 +326,7 @@ impl ServiceImport {
             ips: Vec<String>,
             ports: Vec<RawPort>,
         }
-        #[derive(Deserialize)]
-        struct Raw {
-            #[serde(default)]
-            metadata: RawMeta,
-            #[serde(default)]
-            spec: Spec,
-        }
-        let raw: Raw = serde_json::from_str(json)?;
+        let raw: Parts<Spec> = serde_json::from_str(json)?;
         let key = raw.metadata.key()?;
         let ips = raw.spec.ips.iter().map(|s| ip("spec.ips", s)).collect::<Result<_, _>>()?;
         // Unlike a Service, an import without ports answers nothing (CoreDNS keeps no -1 port for it).
@@ -360,14 +358,7 @@ impl Pod {
             #[serde(rename = "podIPs")]
             pod_ips: Vec<PodIp>,
         }
-        #[derive(Deserialize)]
-        struct Raw {
-            #[serde(default)]
-            metadata: RawMeta,
-            #[serde(default)]
-            status: Status,
-        }
-        let raw: Raw = serde_json::from_str(json)?;
+        let raw: Parts<IgnoredAny, Status> = serde_json::from_str(json)?;
         let key = raw.metadata.key()?;
         let mut texts: Vec<String> = raw.status.pod_ips.into_iter().map(|p| p.ip).collect();
         if texts.is_empty() {
@@ -387,12 +378,7 @@ pub struct Namespace {
 
 impl Namespace {
     pub fn decode(json: &str) -> Result<Self, ObjectError> {
-        #[derive(Deserialize)]
-        struct Raw {
-            #[serde(default)]
-            metadata: RawMeta,
-        }
-        let raw: Raw = serde_json::from_str(json)?;
+        let raw: Parts = serde_json::from_str(json)?;
         let key = raw.metadata.key()?;
         Ok(Namespace { key: Key { namespace: String::new(), name: key.name }, labels: raw.metadata.labels })
     }
@@ -436,6 +422,16 @@ mod tests {
             EndpointSlice::decode(r#"{"metadata":{"name":"a","namespace":"n"},"endpoints":[{"addresses":["x"]}]}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn fields_dns_does_not_read_are_ignored_whatever_their_shape() {
+        let ns = Namespace::decode(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a","labels":{"x":"y"}},"spec":{"finalizers":["kubernetes"]},"status":{"phase":"Active"}}"#).unwrap();
+        assert_eq!(ns.key.name, "a");
+        let pod = Pod::decode(r#"{"metadata":{"name":"p","namespace":"a"},"spec":{"containers":[{"name":"c"}]},"status":{"podIP":"10.0.0.1","phase":"Running","conditions":[]}}"#).unwrap();
+        assert_eq!(pod.ips, vec!["10.0.0.1".parse::<IpAddr>().unwrap()]);
+        let svc = Service::decode(r#"{"metadata":{"name":"s","namespace":"a"},"spec":{"clusterIP":"10.0.0.2","sessionAffinity":"None"},"status":{"loadBalancer":{}}}"#).unwrap();
+        assert_eq!(svc.kind, ServiceKind::ClusterIp(vec!["10.0.0.2".parse().unwrap()]));
     }
 
     #[test]

@@ -27,7 +27,10 @@ fn main() {
     };
     api.apply(service("10.0.0.1"));
     let dir = harness::Scratch::new("bench-latency");
-    let corefile = dir.write("Corefile", &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  endpoint {}\n }}\n}}\n", api.url()));
+    let corefile = dir.write(
+        "Corefile",
+        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  endpoint {}\n }}\n}}\n", api.url()),
+    );
     let server = harness::Server::start(&corefile);
     let query = harness::query("moving.bench.svc.cluster.local.", RecordType::A, 1, None);
     let mut latencies = Vec::with_capacity(CHANGES);
@@ -47,7 +50,8 @@ fn main() {
     latencies.sort();
     let at = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!("DNS programming latency over {CHANGES} changes (API server event → answer):");
-    for (name, d) in [("p50", at(0.50)), ("p90", at(0.90)), ("p99", at(0.99)), ("max", latencies[latencies.len() - 1])] {
+    for (name, d) in [("p50", at(0.50)), ("p90", at(0.90)), ("p99", at(0.99)), ("max", latencies[latencies.len() - 1])]
+    {
         println!("  {name:>4}  {:8.3} ms", d.as_secs_f64() * 1e3);
     }
 }
