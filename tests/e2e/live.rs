@@ -191,3 +191,38 @@ fn kubectl_lists_and_watches_the_fake_api_server() {
     let _ = kubectl.wait();
     assert!(api.requests_matching("watch=") > 0, "kubectl watched");
 }
+
+#[test]
+fn seed_three_clusters_three_zones_with_paged_lists() {
+    let apis = [FakeApi::start(), FakeApi::start(), FakeApi::start()];
+    for (i, api) in apis.iter().enumerate() {
+        api.apply(namespace("default"));
+        api.apply(service("default", "api", &format!("10.{i}.0.1"), json!({})));
+    }
+    // More services than one page of kube-rs's list (500): the list is read with `continue`.
+    for n in 0..1200 {
+        apis[0].apply(service(
+            "default",
+            &format!("s{n}"),
+            &format!("10.0.{}.{}", 1 + n / 250, n % 250 + 1),
+            json!({}),
+        ));
+    }
+    let dir = Scratch::new("live-three");
+    let zones = ["cluster.local", "assemblage.local", "conglomeration.local"];
+    let stanzas: String = zones
+        .iter()
+        .zip(&apis)
+        .map(|(zone, api)| format!(" kubernetai {zone} {{\n  endpoint {}\n }}\n", api.url()))
+        .collect();
+    let corefile = dir.write("Corefile", &format!(". {{\n bind 127.0.0.1\n errors\n{stanzas}}}\n"));
+    let server = Server::start(&corefile);
+    for (i, zone) in zones.iter().enumerate() {
+        assert_eq!(lookup(&server, &format!("api.default.svc.{zone}.")), [format!("10.{i}.0.1")]);
+    }
+    assert_eq!(lookup(&server, "s0.default.svc.cluster.local."), ["10.0.1.1"]);
+    assert_eq!(lookup(&server, "s1199.default.svc.cluster.local."), ["10.0.5.200"]);
+    assert!(apis[0].requests_matching("continue=") > 0, "the list was paged");
+    // Zones are separate: a name of one cluster does not exist under another's zone.
+    assert_eq!(lookup(&server, "s0.default.svc.assemblage.local."), ["rcode 3"]);
+}
