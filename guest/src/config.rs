@@ -77,6 +77,11 @@ impl Stanza {
     }
 }
 
+/// Parses the `labels` or `namespace_labels` selector of stanza number `stanza`, if given.
+pub fn selector(stanza: usize, which: &'static str, text: Option<&str>) -> Result<Option<Selector>, ConfigError> {
+    text.map(|t| Selector::parse(t).map_err(|source| ConfigError::Selector { stanza, which, source })).transpose()
+}
+
 /// Facts about the whole server block.
 #[derive(Clone, Debug, Default)]
 pub struct Server {

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use crate::{config, handler, selector::Selector, snapshot};
+use crate::{config, handler, snapshot};
 
 wit_bindgen::generate!({ path: "../wit", world: "kubernetai" });
 
@@ -37,15 +37,11 @@ fn wit_kind(k: snapshot::Kind) -> wit::Kind {
 }
 
 fn stanza(i: usize, s: wit::Stanza) -> Result<config::Stanza, config::ConfigError> {
-    let selector = |which, text: Option<String>| {
-        text.map(|t| Selector::parse(&t).map_err(|source| config::ConfigError::Selector { stanza: i, which, source }))
-            .transpose()
-    };
     Ok(config::Stanza {
         zones: s.zones,
         namespaces: s.namespaces,
-        namespace_labels: selector("namespace_labels", s.namespace_labels)?,
-        labels: selector("labels", s.labels)?,
+        namespace_labels: config::selector(i, "namespace_labels", s.namespace_labels.as_deref())?,
+        labels: config::selector(i, "labels", s.labels.as_deref())?,
         pods: match s.pods {
             wit::PodMode::Disabled => config::PodMode::Disabled,
             wit::PodMode::Insecure => config::PodMode::Insecure,

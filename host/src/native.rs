@@ -5,7 +5,6 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 use kubernetai_guest::config::{self, ConfigError};
-use kubernetai_guest::selector::Selector;
 use kubernetai_guest::{Event, Kind, Outcome, Plugin, Query, Transport};
 
 use crate::module::wit;
@@ -20,17 +19,13 @@ fn kind(k: wit::Kind) -> Kind {
     }
 }
 
+/// The WIT stanza in the library's terms; glue.rs does the same for the wit-bindgen types.
 fn stanza(i: usize, s: &wit::Stanza) -> Result<config::Stanza, ConfigError> {
-    let selector = |which, text: &Option<String>| {
-        text.as_deref()
-            .map(|t| Selector::parse(t).map_err(|source| ConfigError::Selector { stanza: i, which, source }))
-            .transpose()
-    };
     Ok(config::Stanza {
         zones: s.zones.clone(),
         namespaces: s.namespaces.clone(),
-        namespace_labels: selector("namespace_labels", &s.namespace_labels)?,
-        labels: selector("labels", &s.labels)?,
+        namespace_labels: config::selector(i, "namespace_labels", s.namespace_labels.as_deref())?,
+        labels: config::selector(i, "labels", s.labels.as_deref())?,
         pods: match s.pods {
             wit::PodMode::Disabled => config::PodMode::Disabled,
             wit::PodMode::Insecure => config::PodMode::Insecure,
