@@ -1,4 +1,5 @@
-//! The command line, with CoreDNS's flags: `-conf FILE`, `-dns.port N`, `-version`, `-plugins`.
+//! The command line, with CoreDNS's flags: `-conf FILE`, `-dns.port N`, `-version`, `-plugins`,
+//! and `-module FILE` for a kubernetai module other than the built-in one.
 //! Like Go's flag package, one or two dashes and `-flag=value` are all accepted.
 
 use std::path::PathBuf;
@@ -6,12 +7,14 @@ use std::path::PathBuf;
 use crate::config::DEFAULT_PORT;
 use crate::plugins;
 
-pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port PORT] [-version] [-plugins]";
+pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port PORT] [-module FILE] [-version] [-plugins]";
 
 /// What the server was asked to do.
 pub struct Args {
     pub conf: PathBuf,
     pub port: u16,
+    /// The kubernetai module to run instead of the one built in; re-read on SIGHUP and on change.
+    pub module: Option<PathBuf>,
 }
 
 pub enum Command {
@@ -21,7 +24,7 @@ pub enum Command {
 }
 
 pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> {
-    let mut args = Args { conf: PathBuf::from("Corefile"), port: DEFAULT_PORT };
+    let mut args = Args { conf: PathBuf::from("Corefile"), port: DEFAULT_PORT, module: None };
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
         let flag = arg.trim_start_matches('-');
@@ -35,6 +38,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         let mut value = || inline.clone().or_else(|| it.next()).ok_or_else(|| format!("flag -{name} needs a value"));
         match name {
             "conf" => args.conf = PathBuf::from(value()?),
+            "module" => args.module = Some(PathBuf::from(value()?)),
             "dns.port" => {
                 let v = value()?;
                 args.port = v.parse().map_err(|_| format!("invalid -dns.port {v:?}"))?;

@@ -8,6 +8,7 @@ mod corefile;
 mod manifests;
 mod module;
 mod native;
+mod plugin;
 mod plugins;
 mod server;
 mod stanza;
@@ -17,13 +18,14 @@ mod wire;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::module::{Instance, Module, wit};
+use crate::module::{Module, wit};
+use crate::plugin::Plugin;
 use crate::server::{Block, Counters, Router};
 use crate::stanza::Source;
 
@@ -55,7 +57,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn now() -> u64 {
+pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
@@ -68,12 +70,19 @@ fn log_rejected(at: &str, rejected: &[wit::Rejected]) {
 async fn run(args: cli::Args) -> anyhow::Result<()> {
     let blocks = corefile::load(&args.conf)?;
     let servers = config::servers(&blocks, args.port)?;
-    let module = Module::load(module::EMBEDDED).context("loading the embedded module")?;
+    let module = match &args.module {
+        Some(path) => {
+            Module::load(&read_module(path)?).with_context(|| format!("loading the module {}", path.display()))?
+        }
+        None => Module::load(module::EMBEDDED).context("loading the built-in module")?,
+    };
+    let mut plugins = Vec::new();
 
     let mut by_port: BTreeMap<u16, (Vec<IpAddr>, Vec<Block>)> = BTreeMap::new();
     let mut syncs = Vec::new();
     for srv in &servers {
         let plugin = if srv.stanzas.is_empty() { None } else { Some(start_stanzas(&module, srv, &mut syncs).await?) };
+        plugins.extend(plugin.clone());
         let mut ports: Vec<u16> = srv.keys.iter().map(|(_, p)| *p).collect();
         ports.dedup();
         for port in ports {
@@ -111,6 +120,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     }
     println!("kubernetai-{}", env!("CARGO_PKG_VERSION"));
 
+    tokio::spawn(reload_module(args.module.clone(), plugins));
     shutdown_signal().await;
     eprintln!("[INFO] shutting down: {}", counters.summary());
     Ok(())
@@ -138,22 +148,19 @@ type Sync = (String, std::time::Duration, tokio::sync::watch::Receiver<bool>);
 
 /// Instantiates the module for one server block, configures it with the block's stanzas, loads
 /// each stanza's objects and starts keeping them current.
-async fn start_stanzas(
-    module: &Module,
-    srv: &config::Server,
-    syncs: &mut Vec<Sync>,
-) -> anyhow::Result<Arc<Mutex<Instance>>> {
-    let mut instance = module.instantiate()?;
+async fn start_stanzas(module: &Module, srv: &config::Server, syncs: &mut Vec<Sync>) -> anyhow::Result<Arc<Plugin>> {
     let local_ips = local_ips(&srv.bind).iter().map(IpAddr::to_string).collect();
     let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
-    instance.configure(&wit::Server { local_ips }, &stanzas).with_context(|| format!("server block at {}", srv.at))?;
-    let instance = Arc::new(Mutex::new(instance));
+    let instance = Arc::new(
+        Plugin::new(module.clone(), wit::Server { local_ips }, stanzas)
+            .with_context(|| format!("server block at {}", srv.at))?,
+    );
     for (i, st) in srv.stanzas.iter().enumerate() {
         let index = u32::try_from(i).context("too many stanzas")?;
         match &st.source {
             Source::Manifests(files) => {
                 let objects = manifests::load(files).with_context(|| format!("kubernetai stanza at {}", st.at))?;
-                let rejected = lock(&instance)?.apply(index, now(), &objects.initial_events())?;
+                let rejected = instance.apply(index, now(), &objects.initial_events())?;
                 log_rejected(&st.at, &rejected);
                 eprintln!(
                     "[INFO] plugin/kubernetai: {}: loaded {} objects from {} file(s)",
@@ -196,13 +203,9 @@ fn local_ips(bind: &[IpAddr]) -> Vec<IpAddr> {
         .collect()
 }
 
-fn lock(instance: &Mutex<Instance>) -> anyhow::Result<std::sync::MutexGuard<'_, Instance>> {
-    instance.lock().map_err(|_| anyhow::anyhow!("module instance is unusable after a panic"))
-}
-
 /// Re-reads the manifest files when they change and feeds the difference to the instance.
 async fn watch_manifests(
-    instance: Arc<Mutex<Instance>>,
+    instance: Arc<Plugin>,
     index: u32,
     at: String,
     files: Vec<std::path::PathBuf>,
@@ -227,7 +230,7 @@ async fn watch_manifests(
         if events.is_empty() {
             continue;
         }
-        let result = lock(&instance).and_then(|mut i| Ok(i.apply(index, now(), &events)?));
+        let result = instance.apply(index, now(), &events);
         match result {
             Ok(rejected) => {
                 log_rejected(&at, &rejected);
@@ -242,7 +245,7 @@ async fn watch_manifests(
 /// Applies a stanza's watch events to the instance in the order they came, batching what has
 /// queued up, and marks the stanza synced once every kind has listed.
 async fn apply_reports(
-    instance: Arc<Mutex<Instance>>,
+    instance: Arc<Plugin>,
     index: u32,
     at: String,
     mut pending: Vec<wit::Kind>,
@@ -265,13 +268,59 @@ async fn apply_reports(
             report = rx.try_recv().ok();
         }
         let became_synced = events.iter().any(|e| matches!(e, wit::Event::Synced(true)));
-        match lock(&instance).and_then(|mut i| Ok(i.apply(index, now(), &events)?)) {
+        match instance.apply(index, now(), &events) {
             Ok(rejected) => log_rejected(&at, &rejected),
             Err(e) => eprintln!("[ERROR] plugin/kubernetai: {at}: applying watch events: {e:#}"),
         }
         if became_synced {
             eprintln!("[INFO] plugin/kubernetai: {at}: synced with the Kubernetes API");
             let _ = synced.send(true);
+        }
+    }
+}
+
+/// How often the module file is checked for a change (CoreDNS's reload plugin polls too).
+const MODULE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn read_module(path: &std::path::Path) -> Result<Vec<u8>, module::ModuleError> {
+    std::fs::read(path).map_err(|source| module::ModuleError::Read { file: path.display().to_string(), source })
+}
+
+/// Swaps the module on SIGHUP, and when the `-module` file changes. The candidate is compiled and
+/// checked off the query path; a refused candidate leaves the running module serving.
+async fn reload_module(path: Option<std::path::PathBuf>, plugins: Vec<Arc<Plugin>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut stamp = path.as_deref().and_then(mtime);
+    let mut tick = tokio::time::interval(MODULE_POLL);
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {}
+            _ = tick.tick() => {
+                let now = path.as_deref().and_then(mtime);
+                if path.is_none() || now == stamp {
+                    continue;
+                }
+            }
+        }
+        stamp = path.as_deref().and_then(mtime);
+        let (path, plugins) = (path.clone(), plugins.clone());
+        let outcome = tokio::task::spawn_blocking(move || -> Result<usize, module::ModuleError> {
+            let module = match &path {
+                Some(p) => Module::load(&read_module(p)?)?,
+                None => Module::load(module::EMBEDDED)?,
+            };
+            for plugin in &plugins {
+                plugin.swap(module.clone())?;
+            }
+            Ok(plugins.len())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(n)) => eprintln!("[INFO] plugin/kubernetai: module swapped in {n} server block(s)"),
+            Ok(Err(e)) => eprintln!("[ERROR] plugin/kubernetai: module refused, the running one keeps serving: {e}"),
+            Err(e) => eprintln!("[ERROR] plugin/kubernetai: module swap task failed: {e}"),
         }
     }
 }

@@ -61,6 +61,10 @@ pub enum ModuleError {
     Contract { found: String, expected: String },
     #[error("the module refused its configuration: {0}")]
     Configure(String),
+    #[error("the module failed its self-check: {0}")]
+    SelfCheck(String),
+    #[error("reading the module {file}: {source}")]
+    Read { file: String, source: std::io::Error },
     #[error("the module trapped in {call}: {error:#}{stderr}")]
     Trap { call: &'static str, error: wasmtime::Error, stderr: String },
 }

@@ -4,8 +4,8 @@
 //! FORMERR or dropped, and counted.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
@@ -13,7 +13,8 @@ use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-use crate::module::{Instance, wit};
+use crate::module::wit;
+use crate::plugin::Plugin;
 use crate::wire::{self, Request};
 
 /// A TCP connection idle this long is closed (CoreDNS's default read timeout is of this order).
@@ -27,7 +28,7 @@ pub struct Block {
     pub log: bool,
     pub errors: bool,
     /// The module instance holding this block's stanzas; None for a block without kubernetai.
-    pub plugin: Option<Arc<Mutex<Instance>>>,
+    pub plugin: Option<Arc<Plugin>>,
 }
 
 /// What the server counted, printed when it stops.
@@ -170,11 +171,8 @@ impl Router {
             transport: if proto == Proto::Udp { wit::Transport::Udp } else { wit::Transport::Tcp },
             max_size,
         };
-        // The lock is released before a chase runs the chain again.
-        let outcome = match plugin.lock() {
-            Ok(mut instance) => instance.handle(&query).map_err(|e| e.to_string()),
-            Err(_) => Err("module instance is unusable after a panic".to_string()),
-        };
+        // The instance is released before a chase runs the chain again.
+        let outcome = plugin.handle(&query).map_err(|e| e.to_string());
         match outcome {
             Ok(wit::Outcome::Answer(bytes)) => Reply::Bytes(bytes),
             Ok(wit::Outcome::Chase(chase)) => Reply::Bytes(self.chase(chase, client, proto, max_size, depth)),

@@ -56,8 +56,14 @@ pub struct Server {
 impl Server {
     /// Starts the binary on `corefile` with `-dns.port 0` and waits until it listens.
     pub fn start(corefile: &Path) -> Server {
+        Server::start_with(corefile, &[])
+    }
+
+    /// Starts the binary with extra command-line arguments.
+    pub fn start_with(corefile: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(binary())
             .args(["-conf", corefile.to_str().expect("utf-8 path"), "-dns.port", "0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -102,6 +108,11 @@ impl Server {
                 Err(_) => panic!("no output line containing {needle:?}"),
             }
         }
+    }
+
+    /// Sends the server a signal (`HUP`, `TERM`, …).
+    pub fn signal(&self, name: &str) {
+        let _ = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();
     }
 
     /// Stops the server with SIGTERM and returns its shutdown summary line.

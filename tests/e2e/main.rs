@@ -12,4 +12,5 @@ mod fallthrough;
 mod hostile;
 mod live;
 mod manifests;
+mod modules;
 mod transport;

@@ -1,0 +1,242 @@
+//! The kubernetai plugin of one server block: the module instance that answers its queries, the
+//! objects every stanza was fed (so a fresh instance can be brought up to date), and the
+//! replacement of one instance by another — after a trap, or for a new module.
+//!
+//! Events go to the object store and the current instance under one lock, and a replacement is
+//! built and swapped under that same lock, so no event is lost between the replay and the swap.
+//! Queries only take the instance's own lock; a query in flight on the old instance finishes there.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::Deserialize;
+
+use crate::module::{Instance, Module, ModuleError, wit};
+
+/// (kind rank, namespace, name) → the object's kind and pruned JSON.
+type Table = BTreeMap<(u8, String, String), (wit::Kind, String)>;
+
+/// The objects of one stanza as the host last saw them, in the contract's terms.
+#[derive(Default)]
+struct Objects {
+    live: Table,
+    /// Relists in progress, by kind rank.
+    relist: BTreeMap<u8, Table>,
+    synced: bool,
+}
+
+fn rank(kind: wit::Kind) -> u8 {
+    match kind {
+        wit::Kind::Namespace => 0,
+        wit::Kind::Service => 1,
+        wit::Kind::EndpointSlice => 2,
+        wit::Kind::Pod => 3,
+        wit::Kind::ServiceImport => 4,
+    }
+}
+
+fn key(kind: wit::Kind, json: &str) -> Option<(u8, String, String)> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Meta {
+        namespace: String,
+        name: String,
+    }
+    #[derive(Deserialize)]
+    struct Only {
+        #[serde(default)]
+        metadata: Meta,
+    }
+    let m = serde_json::from_str::<Only>(json).ok()?.metadata;
+    Some((rank(kind), m.namespace, m.name))
+}
+
+impl Objects {
+    fn record(&mut self, event: &wit::Event) {
+        match event {
+            wit::Event::Apply(o) => {
+                if let Some(k) = key(o.kind, &o.json) {
+                    let target = self.relist.get_mut(&k.0).unwrap_or(&mut self.live);
+                    target.insert(k, (o.kind, o.json.clone()));
+                }
+            }
+            wit::Event::Delete(o) => {
+                if let Some(k) = key(o.kind, &o.json) {
+                    let target = self.relist.get_mut(&k.0).unwrap_or(&mut self.live);
+                    target.remove(&k);
+                }
+            }
+            wit::Event::RelistStart(kind) => {
+                self.relist.insert(rank(*kind), BTreeMap::new());
+            }
+            wit::Event::RelistDone(kind) => {
+                if let Some(fresh) = self.relist.remove(&rank(*kind)) {
+                    self.live.retain(|k, _| k.0 != rank(*kind));
+                    self.live.extend(fresh);
+                }
+            }
+            wit::Event::Synced(s) => self.synced = *s,
+        }
+    }
+
+    /// The events that bring an empty instance to this state: one relist per kind, then sync.
+    fn replay(&self) -> Vec<wit::Event> {
+        let kinds = [
+            wit::Kind::Namespace,
+            wit::Kind::Service,
+            wit::Kind::EndpointSlice,
+            wit::Kind::Pod,
+            wit::Kind::ServiceImport,
+        ];
+        let mut events = Vec::with_capacity(self.live.len() + 11);
+        for kind in kinds {
+            events.push(wit::Event::RelistStart(kind));
+            events.extend(
+                self.live
+                    .values()
+                    .filter(|(k, _)| *k == kind)
+                    .map(|(k, json)| wit::Event::Apply(wit::Object { kind: *k, json: json.clone() })),
+            );
+            events.push(wit::Event::RelistDone(kind));
+        }
+        events.push(wit::Event::Synced(self.synced));
+        events
+    }
+}
+
+/// Objects are replayed in batches: linear memory never shrinks, so one huge call would leave
+/// the instance as large as the whole snapshot in transit.
+const REPLAY_BATCH: usize = 1000;
+
+/// One server block's plugin.
+pub struct Plugin {
+    server: wit::Server,
+    stanzas: Vec<wit::Stanza>,
+    /// Every stanza's objects; held while events are applied and while an instance is replaced.
+    fed: Mutex<Vec<Objects>>,
+    /// The instance answering queries, and the module it came from.
+    current: RwLock<(Arc<Mutex<Instance>>, Module)>,
+}
+
+impl Plugin {
+    /// A plugin whose instance is configured with `stanzas` and holds no objects yet.
+    pub fn new(module: Module, server: wit::Server, stanzas: Vec<wit::Stanza>) -> Result<Self, ModuleError> {
+        let fed: Vec<Objects> = stanzas.iter().map(|_| Objects::default()).collect();
+        let instance = build(&module, &server, &stanzas, &fed)?;
+        Ok(Plugin {
+            server,
+            stanzas,
+            fed: Mutex::new(fed),
+            current: RwLock::new((Arc::new(Mutex::new(instance)), module)),
+        })
+    }
+
+    fn instance(&self) -> Arc<Mutex<Instance>> {
+        self.current.read().map(|c| c.0.clone()).unwrap_or_else(|p| p.into_inner().0.clone())
+    }
+
+    /// Applies a stanza's events: recorded, then fed to the current instance.
+    pub fn apply(&self, stanza: u32, now: u64, events: &[wit::Event]) -> Result<Vec<wit::Rejected>, ModuleError> {
+        let mut fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(objects) = fed.get_mut(stanza as usize) {
+            events.iter().for_each(|e| objects.record(e));
+        }
+        let instance = self.instance();
+        let result = instance.lock().unwrap_or_else(|p| p.into_inner()).apply(stanza, now, events);
+        if let Err(e) = &result {
+            eprintln!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding the instance");
+            self.rebuild_locked(&fed);
+        }
+        result
+    }
+
+    /// Answers a query; a trap or a missed deadline is the caller's SERVFAIL, and the instance
+    /// is rebuilt from the recorded objects before the next query.
+    pub fn handle(&self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
+        let instance = self.instance();
+        let result = instance.lock().unwrap_or_else(|p| p.into_inner()).handle(query);
+        if let Err(e) = &result {
+            eprintln!("[ERROR] plugin/kubernetai: {e}; rebuilding the instance");
+            let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+            self.rebuild_locked(&fed);
+        }
+        result
+    }
+
+    fn rebuild_locked(&self, fed: &[Objects]) {
+        let module = self.current.read().map(|c| c.1.clone()).unwrap_or_else(|p| p.into_inner().1.clone());
+        match build(&module, &self.server, &self.stanzas, fed) {
+            Ok(instance) => {
+                if let Ok(mut c) = self.current.write() {
+                    c.0 = Arc::new(Mutex::new(instance));
+                }
+            }
+            Err(e) => eprintln!("[ERROR] plugin/kubernetai: rebuilding the instance failed: {e}"),
+        }
+    }
+
+    /// Replaces the module: the candidate is instantiated, configured, fed every object and
+    /// checked with a query per stanza before it takes over. On any failure the running module
+    /// keeps serving and the error says which step failed.
+    pub fn swap(&self, module: Module) -> Result<(), ModuleError> {
+        let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut candidate = build(&module, &self.server, &self.stanzas, &fed)?;
+        for stanza in &self.stanzas {
+            let Some(zone) = stanza.zones.iter().find(|z| !z.ends_with(".arpa.")) else { continue };
+            self_check(&mut candidate, zone)?;
+        }
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        *current = (Arc::new(Mutex::new(candidate)), module);
+        Ok(())
+    }
+}
+
+/// A fresh instance of `module`, configured and fed `fed`.
+fn build(
+    module: &Module,
+    server: &wit::Server,
+    stanzas: &[wit::Stanza],
+    fed: &[Objects],
+) -> Result<Instance, ModuleError> {
+    let mut instance = module.instantiate()?;
+    instance.configure(server, stanzas)?;
+    for (i, objects) in fed.iter().enumerate() {
+        let events = objects.replay();
+        for batch in events.chunks(REPLAY_BATCH) {
+            instance.apply(i as u32, crate::now(), batch)?;
+        }
+    }
+    Ok(instance)
+}
+
+/// The candidate must answer `dns-version.<zone>` TXT with the schema version, without trapping.
+fn self_check(candidate: &mut Instance, zone: &str) -> Result<(), ModuleError> {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let fail = |why: String| ModuleError::SelfCheck(format!("dns-version.{zone} TXT: {why}"));
+    let name = Name::from_ascii(format!("dns-version.{zone}")).map_err(|e| fail(e.to_string()))?;
+    let mut m = Message::new(0x5e1f, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(name, RecordType::TXT));
+    let packet = m.to_vec().map_err(|e| fail(e.to_string()))?;
+    let query = wit::Query {
+        packet,
+        client: "127.0.0.1".into(),
+        client_port: 0,
+        transport: wit::Transport::Udp,
+        max_size: 512,
+    };
+    match candidate.handle(&query)? {
+        wit::Outcome::Answer(bytes) => {
+            let answer = Message::from_vec(&bytes).map_err(|e| fail(format!("unparseable answer: {e}")))?;
+            if answer.metadata.id != 0x5e1f || answer.answers.is_empty() {
+                return Err(fail(format!(
+                    "unexpected answer {:?} with {} records",
+                    answer.metadata.response_code,
+                    answer.answers.len()
+                )));
+            }
+            Ok(())
+        }
+        other => Err(fail(format!("expected an answer, got {other:?}"))),
+    }
+}
