@@ -16,7 +16,7 @@ pub mod resolve;
 pub mod selector;
 pub mod snapshot;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod glue;
 
 pub use config::{ConfigError, PodMode, Server, Stanza};

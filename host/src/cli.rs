@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use crate::config::DEFAULT_PORT;
 use crate::plugins;
 
-pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port PORT] [-module FILE] [-version] [-plugins]";
+pub const USAGE: &str =
+    "usage: kubernetai [-conf FILE] [-dns.port PORT] [-module FILE] [-module.memory MIB] [-version] [-plugins]";
 
 /// What the server was asked to do.
 pub struct Args {
@@ -15,6 +16,8 @@ pub struct Args {
     pub port: u16,
     /// The kubernetai module to run instead of the one built in; re-read on SIGHUP and on change.
     pub module: Option<PathBuf>,
+    /// Linear memory each module instance may use, in bytes.
+    pub memory_limit: usize,
 }
 
 pub enum Command {
@@ -24,7 +27,12 @@ pub enum Command {
 }
 
 pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> {
-    let mut args = Args { conf: PathBuf::from("Corefile"), port: DEFAULT_PORT, module: None };
+    let mut args = Args {
+        conf: PathBuf::from("Corefile"),
+        port: DEFAULT_PORT,
+        module: None,
+        memory_limit: crate::module::DEFAULT_MEMORY_LIMIT,
+    };
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
         let flag = arg.trim_start_matches('-');
@@ -39,6 +47,15 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         match name {
             "conf" => args.conf = PathBuf::from(value()?),
             "module" => args.module = Some(PathBuf::from(value()?)),
+            "module.memory" => {
+                let v = value()?;
+                let mib: usize = v
+                    .parse()
+                    .ok()
+                    .filter(|m| *m >= 1)
+                    .ok_or_else(|| format!("invalid -module.memory {v:?} (MiB, at least 1)"))?;
+                args.memory_limit = mib << 20;
+            }
             "dns.port" => {
                 let v = value()?;
                 args.port = v.parse().map_err(|_| format!("invalid -dns.port {v:?}"))?;

@@ -120,7 +120,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     }
     println!("kubernetai-{}", env!("CARGO_PKG_VERSION"));
 
-    tokio::spawn(reload_module(args.module.clone(), plugins));
+    tokio::spawn(reload_module(args.module.clone(), args.memory_limit, plugins));
     shutdown_signal().await;
     eprintln!("[INFO] shutting down: {}", counters.summary());
     Ok(())
@@ -288,7 +288,7 @@ fn read_module(path: &std::path::Path) -> Result<Vec<u8>, module::ModuleError> {
 
 /// Swaps the module on SIGHUP, and when the `-module` file changes. The candidate is compiled and
 /// checked off the query path; a refused candidate leaves the running module serving.
-async fn reload_module(path: Option<std::path::PathBuf>, plugins: Vec<Arc<Plugin>>) {
+async fn reload_module(path: Option<std::path::PathBuf>, memory_limit: usize, plugins: Vec<Arc<Plugin>>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
     let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -308,8 +308,8 @@ async fn reload_module(path: Option<std::path::PathBuf>, plugins: Vec<Arc<Plugin
         let (path, plugins) = (path.clone(), plugins.clone());
         let outcome = tokio::task::spawn_blocking(move || -> Result<usize, module::ModuleError> {
             let module = match &path {
-                Some(p) => Module::load(&read_module(p)?)?,
-                None => Module::load(module::EMBEDDED)?,
+                Some(p) => Module::load_with(&read_module(p)?, memory_limit)?,
+                None => Module::load_with(module::EMBEDDED, memory_limit)?,
             };
             for plugin in &plugins {
                 plugin.swap(module.clone())?;

@@ -65,8 +65,9 @@ pub enum ModuleError {
     SelfCheck(String),
     #[error("reading the module {file}: {source}")]
     Read { file: String, source: std::io::Error },
-    #[error("the module trapped in {call}: {error:#}{stderr}")]
-    Trap { call: &'static str, error: wasmtime::Error, stderr: String },
+    /// One line for the log: the trap (or the first line of the error) and the module's stderr.
+    #[error("the module trapped in {call}: {reason}{stderr}")]
+    Trap { call: &'static str, reason: String, stderr: String },
 }
 
 /// What a store holds: the empty WASI context, and the limits.
@@ -104,8 +105,13 @@ impl Drop for Ticker {
 }
 
 impl Module {
-    /// Compiles `bytes` (a component) and checks its imports.
+    /// Compiles `bytes` (a component) and checks its imports; instances get the default memory limit.
     pub fn load(bytes: &[u8]) -> Result<Self, ModuleError> {
+        Self::load_with(bytes, DEFAULT_MEMORY_LIMIT)
+    }
+
+    /// As `load`, with each instance's linear memory limited to `memory_limit` bytes.
+    pub fn load_with(bytes: &[u8], memory_limit: usize) -> Result<Self, ModuleError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         // Deadlines by epoch: a check costs a load and compare per loop header, far less than fuel.
@@ -136,7 +142,7 @@ impl Module {
                 }
             })
             .map_err(|e| ModuleError::Instantiate(e.into()))?;
-        Ok(Module { engine, pre, memory_limit: DEFAULT_MEMORY_LIMIT, _ticker: Arc::new(Ticker { stop }) })
+        Ok(Module { engine, pre, memory_limit, _ticker: Arc::new(Ticker { stop }) })
     }
 
     /// A fresh instance, its contract version checked.
@@ -185,9 +191,13 @@ impl Instance {
     ) -> Result<T, ModuleError> {
         self.store.set_epoch_deadline(ticks);
         f(&self.bindings, &mut self.store).map_err(|error| {
-            let text = String::from_utf8_lossy(&self.store.data().stderr.contents()).trim().to_string();
+            let text = String::from_utf8_lossy(&self.store.data().stderr.contents()).trim().replace('\n', " | ");
             let stderr = if text.is_empty() { String::new() } else { format!(" (module stderr: {text})") };
-            ModuleError::Trap { call, error, stderr }
+            let reason = match error.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => trap.to_string(),
+                None => error.to_string().lines().next().unwrap_or_default().to_string(),
+            };
+            ModuleError::Trap { call, reason, stderr }
         })
     }
 

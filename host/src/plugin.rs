@@ -122,7 +122,7 @@ impl Plugin {
     /// A plugin whose instance is configured with `stanzas` and holds no objects yet.
     pub fn new(module: Module, server: wit::Server, stanzas: Vec<wit::Stanza>) -> Result<Self, ModuleError> {
         let fed: Vec<Objects> = stanzas.iter().map(|_| Objects::default()).collect();
-        let instance = build(&module, &server, &stanzas, &fed)?;
+        let instance = outside_runtime(|| build(&module, &server, &stanzas, &fed))?;
         Ok(Plugin {
             server,
             stanzas,
@@ -142,7 +142,7 @@ impl Plugin {
             events.iter().for_each(|e| objects.record(e));
         }
         let instance = self.instance();
-        let result = instance.lock().unwrap_or_else(|p| p.into_inner()).apply(stanza, now, events);
+        let result = outside_runtime(|| instance.lock().unwrap_or_else(|p| p.into_inner()).apply(stanza, now, events));
         if let Err(e) = &result {
             eprintln!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding the instance");
             self.rebuild_locked(&fed);
@@ -154,7 +154,7 @@ impl Plugin {
     /// is rebuilt from the recorded objects before the next query.
     pub fn handle(&self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
         let instance = self.instance();
-        let result = instance.lock().unwrap_or_else(|p| p.into_inner()).handle(query);
+        let result = outside_runtime(|| instance.lock().unwrap_or_else(|p| p.into_inner()).handle(query));
         if let Err(e) = &result {
             eprintln!("[ERROR] plugin/kubernetai: {e}; rebuilding the instance");
             let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
@@ -165,7 +165,7 @@ impl Plugin {
 
     fn rebuild_locked(&self, fed: &[Objects]) {
         let module = self.current.read().map(|c| c.1.clone()).unwrap_or_else(|p| p.into_inner().1.clone());
-        match build(&module, &self.server, &self.stanzas, fed) {
+        match outside_runtime(|| build(&module, &self.server, &self.stanzas, fed)) {
             Ok(instance) => {
                 if let Ok(mut c) = self.current.write() {
                     c.0 = Arc::new(Mutex::new(instance));
@@ -188,6 +188,16 @@ impl Plugin {
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         *current = (Arc::new(Mutex::new(candidate)), module);
         Ok(())
+    }
+}
+
+/// Runs a module call where wasmtime-wasi may block on tokio: a module writing to stderr (a panic
+/// message, say) makes it call `Handle::block_on`, which tokio forbids on its worker threads and
+/// which would otherwise take the serving task down with it.
+fn outside_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

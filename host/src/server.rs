@@ -100,7 +100,12 @@ impl Router {
             return Some(req.error(ResponseCode::Refused));
         };
         let response = match self.chain(block, packet, client, proto, max_size, 0) {
-            Reply::Bytes(bytes) => Ok(bytes),
+            // The module's bytes go to the network only if they are a response to this query.
+            Reply::Bytes(bytes) if bytes.len() >= 12 && bytes[..2] == packet[..2] && bytes[2] & 0x80 != 0 => Ok(bytes),
+            Reply::Bytes(bytes) => Err(format!(
+                "plugin/kubernetai: the module answered {} bytes that are no response to this query",
+                bytes.len()
+            )),
             Reply::Drop => {
                 c.dropped.fetch_add(1, Ordering::Relaxed);
                 return None;

@@ -13,4 +13,5 @@ mod hostile;
 mod live;
 mod manifests;
 mod modules;
+mod sandbox;
 mod transport;

@@ -1,0 +1,112 @@
+//! Containment: a module that loops forever, allocates without bound, panics or answers garbage
+//! costs the query it was answering (SERVFAIL) and nothing else — the instance is rebuilt from the
+//! host's objects and the next query is answered. A module built against another contract
+//! version is refused. The misbehaving module is tests/fixtures/bad-module, built here.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+
+use crate::harness::{self, Scratch, Server};
+
+/// Builds the fixture for wasm32-wasip2, claiming `contract` if given; returns the component.
+/// Variants share one target directory (only the fixture crate differs between them), so builds
+/// and the copy of their output are serialized.
+fn build_fixture(contract: Option<&str>) -> PathBuf {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|p| p.into_inner());
+    let root = harness::root();
+    let target = root.join("target/fixtures");
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root.join("tests/fixtures/bad-module"))
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
+    match contract {
+        Some(v) => cmd.env("KUBERNETAI_FIXTURE_CONTRACT", v),
+        None => cmd.env_remove("KUBERNETAI_FIXTURE_CONTRACT"),
+    };
+    let status = cmd.status().expect("cargo builds the fixture");
+    assert!(status.success(), "building tests/fixtures/bad-module failed");
+    let out = target.join(format!("bad-module-{}.wasm", contract.unwrap_or("same")));
+    std::fs::copy(target.join("wasm32-wasip2/release/bad_module.wasm"), &out).expect("copy the fixture");
+    out
+}
+
+fn fixture() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| build_fixture(None))
+}
+
+fn corefile(dir: &Scratch) -> PathBuf {
+    let local = harness::root().join("examples/clusters/local.json");
+    dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n errors\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n",
+            local.display()
+        ),
+    )
+}
+
+#[test]
+fn traps_cost_one_query_and_the_instance_is_rebuilt() {
+    let dir = Scratch::new("sandbox");
+    let module = fixture().to_str().expect("path").to_string();
+    let server = Server::start_with(&corefile(&dir), &["-module", &module, "-module.memory", "64"]);
+    let ask = |name: &str| harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::A, 3, None)));
+    let good = || harness::answers(&ask("web.shop.svc.cluster.local."));
+    assert_eq!(good(), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
+    for trigger in ["loop", "alloc", "panic", "garbage"] {
+        let started = Instant::now();
+        let answer = ask(&format!("{trigger}.shop.svc.cluster.local."));
+        assert_eq!(answer.metadata.response_code.low(), 2, "{trigger}: SERVFAIL");
+        assert!(started.elapsed() < Duration::from_secs(5), "{trigger}: bounded by the deadline");
+        // The next query is answered, from a rebuilt instance that was fed the snapshot.
+        assert_eq!(good(), ["web.shop.svc.cluster.local. A 10.96.10.10"], "after {trigger}");
+    }
+    let panic = server.wait_for("panics on purpose");
+    assert!(
+        panic.contains("module stderr") && panic.contains("trapped in handle"),
+        "one log line says it all: {panic}"
+    );
+}
+
+#[test]
+fn a_module_of_another_contract_version_is_refused() {
+    let other = build_fixture(Some("9.9.0"));
+    let dir = Scratch::new("sandbox-contract");
+    // At startup: a clear error, no server.
+    let out = Command::new(harness::binary())
+        .args([
+            "-conf",
+            corefile(&dir).to_str().expect("path"),
+            "-dns.port",
+            "0",
+            "-module",
+            other.to_str().expect("path"),
+        ])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("the module speaks contract 9.9.0, this host speaks 0.1.0"),
+        "{text}"
+    );
+    // As a swap: refused, and the running module keeps answering.
+    let module = dir.write("module.wasm", "");
+    std::fs::copy(fixture(), &module).expect("copy");
+    let server = Server::start_with(&corefile(&dir), &["-module", module.to_str().expect("path")]);
+    std::fs::copy(&other, &module).expect("copy");
+    assert!(server.wait_for("module refused").contains("speaks contract 9.9.0"));
+    let answer = harness::parse(&harness::udp(
+        server.addr,
+        &harness::query("web.shop.svc.cluster.local.", RecordType::A, 4, None),
+    ));
+    assert_eq!(harness::answers(&answer), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
+}
