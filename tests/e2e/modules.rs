@@ -44,3 +44,69 @@ fn modules_are_swapped_and_bad_ones_refused_while_serving() {
     server.wait_for("module swapped");
     assert_eq!(web(&server), want);
 }
+
+/// Queries over UDP and TCP from two threads while the module is swapped over and over and the
+/// cluster changes: every query is answered, none SERVFAIL, every answer is one the cluster held.
+#[test]
+fn swaps_under_load_lose_no_query() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let dir = Scratch::new("modules-load");
+    let built = harness::root().join("target/guest/wasm32-wasip2/release/kubernetai_guest.wasm");
+    let module = dir.write("module.wasm", "");
+    std::fs::copy(&built, &module).expect("module");
+    let cluster = |ip: &str| {
+        format!(
+            r#"{{"kind":"List","items":[{{"kind":"Namespace","metadata":{{"name":"shop"}}}},{{"kind":"Service","metadata":{{"name":"web","namespace":"shop"}},"spec":{{"clusterIP":"{ip}"}}}}]}}"#
+        )
+    };
+    let manifest = dir.write("cluster.json", &cluster("10.0.0.1"));
+    let corefile = dir.write("Corefile", &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", manifest.display()));
+    let server = Server::start_with(&corefile, &["-module", module.to_str().expect("path")]);
+    let addr = server.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for tcp in [false, true] {
+        let (stop, asked) = (stop.clone(), asked.clone());
+        clients.push(std::thread::spawn(move || {
+            let mut bad = Vec::new();
+            let mut id = 0u16;
+            while !stop.load(Ordering::Relaxed) {
+                id = id.wrapping_add(1);
+                let q = harness::query(WEB, RecordType::A, id, None);
+                let bytes = if tcp {
+                    harness::tcp(addr, &[q]).remove(0)
+                } else {
+                    match harness::udp_raw(addr, &q, std::time::Duration::from_secs(2)) {
+                        Some(b) => b,
+                        None => {
+                            bad.push("udp query lost".to_string());
+                            continue;
+                        }
+                    }
+                };
+                let m = harness::parse(&bytes);
+                let got = harness::answers(&m);
+                let ok = m.metadata.id == id
+                    && m.metadata.response_code.low() == 0
+                    && (got == ["web.shop.svc.cluster.local. A 10.0.0.1"] || got == ["web.shop.svc.cluster.local. A 10.0.0.2"]);
+                if !ok {
+                    bad.push(format!("{:?} {got:?}", m.metadata.response_code));
+                }
+                asked.fetch_add(1, Ordering::Relaxed);
+            }
+            bad
+        }));
+    }
+    for round in 0..10 {
+        std::fs::write(&manifest, cluster(if round % 2 == 0 { "10.0.0.2" } else { "10.0.0.1" })).expect("change");
+        server.signal("HUP");
+        server.wait_for("module swapped");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let bad: Vec<String> = clients.into_iter().flat_map(|c| c.join().expect("client")).collect();
+    assert!(asked.load(Ordering::Relaxed) > 100, "load flowed: {}", asked.load(Ordering::Relaxed));
+    assert!(bad.is_empty(), "{} bad answers: {:?}", bad.len(), &bad[..bad.len().min(5)]);
+}
