@@ -22,6 +22,10 @@ pub struct Args {
 
 pub enum Command {
     Run(Args),
+    /// `kubernetai module check FILE`: validate a module against the contract.
+    CheckModule(PathBuf),
+    /// `kubernetai resolve [flags] NAME [TYPE]`: answer one query from the Corefile's manifests.
+    Resolve(Args, String, String),
     /// Print this and exit.
     Print(String),
 }
@@ -33,7 +37,36 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         module: None,
         memory_limit: crate::module::DEFAULT_MEMORY_LIMIT,
     };
-    let mut it = argv.into_iter();
+    let mut it = argv.into_iter().peekable();
+    match it.peek().map(String::as_str) {
+        Some("module") => {
+            it.next();
+            return match (it.next().as_deref(), it.next(), it.next()) {
+                (Some("check"), Some(file), None) => Ok(Command::CheckModule(PathBuf::from(file))),
+                _ => Err("usage: kubernetai module check FILE".to_string()),
+            };
+        }
+        Some("resolve") => {
+            it.next();
+            let mut words = Vec::new();
+            let mut flags = Vec::new();
+            while let Some(a) = it.next() {
+                if a.starts_with('-') {
+                    flags.push(a);
+                    flags.extend(it.next());
+                } else {
+                    words.push(a);
+                }
+            }
+            let Command::Run(args) = parse(flags)? else { return Err("resolve takes no -version or -plugins".into()) };
+            return match words.as_slice() {
+                [name] => Ok(Command::Resolve(args, name.clone(), "A".into())),
+                [name, qtype] => Ok(Command::Resolve(args, name.clone(), qtype.clone())),
+                _ => Err("usage: kubernetai resolve [-conf FILE] [-module FILE] NAME [TYPE]".to_string()),
+            };
+        }
+        _ => {}
+    }
     while let Some(arg) = it.next() {
         let flag = arg.trim_start_matches('-');
         if flag.len() == arg.len() {

@@ -8,6 +8,7 @@ mod corefile;
 mod manifests;
 mod module;
 mod native;
+mod offline;
 mod plugin;
 mod plugins;
 mod server;
@@ -32,6 +33,33 @@ use crate::stanza::Source;
 fn main() -> ExitCode {
     let args = match cli::parse(std::env::args().skip(1)) {
         Ok(cli::Command::Run(args)) => args,
+        Ok(cli::Command::CheckModule(path)) => {
+            return match offline::check_module(&path) {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: {e:#}", path.display());
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Ok(cli::Command::Resolve(args, name, qtype)) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+            let result =
+                runtime.map_err(anyhow::Error::from).and_then(|rt| rt.block_on(offline::resolve(&args, &name, &qtype)));
+            return match result {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("[FATAL] {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Ok(cli::Command::Print(text)) => {
             println!("{text}");
             return ExitCode::SUCCESS;
@@ -148,7 +176,11 @@ type Sync = (String, std::time::Duration, tokio::sync::watch::Receiver<bool>);
 
 /// Instantiates the module for one server block, configures it with the block's stanzas, loads
 /// each stanza's objects and starts keeping them current.
-async fn start_stanzas(module: &Module, srv: &config::Server, syncs: &mut Vec<Sync>) -> anyhow::Result<Arc<Plugin>> {
+pub async fn start_stanzas(
+    module: &Module,
+    srv: &config::Server,
+    syncs: &mut Vec<Sync>,
+) -> anyhow::Result<Arc<Plugin>> {
     let local_ips = local_ips(&srv.bind).iter().map(IpAddr::to_string).collect();
     let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
     let instance = Arc::new(

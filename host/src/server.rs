@@ -77,6 +77,11 @@ impl Router {
             .map(|(_, b)| b)
     }
 
+    /// The answer to `packet` as a TCP client would get it (no size limit), for offline use.
+    pub fn answer_offline(&self, packet: &[u8]) -> Option<Vec<u8>> {
+        self.answer(packet, SocketAddr::from(([127, 0, 0, 1], 0)), Proto::Tcp)
+    }
+
     /// The answer to `packet`, or None to drop it.
     fn answer(&self, packet: &[u8], client: SocketAddr, proto: Proto) -> Option<Vec<u8>> {
         let c = &self.counters;

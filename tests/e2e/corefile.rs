@@ -42,3 +42,22 @@ fn a_broken_corefile_stops_startup_naming_file_and_line() {
         assert!(out.contains(want), "{text:?}: wanted {want:?} in:\n{out}");
     }
 }
+
+#[test]
+fn offline_tools_check_a_module_and_resolve_without_a_server() {
+    let built = harness::root().join("target/guest/wasm32-wasip2/release/kubernetai_guest.wasm");
+    let (ok, out) = run(&["module", "check", built.to_str().expect("path")]);
+    assert!(ok && out.contains("ok, speaks kubernetai:dns@0.1.0"), "{out}");
+    let dir = Scratch::new("offline");
+    let garbage = dir.write("garbage.wasm", "not a module");
+    let (ok, out) = run(&["module", "check", garbage.to_str().expect("path")]);
+    assert!(!ok && out.contains("compiling the module"), "{out}");
+
+    let corefile = harness::root().join("examples/Corefile");
+    let (ok, out) = run(&["resolve", "-conf", corefile.to_str().expect("path"), "ledger.shop.svc.cluster.local", "A"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("ledger.shop.svc.cluster.local. 5 IN CNAME ledger.billing.svc.assemblage.local."), "{out}");
+    assert!(out.contains("ledger.billing.svc.assemblage.local. 5 IN A 10.100.0.15"), "{out}");
+    let (ok, out) = run(&["resolve", "-conf", corefile.to_str().expect("path"), "nowhere.shop.svc.cluster.local"]);
+    assert!(ok && out.contains("NXDomain"), "{out}");
+}

@@ -62,7 +62,10 @@ fn swaps_under_load_lose_no_query() {
         )
     };
     let manifest = dir.write("cluster.json", &cluster("10.0.0.1"));
-    let corefile = dir.write("Corefile", &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", manifest.display()));
+    let corefile = dir.write(
+        "Corefile",
+        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", manifest.display()),
+    );
     let server = Server::start_with(&corefile, &["-module", module.to_str().expect("path")]);
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));
@@ -91,7 +94,8 @@ fn swaps_under_load_lose_no_query() {
                 let got = harness::answers(&m);
                 let ok = m.metadata.id == id
                     && m.metadata.response_code.low() == 0
-                    && (got == ["web.shop.svc.cluster.local. A 10.0.0.1"] || got == ["web.shop.svc.cluster.local. A 10.0.0.2"]);
+                    && (got == ["web.shop.svc.cluster.local. A 10.0.0.1"]
+                        || got == ["web.shop.svc.cluster.local. A 10.0.0.2"]);
                 if !ok {
                     bad.push(format!("{:?} {got:?}", m.metadata.response_code));
                 }
