@@ -114,3 +114,21 @@ fn swaps_under_load_lose_no_query() {
     assert!(asked.load(Ordering::Relaxed) > 100, "load flowed: {}", asked.load(Ordering::Relaxed));
     assert!(bad.is_empty(), "{} bad answers: {:?}", bad.len(), &bad[..bad.len().min(5)]);
 }
+
+/// The embedding example (host/examples/embed.rs), built by `cargo test`, answers a query with
+/// the module: the contract is usable by a host other than ours.
+#[test]
+fn another_host_embeds_the_module() {
+    let exe = std::env::current_exe().expect("test binary");
+    let example = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("examples/embed");
+    assert!(example.exists(), "cargo test builds the examples: {}", example.display());
+    let module = harness::root().join("target/guest/wasm32-wasip2/release/kubernetai_guest.wasm");
+    let cluster = harness::root().join("examples/clusters/local.json");
+    let out = std::process::Command::new(&example)
+        .args([module.to_str().expect("path"), cluster.to_str().expect("path"), "db.shop.svc.cluster.local."])
+        .output()
+        .expect("run the example");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("db.shop.svc.cluster.local. 5 IN A 10.244.1.20") && text.contains("10.244.2.21"), "{text}");
+}
