@@ -36,15 +36,22 @@ fn main() {
     }
     let cluster = dir.write("cluster.json", &format!(r#"{{"kind":"List","items":[{}]}}"#, items.join(",")));
     let module = dir.write("module.wasm", "");
-    std::fs::copy(harness::root().join("target/guest/wasm32-wasip2/release/kubernetai_guest.wasm"), &module).expect("module");
+    std::fs::copy(harness::root().join("target/guest/wasm32-wasip2/release/kubernetai_guest.wasm"), &module)
+        .expect("module");
     let corefile = dir.write(
         "Corefile",
-        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n  pods verified\n }}\n}}\n", cluster.display()),
+        &format!(
+            ". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n  pods verified\n }}\n}}\n",
+            cluster.display()
+        ),
     );
     let started = Instant::now();
     let server = harness::Server::start_with(&corefile, &["-module", module.to_str().expect("path")]);
     let startup = started.elapsed();
-    println!("cluster: {SERVICES} services + {PODS} pods ({} MB of JSON)", std::fs::metadata(&cluster).map_or(0, |m| m.len() >> 20));
+    println!(
+        "cluster: {SERVICES} services + {PODS} pods ({} MB of JSON)",
+        std::fs::metadata(&cluster).map_or(0, |m| m.len() >> 20)
+    );
     println!("  startup (read, prune, feed the first instance):  {:8.1} ms", startup.as_secs_f64() * 1e3);
     let mut swaps = Vec::new();
     for _ in 0..SWAPS {
@@ -54,5 +61,10 @@ fn main() {
         swaps.push(t.elapsed());
     }
     swaps.sort();
-    println!("  swap (compile, instantiate, replay, self-check): {:8.1} ms median of {SWAPS} ({:.1}–{:.1})", swaps[SWAPS / 2].as_secs_f64() * 1e3, swaps[0].as_secs_f64() * 1e3, swaps[SWAPS - 1].as_secs_f64() * 1e3);
+    println!(
+        "  swap (compile, instantiate, replay, self-check): {:8.1} ms median of {SWAPS} ({:.1}–{:.1})",
+        swaps[SWAPS / 2].as_secs_f64() * 1e3,
+        swaps[0].as_secs_f64() * 1e3,
+        swaps[SWAPS - 1].as_secs_f64() * 1e3
+    );
 }

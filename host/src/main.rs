@@ -98,11 +98,12 @@ fn log_rejected(at: &str, rejected: &[wit::Rejected]) {
 async fn run(args: cli::Args) -> anyhow::Result<()> {
     let blocks = corefile::load(&args.conf)?;
     let servers = config::servers(&blocks, args.port)?;
+    // Taken before the module is read, so a change racing the startup is still seen as one.
+    let module_stamp = args.module.as_deref().and_then(modified);
     let module = match &args.module {
-        Some(path) => {
-            Module::load(&read_module(path)?).with_context(|| format!("loading the module {}", path.display()))?
-        }
-        None => Module::load(module::EMBEDDED).context("loading the built-in module")?,
+        Some(path) => Module::load_with(&read_module(path)?, args.memory_limit)
+            .with_context(|| format!("loading the module {}", path.display()))?,
+        None => Module::load_with(module::EMBEDDED, args.memory_limit).context("loading the built-in module")?,
     };
     let mut plugins = Vec::new();
 
@@ -112,6 +113,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         let plugin = if srv.stanzas.is_empty() { None } else { Some(start_stanzas(&module, srv, &mut syncs).await?) };
         plugins.extend(plugin.clone());
         let mut ports: Vec<u16> = srv.keys.iter().map(|(_, p)| *p).collect();
+        ports.sort_unstable();
         ports.dedup();
         for port in ports {
             let zones = srv.keys.iter().filter(|(_, p)| *p == port).map(|(z, _)| z.clone()).collect();
@@ -129,6 +131,8 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     });
     futures::future::join_all(waits).await;
 
+    // SIGHUP swaps the module; its handler is in place before anyone can learn the server is up.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("handling SIGHUP")?;
     let counters = Arc::new(Counters::default());
     for (port, (binds, blocks)) in by_port {
         let router = Arc::new(Router { blocks, counters: counters.clone() });
@@ -148,7 +152,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     }
     println!("kubernetai-{}", env!("CARGO_PKG_VERSION"));
 
-    tokio::spawn(reload_module(args.module.clone(), args.memory_limit, plugins));
+    tokio::spawn(reload_module(hup, args.module.clone(), module_stamp, args.memory_limit, plugins));
     shutdown_signal().await;
     eprintln!("[INFO] shutting down: {}", counters.summary());
     Ok(())
@@ -191,6 +195,8 @@ pub async fn start_stanzas(
         let index = u32::try_from(i).context("too many stanzas")?;
         match &st.source {
             Source::Manifests(files) => {
+                // Stamped before reading, so a change racing the startup is still seen as one.
+                let stamp = manifests::stamp(files);
                 let objects = manifests::load(files).with_context(|| format!("kubernetai stanza at {}", st.at))?;
                 let rejected = instance.apply(index, now(), &objects.initial_events())?;
                 log_rejected(&st.at, &rejected);
@@ -200,7 +206,7 @@ pub async fn start_stanzas(
                     objects.len(),
                     files.len()
                 );
-                tokio::spawn(watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), objects));
+                tokio::spawn(watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), stamp, objects));
             }
             Source::Api(api) => {
                 let client = watch::client(api).await.with_context(|| format!("kubernetai stanza at {}", st.at))?;
@@ -241,9 +247,9 @@ async fn watch_manifests(
     index: u32,
     at: String,
     files: Vec<std::path::PathBuf>,
+    mut stamp: Vec<Option<SystemTime>>,
     mut current: manifests::Objects,
 ) {
-    let mut stamp = manifests::stamp(&files);
     loop {
         tokio::time::sleep(manifests::POLL_INTERVAL).await;
         let next_stamp = manifests::stamp(&files);
@@ -311,6 +317,11 @@ async fn apply_reports(
     }
 }
 
+/// When a file last changed.
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
 /// How often the module file is checked for a change (CoreDNS's reload plugin polls too).
 const MODULE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -320,11 +331,14 @@ fn read_module(path: &std::path::Path) -> Result<Vec<u8>, module::ModuleError> {
 
 /// Swaps the module on SIGHUP, and when the `-module` file changes. The candidate is compiled and
 /// checked off the query path; a refused candidate leaves the running module serving.
-async fn reload_module(path: Option<std::path::PathBuf>, memory_limit: usize, plugins: Vec<Arc<Plugin>>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
-    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut stamp = path.as_deref().and_then(mtime);
+async fn reload_module(
+    mut hup: tokio::signal::unix::Signal,
+    path: Option<std::path::PathBuf>,
+    mut stamp: Option<SystemTime>,
+    memory_limit: usize,
+    plugins: Vec<Arc<Plugin>>,
+) {
+    let mtime = modified;
     let mut tick = tokio::time::interval(MODULE_POLL);
     loop {
         tokio::select! {

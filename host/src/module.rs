@@ -195,7 +195,8 @@ impl Instance {
             let stderr = if text.is_empty() { String::new() } else { format!(" (module stderr: {text})") };
             let reason = match error.downcast_ref::<wasmtime::Trap>() {
                 Some(trap) => trap.to_string(),
-                None => error.to_string().lines().next().unwrap_or_default().to_string(),
+                // A limit (memory growth refused) is an error, not a trap: its cause says which.
+                None => error.root_cause().to_string().lines().next().unwrap_or_default().to_string(),
             };
             ModuleError::Trap { call, reason, stderr }
         })

@@ -70,11 +70,21 @@ fn traps_cost_one_query_and_the_instance_is_rebuilt() {
         // The next query is answered, from a rebuilt instance that was fed the snapshot.
         assert_eq!(good(), ["web.shop.svc.cluster.local. A 10.96.10.10"], "after {trigger}");
     }
-    let panic = server.wait_for("panics on purpose");
+    // Each containment says why, on one log line, in the order the triggers came.
     assert!(
-        panic.contains("module stderr") && panic.contains("trapped in handle"),
-        "one log line says it all: {panic}"
+        server.wait_for("plugin/kubernetai: the module trapped in handle").contains("wasm trap: interrupt"),
+        "the deadline stopped the loop"
     );
+    assert!(
+        server.wait_for("plugin/kubernetai: the module trapped in handle").contains("growing memory"),
+        "the memory limit stopped the allocation"
+    );
+    let panic = server.wait_for("plugin/kubernetai: the module trapped in handle");
+    assert!(
+        panic.contains("module stderr") && panic.contains("panics on purpose"),
+        "the panic message is logged: {panic}"
+    );
+    server.wait_for("that are no response to this query");
 }
 
 #[test]
