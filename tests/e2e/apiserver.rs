@@ -166,6 +166,7 @@ fn serve(conn: TcpStream, shared: Shared) {
         }
         let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
         let mut length = 0usize;
+        let mut auth = String::new();
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -174,10 +175,12 @@ fn serve(conn: TcpStream, shared: Shared) {
             if header.trim().is_empty() {
                 break;
             }
-            if let Some((k, v)) = header.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
+            if let Some((k, v)) = header.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                } else if k.eq_ignore_ascii_case("authorization") {
+                    auth = v.trim().to_string();
+                }
             }
         }
         let mut body = vec![0u8; length];
@@ -187,7 +190,7 @@ fn serve(conn: TcpStream, shared: Shared) {
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let params: BTreeMap<String, String> =
             query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), decode(v))).collect();
-        shared.0.lock().expect("store").requests.push(target.clone());
+        shared.0.lock().expect("store").requests.push(format!("{target} authorization={auth}"));
         let keep = match route(path, &params, &shared) {
             Response::Json(code, value) => respond(&mut conn, code, &value.to_string()),
             Response::Watch(plural, from, selector) => {

@@ -226,3 +226,40 @@ fn seed_three_clusters_three_zones_with_paged_lists() {
     // Zones are separate: a name of one cluster does not exist under another's zone.
     assert_eq!(lookup(&server, "s0.default.svc.assemblage.local."), ["rcode 3"]);
 }
+
+#[test]
+fn kubeconfig_contexts_tokens_and_exec_credential_plugins() {
+    let (a, b) = (FakeApi::start(), FakeApi::start());
+    for (api, ip) in [(&a, "10.7.0.1"), (&b, "10.8.0.1")] {
+        api.apply(namespace("app"));
+        api.apply(service("app", "web", ip, json!({})));
+    }
+    let dir = Scratch::new("live-kubeconfig");
+    // Two contexts: a static token for one cluster, an exec credential plugin for the other.
+    let plugin = dir.write(
+        "credentials.sh",
+        "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"exec-token\"}}'\n",
+    );
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let kubeconfig = dir.write(
+        "kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: a\nclusters:\n- name: a\n  cluster:\n    server: {}\n- name: b\n  cluster:\n    server: {}\nusers:\n- name: token\n  user:\n    token: static-token\n- name: exec\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {plugin}\n      interactiveMode: Never\ncontexts:\n- name: a\n  context:\n    cluster: a\n    user: token\n- name: b\n  context:\n    cluster: b\n    user: exec\n",
+            a.url(),
+            b.url(),
+            plugin = plugin.display()
+        ),
+    );
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n kubernetai a.local {{\n  kubeconfig {k} a\n }}\n kubernetai b.local {{\n  kubeconfig {k} b\n }}\n}}\n",
+            k = kubeconfig.display()
+        ),
+    );
+    let server = Server::start(&corefile);
+    assert_eq!(lookup(&server, "web.app.svc.a.local."), ["10.7.0.1"]);
+    assert_eq!(lookup(&server, "web.app.svc.b.local."), ["10.8.0.1"]);
+    assert!(a.requests_matching("authorization=Bearer static-token") > 0, "the context's token was sent");
+    assert!(b.requests_matching("authorization=Bearer exec-token") > 0, "the exec plugin's token was sent");
+}
