@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use crate::config::DEFAULT_PORT;
 use crate::plugins;
 
-pub const USAGE: &str =
-    "usage: kubernetai [-conf FILE] [-dns.port PORT] [-module FILE] [-module.memory MIB] [-version] [-plugins]";
+pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port PORT] [-module FILE] [-module.memory MIB] [-admin ADDR|none] [-version] [-plugins]";
 
 /// What the server was asked to do.
 pub struct Args {
@@ -18,6 +17,8 @@ pub struct Args {
     pub module: Option<PathBuf>,
     /// Linear memory each module instance may use, in bytes.
     pub memory_limit: usize,
+    /// Where the admin endpoint listens; None when turned off.
+    pub admin: Option<String>,
 }
 
 pub enum Command {
@@ -36,6 +37,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         port: DEFAULT_PORT,
         module: None,
         memory_limit: crate::module::DEFAULT_MEMORY_LIMIT,
+        admin: Some(crate::admin::DEFAULT_ADDR.to_string()),
     };
     let mut it = argv.into_iter().peekable();
     match it.peek().map(String::as_str) {
@@ -80,6 +82,10 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         match name {
             "conf" => args.conf = PathBuf::from(value()?),
             "module" => args.module = Some(PathBuf::from(value()?)),
+            "admin" => {
+                let v = value()?;
+                args.admin = if v == "none" { None } else { Some(v) };
+            }
             "module.memory" => {
                 let v = value()?;
                 let mib: usize = v

@@ -2,6 +2,7 @@
 //! a sandboxed wasm module. It reads a Corefile, feeds each server block's `kubernetai` stanzas
 //! to a module instance, keeps their cluster snapshots current, and serves DNS over UDP and TCP.
 
+mod admin;
 mod cli;
 mod config;
 mod corefile;
@@ -13,6 +14,7 @@ mod plugin;
 mod plugins;
 mod server;
 mod stanza;
+mod swap;
 mod watch;
 mod wire;
 
@@ -99,9 +101,9 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     let blocks = corefile::load(&args.conf)?;
     let servers = config::servers(&blocks, args.port)?;
     // Taken before the module is read, so a change racing the startup is still seen as one.
-    let module_stamp = args.module.as_deref().and_then(modified);
+    let module_stamp = args.module.as_deref().and_then(swap::modified);
     let module = match &args.module {
-        Some(path) => Module::load_with(&read_module(path)?, args.memory_limit)
+        Some(path) => Module::load_with(&swap::read_module(path)?, args.memory_limit)
             .with_context(|| format!("loading the module {}", path.display()))?,
         None => Module::load_with(module::EMBEDDED, args.memory_limit).context("loading the built-in module")?,
     };
@@ -152,7 +154,18 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     }
     println!("kubernetai-{}", env!("CARGO_PKG_VERSION"));
 
-    tokio::spawn(reload_module(hup, args.module.clone(), module_stamp, args.memory_limit, plugins));
+    let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(4);
+    if let Some(addr) = &args.admin {
+        match tokio::net::TcpListener::bind(addr.as_str()).await {
+            Ok(listener) => {
+                println!("[INFO] admin endpoint on http://{}", listener.local_addr()?);
+                tokio::spawn(admin::serve(listener, admin_tx));
+            }
+            Err(e) => eprintln!("[WARNING] admin endpoint {addr}: {e}; module swaps by SIGHUP and file change only"),
+        }
+    }
+    let source = swap::Source { path: args.module.clone(), stamp: module_stamp, memory_limit: args.memory_limit };
+    tokio::spawn(swap::run(source, hup, admin_rx, plugins, counters.clone()));
     shutdown_signal().await;
     eprintln!("[INFO] shutting down: {}", counters.summary());
     Ok(())
@@ -313,60 +326,6 @@ async fn apply_reports(
         if became_synced {
             eprintln!("[INFO] plugin/kubernetai: {at}: synced with the Kubernetes API");
             let _ = synced.send(true);
-        }
-    }
-}
-
-/// When a file last changed.
-fn modified(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// How often the module file is checked for a change (CoreDNS's reload plugin polls too).
-const MODULE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
-
-fn read_module(path: &std::path::Path) -> Result<Vec<u8>, module::ModuleError> {
-    std::fs::read(path).map_err(|source| module::ModuleError::Read { file: path.display().to_string(), source })
-}
-
-/// Swaps the module on SIGHUP, and when the `-module` file changes. The candidate is compiled and
-/// checked off the query path; a refused candidate leaves the running module serving.
-async fn reload_module(
-    mut hup: tokio::signal::unix::Signal,
-    path: Option<std::path::PathBuf>,
-    mut stamp: Option<SystemTime>,
-    memory_limit: usize,
-    plugins: Vec<Arc<Plugin>>,
-) {
-    let mtime = modified;
-    let mut tick = tokio::time::interval(MODULE_POLL);
-    loop {
-        tokio::select! {
-            _ = hup.recv() => {}
-            _ = tick.tick() => {
-                let now = path.as_deref().and_then(mtime);
-                if path.is_none() || now == stamp {
-                    continue;
-                }
-            }
-        }
-        stamp = path.as_deref().and_then(mtime);
-        let (path, plugins) = (path.clone(), plugins.clone());
-        let outcome = tokio::task::spawn_blocking(move || -> Result<usize, module::ModuleError> {
-            let module = match &path {
-                Some(p) => Module::load_with(&read_module(p)?, memory_limit)?,
-                None => Module::load_with(module::EMBEDDED, memory_limit)?,
-            };
-            for plugin in &plugins {
-                plugin.swap(module.clone())?;
-            }
-            Ok(plugins.len())
-        })
-        .await;
-        match outcome {
-            Ok(Ok(n)) => eprintln!("[INFO] plugin/kubernetai: module swapped in {n} server block(s)"),
-            Ok(Err(e)) => eprintln!("[ERROR] plugin/kubernetai: module refused, the running one keeps serving: {e}"),
-            Err(e) => eprintln!("[ERROR] plugin/kubernetai: module swap task failed: {e}"),
         }
     }
 }

@@ -39,18 +39,23 @@ pub struct Counters {
     pub formerr: AtomicU64,
     pub dropped: AtomicU64,
     pub servfail: AtomicU64,
+    /// Module swaps carried out, and candidates refused.
+    pub swaps: AtomicU64,
+    pub refused: AtomicU64,
 }
 
 impl Counters {
     pub fn summary(&self) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "queries={} answered={} formerr={} dropped={} servfail={}",
+            "queries={} answered={} formerr={} dropped={} servfail={} swaps={} refused={}",
             g(&self.queries),
             g(&self.answered),
             g(&self.formerr),
             g(&self.dropped),
-            g(&self.servfail)
+            g(&self.servfail),
+            g(&self.swaps),
+            g(&self.refused)
         )
     }
 }

@@ -62,7 +62,7 @@ impl Server {
     /// Starts the binary with extra command-line arguments.
     pub fn start_with(corefile: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(binary())
-            .args(["-conf", corefile.to_str().expect("utf-8 path"), "-dns.port", "0"])
+            .args(["-conf", corefile.to_str().expect("utf-8 path"), "-dns.port", "0", "-admin", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -43,6 +43,42 @@ fn modules_are_swapped_and_bad_ones_refused_while_serving() {
     std::fs::write(&module, &good).expect("restore");
     server.wait_for("module swapped");
     assert_eq!(web(&server), want);
+
+    let summary = server.stop();
+    assert!(summary.contains("swaps=2 refused=2"), "swaps and refusals are counted: {summary}");
+}
+
+/// `POST /module/swap` on the admin endpoint (localhost) swaps as SIGHUP does and says how it went.
+#[test]
+fn the_admin_endpoint_swaps_and_reports_refusals() {
+    use std::io::{Read, Write};
+    let dir = Scratch::new("modules-admin");
+    let module = dir.write("module.wasm", "");
+    std::fs::copy(harness::root().join("target/guest/wasm32-wasip2/release/kubernetai_guest.wasm"), &module)
+        .expect("module");
+    let local = harness::root().join("examples/clusters/local.json");
+    let corefile = dir.write(
+        "Corefile",
+        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", local.display()),
+    );
+    let server = Server::start_with(&corefile, &["-module", module.to_str().expect("path")]);
+    let admin = server.wait_for("admin endpoint on http://");
+    let addr = admin.rsplit("http://").next().expect("address").trim().to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "bound to localhost: {addr}");
+    let post = |path: &str| {
+        let mut conn = std::net::TcpStream::connect(&addr).expect("admin");
+        write!(conn, "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n").expect("request");
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).expect("reply");
+        reply
+    };
+    let ok = post("/module/swap");
+    assert!(ok.starts_with("HTTP/1.1 200") && ok.contains("module swapped in 1 server block(s)"), "{ok}");
+    std::fs::write(&module, b"not a module").expect("garbage");
+    let refused = post("/module/swap");
+    assert!(refused.starts_with("HTTP/1.1 409") && refused.contains("compiling the module"), "{refused}");
+    assert!(post("/elsewhere").starts_with("HTTP/1.1 404"));
+    assert_eq!(web(&server), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
 }
 
 /// Queries over UDP and TCP from two threads while the module is swapped over and over and the

@@ -1,0 +1,96 @@
+//! Module swaps: what triggers one (SIGHUP, a change of the `-module` file, an admin request)
+//! and carrying it out for every server block. The candidate is compiled and checked off the
+//! query path (see `Plugin::swap`); a refused candidate leaves the running module serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::module::{self, Module, ModuleError};
+use crate::plugin::Plugin;
+use crate::server::Counters;
+
+/// How often the module file is checked for a change (CoreDNS's reload plugin polls too).
+const MODULE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// An admin request for a swap, answered with the outcome.
+pub type Request = oneshot::Sender<Result<String, String>>;
+
+/// Where modules come from.
+pub struct Source {
+    /// The `-module` file, or None for the built-in module.
+    pub path: Option<PathBuf>,
+    /// The file's modification time when it was last read.
+    pub stamp: Option<SystemTime>,
+    pub memory_limit: usize,
+}
+
+/// When a file last changed.
+pub fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+pub fn read_module(path: &Path) -> Result<Vec<u8>, ModuleError> {
+    std::fs::read(path).map_err(|source| ModuleError::Read { file: path.display().to_string(), source })
+}
+
+/// Swaps on every trigger, for ever.
+pub async fn run(
+    mut source: Source,
+    mut hup: tokio::signal::unix::Signal,
+    mut admin: mpsc::Receiver<Request>,
+    plugins: Vec<Arc<Plugin>>,
+    counters: Arc<Counters>,
+) {
+    let mut tick = tokio::time::interval(MODULE_POLL);
+    loop {
+        let reply = tokio::select! {
+            _ = hup.recv() => None,
+            Some(reply) = admin.recv() => Some(reply),
+            _ = tick.tick() => {
+                if source.path.is_none() || source.path.as_deref().and_then(modified) == source.stamp {
+                    continue;
+                }
+                None
+            }
+        };
+        source.stamp = source.path.as_deref().and_then(modified);
+        let (path, limit, plugins) = (source.path.clone(), source.memory_limit, plugins.clone());
+        let outcome = tokio::task::spawn_blocking(move || -> Result<usize, ModuleError> {
+            let module = match &path {
+                Some(p) => Module::load_with(&read_module(p)?, limit)?,
+                None => Module::load_with(module::EMBEDDED, limit)?,
+            };
+            for plugin in &plugins {
+                plugin.swap(module.clone())?;
+            }
+            Ok(plugins.len())
+        })
+        .await;
+        let result = match outcome {
+            Ok(Ok(n)) => {
+                counters.swaps.fetch_add(1, Ordering::Relaxed);
+                let text = format!("module swapped in {n} server block(s)");
+                eprintln!("[INFO] plugin/kubernetai: {text}");
+                Ok(text)
+            }
+            Ok(Err(e)) => {
+                counters.refused.fetch_add(1, Ordering::Relaxed);
+                let text = format!("module refused, the running one keeps serving: {e}");
+                eprintln!("[ERROR] plugin/kubernetai: {text}");
+                Err(text)
+            }
+            Err(e) => {
+                counters.refused.fetch_add(1, Ordering::Relaxed);
+                eprintln!("[ERROR] plugin/kubernetai: module swap task failed: {e}");
+                Err(format!("module swap task failed: {e}"))
+            }
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+    }
+}
