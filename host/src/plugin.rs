@@ -2,12 +2,15 @@
 //! objects every stanza was fed (so a fresh instance can be brought up to date), and the
 //! replacement of one instance by another — after a trap, or for a new module.
 //!
-//! Events go to the object store and the current instance under one lock, and a replacement is
-//! built and swapped under that same lock, so no event is lost between the replay and the swap.
-//! Queries only take the instance's own lock; a query in flight on the old instance finishes there.
+//! A block is served by a pool of instances of one module, one per worker thread, each holding
+//! the whole snapshot. Events go to the object store and to every instance, in order, under one
+//! lock; replacements are built and swapped under that same lock, so no event is lost between
+//! the replay and the swap. A query takes one idle instance; queries in flight on the old
+//! instances finish there before a swap completes.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
 
 use serde::Deserialize;
 
@@ -108,85 +111,125 @@ impl Objects {
 /// the instance as large as the whole snapshot in transit.
 const REPLAY_BATCH: usize = 1000;
 
+/// The instances answering queries, all of one module.
+struct Generation {
+    instances: Vec<Mutex<Instance>>,
+    module: Module,
+}
+
 /// One server block's plugin.
 pub struct Plugin {
     server: wit::Server,
     stanzas: Vec<wit::Stanza>,
-    /// Every stanza's objects; held while events are applied and while an instance is replaced.
+    /// Every stanza's objects; held while events are applied and while instances are replaced.
     fed: Mutex<Vec<Objects>>,
-    /// The instance answering queries, and the module it came from.
-    current: RwLock<(Arc<Mutex<Instance>>, Module)>,
+    /// One instance per worker thread, each holding the whole snapshot, so queries on different
+    /// threads do not wait for each other.
+    current: RwLock<Generation>,
+    /// Which instance the next query tries first.
+    next: AtomicUsize,
+}
+
+/// How many instances serve a block: one per worker thread of the runtime (one per core).
+fn pool_size() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl Plugin {
-    /// A plugin whose instance is configured with `stanzas` and holds no objects yet.
+    /// A plugin whose instances are configured with `stanzas` and hold no objects yet.
     pub fn new(module: Module, server: wit::Server, stanzas: Vec<wit::Stanza>) -> Result<Self, ModuleError> {
         let fed: Vec<Objects> = stanzas.iter().map(|_| Objects::default()).collect();
-        let instance = outside_runtime(|| build(&module, &server, &stanzas, &fed))?;
+        let instances = (0..pool_size())
+            .map(|_| outside_runtime(|| build(&module, &server, &stanzas, &fed)).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
         Ok(Plugin {
             server,
             stanzas,
             fed: Mutex::new(fed),
-            current: RwLock::new((Arc::new(Mutex::new(instance)), module)),
+            current: RwLock::new(Generation { instances, module }),
+            next: AtomicUsize::new(0),
         })
     }
 
-    fn instance(&self) -> Arc<Mutex<Instance>> {
-        self.current.read().map(|c| c.0.clone()).unwrap_or_else(|p| p.into_inner().0.clone())
-    }
-
-    /// Applies a stanza's events: recorded, then fed to the current instance.
+    /// Applies a stanza's events: recorded, then fed to every instance in the same order.
     pub fn apply(&self, stanza: u32, now: u64, events: &[wit::Event]) -> Result<Vec<wit::Rejected>, ModuleError> {
         let mut fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(objects) = fed.get_mut(stanza as usize) {
             events.iter().for_each(|e| objects.record(e));
         }
-        let instance = self.instance();
-        let result = outside_runtime(|| instance.lock().unwrap_or_else(|p| p.into_inner()).apply(stanza, now, events));
-        if let Err(e) = &result {
-            eprintln!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding the instance");
-            self.rebuild_locked(&fed);
+        let mut first: Option<Result<Vec<wit::Rejected>, ModuleError>> = None;
+        let mut broken = Vec::new();
+        {
+            let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
+            for (i, instance) in generation.instances.iter().enumerate() {
+                let result =
+                    outside_runtime(|| instance.lock().unwrap_or_else(|p| p.into_inner()).apply(stanza, now, events));
+                if let Err(e) = &result {
+                    eprintln!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding instance {i}");
+                    broken.push(i);
+                }
+                first.get_or_insert(result);
+            }
         }
-        result
+        for i in broken {
+            self.rebuild_locked(&fed, i);
+        }
+        first.unwrap_or(Ok(Vec::new()))
     }
 
-    /// Answers a query; a trap or a missed deadline is the caller's SERVFAIL, and the instance
-    /// is rebuilt from the recorded objects before the next query.
+    /// Answers a query on the first idle instance; a trap or a missed deadline is the caller's
+    /// SERVFAIL, and that instance is rebuilt from the recorded objects.
     pub fn handle(&self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
-        let instance = self.instance();
-        let result = outside_runtime(|| instance.lock().unwrap_or_else(|p| p.into_inner()).handle(query));
+        let (result, used) = {
+            let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
+            let n = generation.instances.len();
+            let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+            let idle =
+                (0..n).map(|k| (start + k) % n).find_map(|i| generation.instances[i].try_lock().ok().map(|g| (i, g)));
+            let (used, mut instance) = match idle {
+                Some(found) => found,
+                None => (start, generation.instances[start].lock().unwrap_or_else(|p| p.into_inner())),
+            };
+            (outside_runtime(|| instance.handle(query)), used)
+        };
         if let Err(e) = &result {
-            eprintln!("[ERROR] plugin/kubernetai: {e}; rebuilding the instance");
+            eprintln!("[ERROR] plugin/kubernetai: {e}; rebuilding instance {used}");
             let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
-            self.rebuild_locked(&fed);
+            self.rebuild_locked(&fed, used);
         }
         result
     }
 
-    fn rebuild_locked(&self, fed: &[Objects]) {
-        let module = self.current.read().map(|c| c.1.clone()).unwrap_or_else(|p| p.into_inner().1.clone());
+    /// Replaces instance `i` with a fresh one of the current module, fed `fed`.
+    fn rebuild_locked(&self, fed: &[Objects], i: usize) {
+        let module = self.current.read().unwrap_or_else(|p| p.into_inner()).module.clone();
         match outside_runtime(|| build(&module, &self.server, &self.stanzas, fed)) {
-            Ok(instance) => {
-                if let Ok(mut c) = self.current.write() {
-                    c.0 = Arc::new(Mutex::new(instance));
+            Ok(fresh) => {
+                let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
+                if let Some(slot) = generation.instances.get(i) {
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
                 }
             }
-            Err(e) => eprintln!("[ERROR] plugin/kubernetai: rebuilding the instance failed: {e}"),
+            Err(e) => eprintln!("[ERROR] plugin/kubernetai: rebuilding instance {i} failed: {e}"),
         }
     }
 
-    /// Replaces the module: the candidate is instantiated, configured, fed every object and
-    /// checked with a query per stanza before it takes over. On any failure the running module
-    /// keeps serving and the error says which step failed.
+    /// Replaces the module: candidates are instantiated, configured, fed every object and
+    /// checked with a query per stanza before they take over together. On any failure the
+    /// running module keeps serving and the error says which step failed.
     pub fn swap(&self, module: Module) -> Result<(), ModuleError> {
         let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
-        let mut candidate = build(&module, &self.server, &self.stanzas, &fed)?;
-        for stanza in &self.stanzas {
-            let Some(zone) = stanza.zones.iter().find(|z| !z.ends_with(".arpa.")) else { continue };
-            self_check(&mut candidate, zone)?;
+        let mut instances = Vec::new();
+        for _ in 0..pool_size() {
+            let mut candidate = build(&module, &self.server, &self.stanzas, &fed)?;
+            for stanza in &self.stanzas {
+                let Some(zone) = stanza.zones.iter().find(|z| !z.ends_with(".arpa.")) else { continue };
+                self_check(&mut candidate, zone)?;
+            }
+            instances.push(Mutex::new(candidate));
         }
-        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
-        *current = (Arc::new(Mutex::new(candidate)), module);
+        // Queries in flight finish on the old instances: the write lock waits for them.
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Generation { instances, module };
         Ok(())
     }
 }
