@@ -52,7 +52,7 @@ fn main() {
         "cluster: {SERVICES} services + {PODS} pods ({} MB of JSON)",
         std::fs::metadata(&cluster).map_or(0, |m| m.len() >> 20)
     );
-    println!("  startup (read, prune, feed the first instance):  {:8.1} ms", startup.as_secs_f64() * 1e3);
+    println!("  startup (read, prune, feed the instances):       {:8.1} ms", startup.as_secs_f64() * 1e3);
     let mut swaps = Vec::new();
     for _ in 0..SWAPS {
         let t = Instant::now();
