@@ -143,7 +143,11 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
             let (udp, tcp) = bind_pair(SocketAddr::new(ip, port)).await?;
             let addr = udp.local_addr()?;
             println!("[INFO] listening on udp+tcp {addr}");
-            tokio::spawn(server::serve_udp(Arc::new(udp), router.clone()));
+            // Several receivers on one socket, one per core, so UDP queries are answered in parallel.
+            let udp = Arc::new(udp);
+            for _ in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
+                tokio::spawn(server::serve_udp(udp.clone(), router.clone()));
+            }
             tokio::spawn(server::serve_tcp(tcp, router.clone()));
         }
     }

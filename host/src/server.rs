@@ -27,7 +27,8 @@ pub struct Block {
     pub zones: Vec<String>,
     pub log: bool,
     pub errors: bool,
-    /// The module instance holding this block's stanzas; None for a block without kubernetai.
+    /// The kubernetai plugin (a pool of module instances) holding this block's stanzas; None for
+    /// a block without kubernetai.
     pub plugin: Option<Arc<Plugin>>,
 }
 
