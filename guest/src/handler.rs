@@ -140,12 +140,14 @@ impl Plugin {
     }
 }
 
-/// A response that echoes the request's header only: for requests that cannot be parsed.
-fn header_only(req: &[u8], rcode: ResponseCode) -> Vec<u8> {
+/// A response that echoes the request's header only: for requests that cannot be parsed. The
+/// id, opcode and RD come from the first three bytes, as many as there are.
+pub fn header_only(req: &[u8], rcode: ResponseCode) -> Vec<u8> {
     let mut out = vec![0u8; HEADER_LEN];
-    out[0..2].copy_from_slice(&req[0..2]);
+    let n = req.len().min(3);
+    out[..n].copy_from_slice(&req[..n]);
     // QR set, opcode and RD copied.
-    out[2] = 0x80 | (req[2] & 0x79);
+    out[2] = 0x80 | (out[2] & 0x79);
     out[3] = rcode.low();
     out
 }

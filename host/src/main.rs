@@ -8,7 +8,9 @@ mod config;
 mod corefile;
 mod manifests;
 mod module;
+#[cfg(test)]
 mod native;
+mod objects;
 mod offline;
 mod plugin;
 mod plugins;

@@ -4,13 +4,13 @@
 //! becomes the difference as apply/delete events. A file that stops parsing is logged and
 //! ignored until it parses again: the last good objects keep answering.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
 use crate::module::wit::{Event, Kind, Object};
+use crate::objects::{self, Table};
 
 /// How often files are checked for changes: small local files, cheap to stat.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -26,20 +26,9 @@ pub enum ManifestError {
     Shape { file: String },
 }
 
-/// An object's identity across reloads.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ObjectKey {
-    kind: u8,
-    namespace: String,
-    name: String,
-}
-
 /// Every usable object of a set of files, pruned, as JSON text.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Objects(BTreeMap<ObjectKey, (Kind, String)>);
-
-/// Kinds in the order a relist sends them: namespaces first, since services depend on them.
-const KINDS: [Kind; 5] = [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod, Kind::ServiceImport];
+pub struct Objects(Table);
 
 pub fn kind_of(name: &str) -> Option<Kind> {
     Some(match name {
@@ -50,10 +39,6 @@ pub fn kind_of(name: &str) -> Option<Kind> {
         "ServiceImport" => Kind::ServiceImport,
         _ => return None,
     })
-}
-
-fn kind_rank(k: Kind) -> u8 {
-    KINDS.iter().position(|x| *x == k).unwrap_or(0) as u8
 }
 
 /// Reads and merges `files`. Items of kinds DNS does not use are skipped; items that are not
@@ -83,7 +68,7 @@ pub fn load(files: &[PathBuf]) -> Result<Objects, ManifestError> {
             };
             let meta = item.get("metadata");
             let text = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str).unwrap_or_default().to_string();
-            let key = ObjectKey { kind: kind_rank(kind), namespace: text("namespace"), name: text("name") };
+            let key = (objects::rank(kind), text("namespace"), text("name"));
             objects.0.insert(key, (kind, prune(kind, item).to_string()));
         }
     }
@@ -119,19 +104,7 @@ pub fn prune(kind: Kind, mut item: Value) -> Value {
 impl Objects {
     /// The events of a first list: a relist of every kind, then synced.
     pub fn initial_events(&self) -> Vec<Event> {
-        let mut events = Vec::new();
-        for kind in KINDS {
-            events.push(Event::RelistStart(kind));
-            events.extend(
-                self.0
-                    .values()
-                    .filter(|(k, _)| *k == kind)
-                    .map(|(k, json)| Event::Apply(Object { kind: *k, json: json.clone() })),
-            );
-            events.push(Event::RelistDone(kind));
-        }
-        events.push(Event::Synced(true));
-        events
+        objects::relist_events(&self.0, true)
     }
 
     /// The events that turn `self` into `next`.

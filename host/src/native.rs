@@ -1,8 +1,6 @@
 //! The resolution library linked into the host and called directly, with the same inputs the
 //! wasm module gets: the WIT types converted to the library's. It runs the conformance tables
 //! in-process and is the baseline that shows what the sandbox costs.
-// Only the tests call it until the benchmark's native mode does.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use kubernetai_guest::config::{self, ConfigError};
 use kubernetai_guest::{Event, Kind, Outcome, Plugin, Query, Transport};
@@ -78,11 +76,9 @@ impl Native {
     }
 }
 
-#[cfg(test)]
 #[path = "../../tests/support/cases.rs"]
 mod cases;
 
-#[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
 

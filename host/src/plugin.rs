@@ -15,9 +15,7 @@ use std::sync::{Mutex, RwLock};
 use serde::Deserialize;
 
 use crate::module::{Instance, Module, ModuleError, wit};
-
-/// (kind rank, namespace, name) → the object's kind and pruned JSON.
-type Table = BTreeMap<(u8, String, String), (wit::Kind, String)>;
+use crate::objects::{Table, rank, relist_events};
 
 /// The objects of one stanza as the host last saw them, in the contract's terms.
 #[derive(Default)]
@@ -26,16 +24,6 @@ struct Objects {
     /// Relists in progress, by kind rank.
     relist: BTreeMap<u8, Table>,
     synced: bool,
-}
-
-fn rank(kind: wit::Kind) -> u8 {
-    match kind {
-        wit::Kind::Namespace => 0,
-        wit::Kind::Service => 1,
-        wit::Kind::EndpointSlice => 2,
-        wit::Kind::Pod => 3,
-        wit::Kind::ServiceImport => 4,
-    }
 }
 
 fn key(kind: wit::Kind, json: &str) -> Option<(u8, String, String)> {
@@ -84,26 +72,7 @@ impl Objects {
 
     /// The events that bring an empty instance to this state: one relist per kind, then sync.
     fn replay(&self) -> Vec<wit::Event> {
-        let kinds = [
-            wit::Kind::Namespace,
-            wit::Kind::Service,
-            wit::Kind::EndpointSlice,
-            wit::Kind::Pod,
-            wit::Kind::ServiceImport,
-        ];
-        let mut events = Vec::with_capacity(self.live.len() + 11);
-        for kind in kinds {
-            events.push(wit::Event::RelistStart(kind));
-            events.extend(
-                self.live
-                    .values()
-                    .filter(|(k, _)| *k == kind)
-                    .map(|(k, json)| wit::Event::Apply(wit::Object { kind: *k, json: json.clone() })),
-            );
-            events.push(wit::Event::RelistDone(kind));
-        }
-        events.push(wit::Event::Synced(self.synced));
-        events
+        relist_events(&self.live, self.synced)
     }
 }
 
@@ -223,7 +192,9 @@ impl Plugin {
         for _ in 0..pool_size() {
             let mut candidate = build(&module, &self.server, &self.stanzas, &fed)?;
             for stanza in &self.stanzas {
-                let Some(zone) = stanza.zones.iter().find(|z| !z.ends_with(".arpa.")) else { continue };
+                let Some(zone) = stanza.zones.iter().find(|z| !kubernetai_guest::resolve::is_reverse(z)) else {
+                    continue;
+                };
                 self_check(&mut candidate, zone)?;
             }
             instances.push(Mutex::new(candidate));

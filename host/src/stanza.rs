@@ -56,7 +56,7 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
     } else {
         d.args.iter().map(crate::config::zone_of).collect::<Result<_, _>>()?
     };
-    if zones.iter().all(|z| is_reverse(z)) {
+    if zones.iter().all(|z| kubernetai_guest::resolve::is_reverse(z)) {
         return Err(d.error("kubernetai: non-reverse zone name must be used"));
     }
     let mut g = wit::Stanza {
@@ -221,10 +221,6 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
         Source::Manifests(manifests)
     };
     Ok(Stanza { at: d.name.at(), guest: g, source, startup_timeout })
-}
-
-fn is_reverse(zone: &str) -> bool {
-    zone.ends_with("in-addr.arpa.") || zone.ends_with("ip6.arpa.")
 }
 
 /// Go's duration syntax as CoreDNS reads it: "300ms", "5s", "1m30s", "1.5h".

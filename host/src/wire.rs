@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
+pub use kubernetai_guest::handler::header_only;
 
 /// The largest UDP response we send, whatever the client advertises: above this, fragmentation
 /// makes answers unreliable (the DNS flag day 2020 value).
@@ -94,16 +95,6 @@ fn response_summary(response: &[u8]) -> (String, String) {
     ];
     let flags: Vec<&str> = names.iter().filter(|(bit, _)| *bit != 0).map(|(_, n)| *n).collect();
     (rcode, flags.join(","))
-}
-
-/// A header-only answer for a packet that does not parse: its id and opcode echoed.
-pub fn header_only(packet: &[u8], rcode: ResponseCode) -> Vec<u8> {
-    let mut out = vec![0u8; 12];
-    let n = packet.len().min(3);
-    out[..n].copy_from_slice(&packet[..n]);
-    out[2] = 0x80 | (out[2] & 0x79);
-    out[3] = rcode.low();
-    out
 }
 
 /// The rcode of an answer we send.
