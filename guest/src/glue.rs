@@ -134,6 +134,15 @@ impl Guest for Component {
             },
         })
     }
+
+    fn transfer(query: Vec<u8>) -> Option<Vec<Vec<u8>>> {
+        PLUGIN.with(|p| p.borrow().as_ref().and_then(|plugin| plugin.transfer(&query)))
+    }
+
+    fn search_path(qname: String, client: String) -> Option<Vec<String>> {
+        let client = client.parse().ok()?;
+        PLUGIN.with(|p| p.borrow().as_ref().and_then(|plugin| plugin.search_path(&qname, client)))
+    }
 }
 
 export!(Component);

@@ -64,8 +64,8 @@ const HEADER_LEN: usize = 12;
 /// Every stanza of one server block with its snapshot.
 #[derive(Debug)]
 pub struct Plugin {
-    server: Server,
-    stanzas: Vec<(Stanza, Snapshot)>,
+    pub(crate) server: Server,
+    pub(crate) stanzas: Vec<(Stanza, Snapshot)>,
 }
 
 /// `apply` named a stanza the plugin does not have.
@@ -185,18 +185,18 @@ pub fn encode(mut resp: Message, max_size: u16) -> Vec<u8> {
 }
 
 /// One stanza answering one query.
-struct Ctx<'a> {
-    stanza: &'a Stanza,
-    snap: &'a Snapshot,
-    server: &'a Server,
+pub(crate) struct Ctx<'a> {
+    pub(crate) stanza: &'a Stanza,
+    pub(crate) snap: &'a Snapshot,
+    pub(crate) server: &'a Server,
     /// The matched zone, lowercase.
-    zone: &'a str,
+    pub(crate) zone: &'a str,
     /// The matched zone in the query's case.
-    zone_cased: &'a str,
+    pub(crate) zone_cased: &'a str,
     /// The query name as asked: owner of the answer records.
-    owner: Name,
+    pub(crate) owner: Name,
     /// A CNAME target outside the zone that the host should resolve (the first one met).
-    chase: std::cell::RefCell<Option<String>>,
+    pub(crate) chase: std::cell::RefCell<Option<String>>,
 }
 
 /// Records for the answer and additional sections.
@@ -255,12 +255,12 @@ impl Ctx<'_> {
         m
     }
 
-    fn ttl(&self) -> u32 {
+    pub(crate) fn ttl(&self) -> u32 {
         self.stanza.ttl
     }
 
     /// A name in the zone as the client spelled it.
-    fn in_zone(&self, relative: &str) -> Option<Name> {
+    pub(crate) fn in_zone(&self, relative: &str) -> Option<Name> {
         Name::from_ascii(name::join(relative, self.zone_cased)).ok()
     }
 
@@ -422,12 +422,7 @@ impl Ctx<'_> {
 
     fn srv(&self, qname: &str) -> Result<Sections, NameError> {
         let found = self.services(qname, RecordType::SRV)?;
-        // Every record has priority 0 and the default weight: CoreDNS splits 100 between them.
-        let total = 100.0 * found.len() as f64;
-        let mut weight = (100.0 / total * 100.0).floor() as u16;
-        if weight == 0 {
-            weight = 1;
-        }
+        let weight = srv_weight(found.len());
         let (mut answers, mut extra) = (Vec::new(), Vec::new());
         let mut seen_srv: Vec<(Name, u16)> = Vec::new();
         let mut seen_addr: Vec<(Name, IpAddr)> = Vec::new();
@@ -484,7 +479,7 @@ impl Ctx<'_> {
         out
     }
 
-    fn ns(&self) -> Sections {
+    pub(crate) fn ns(&self) -> Sections {
         let (mut answers, mut extra): (Vec<Record>, Vec<Record>) = (Vec::new(), Vec::new());
         for (relative, ip) in self.ns_addresses() {
             let Some(target) = self.in_zone(&relative) else {
@@ -498,7 +493,7 @@ impl Ctx<'_> {
         (answers, extra)
     }
 
-    fn soa(&self) -> Record {
+    pub(crate) fn soa(&self) -> Record {
         let zone = Name::from_ascii(self.zone_cased).unwrap_or_else(|_| Name::root());
         let mname = self.in_zone("ns.dns").unwrap_or_else(Name::root);
         let rname = self.in_zone("hostmaster").unwrap_or_else(Name::root);
@@ -509,7 +504,13 @@ impl Ctx<'_> {
     }
 }
 
-fn address(owner: Name, ttl: u32, ip: IpAddr) -> Record {
+/// The weight of each of `n` SRV records of one priority: CoreDNS splits 100 between them.
+pub(crate) fn srv_weight(n: usize) -> u16 {
+    let total = 100.0 * n.max(1) as f64;
+    ((100.0 / total * 100.0).floor() as u16).max(1)
+}
+
+pub(crate) fn address(owner: Name, ttl: u32, ip: IpAddr) -> Record {
     match ip {
         IpAddr::V4(v4) => Record::from_rdata(owner, ttl, RData::A(A(v4))),
         IpAddr::V6(v6) => Record::from_rdata(owner, ttl, RData::AAAA(AAAA(v6))),

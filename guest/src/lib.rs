@@ -3,7 +3,8 @@
 //! This crate owns every DNS decision of kubernetai: it keeps one snapshot of cluster objects per
 //! `kubernetai` stanza ([`snapshot`]), turns query names into requests ([`request`]), finds the
 //! objects that answer them ([`resolve`]), and builds the DNS response or passes the query on
-//! ([`handler`]). Compiled for `wasm32-wasip2` it is the kubernetai wasm component, with thin
+//! ([`handler`]); it also streams zone transfers ([`transfer`]) and gives autopath its search
+//! path ([`search`]). Compiled for `wasm32-wasip2` it is the kubernetai wasm component, with thin
 //! bindings in `glue` that only convert between the WIT types of `wit/` and these; compiled
 //! natively it is unit-tested with `cargo test` and can be linked into a host directly.
 
@@ -13,8 +14,10 @@ pub mod name;
 pub mod object;
 pub mod request;
 pub mod resolve;
+pub mod search;
 pub mod selector;
 pub mod snapshot;
+pub mod transfer;
 
 #[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod glue;
@@ -24,4 +27,4 @@ pub use handler::{Outcome, Plugin, Query, Transport};
 pub use snapshot::{Event, Kind, Rejected};
 
 /// The version of the WIT contract (`wit/kubernetai.wit`) this library implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";

@@ -287,6 +287,11 @@ impl Snapshot {
         self.services.live.values()
     }
 
+    /// Every ServiceImport, in key order.
+    pub fn service_imports(&self) -> impl Iterator<Item = &ServiceImport> {
+        self.imports.live.values()
+    }
+
     pub fn synced(&self) -> bool {
         self.synced
     }

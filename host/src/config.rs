@@ -4,10 +4,16 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::corefile::{Directive, Error, ServerBlock, Token};
-use crate::plugins;
-use crate::stanza::{self, Stanza};
+use crate::errors::Errors;
+use crate::forward::Forward;
+use crate::log::Log;
+use crate::stanza::{self, Stanza, parse_duration};
+use crate::status::{self, Endpoint};
+use crate::{autopath, cache, loadbalance, loop_detect, plugins, reload, transfer};
 
 /// CoreDNS's default port when neither the key nor `-dns.port` names one.
 pub const DEFAULT_PORT: u16 = 53;
@@ -21,10 +27,25 @@ pub struct Server {
     pub keys: Vec<(String, u16)>,
     /// Addresses to listen on (`bind`); empty means every address.
     pub bind: Vec<IpAddr>,
-    /// `log`: one line per query.
-    pub log: bool,
-    /// `errors`: log the errors behind SERVFAIL answers.
-    pub errors: bool,
+    /// `log` directives.
+    pub log: Option<Log>,
+    /// `errors`.
+    pub errors: Option<Arc<Errors>>,
+    /// `health` address and lameduck period.
+    pub health: Option<(String, Duration)>,
+    /// `ready` address.
+    pub ready: Option<String>,
+    /// `prometheus` address.
+    pub prometheus: Option<String>,
+    /// `reload` interval and jitter.
+    pub reload: Option<(Duration, Duration)>,
+    pub loadbalance: bool,
+    pub cache: Option<cache::Options>,
+    pub autopath: Option<autopath::Options>,
+    pub transfer: Vec<transfer::Options>,
+    /// `loop`.
+    pub loop_detect: bool,
+    pub forward: Vec<Arc<Forward>>,
     /// The `kubernetai` stanzas, in Corefile order.
     pub stanzas: Vec<Stanza>,
 }
@@ -60,7 +81,24 @@ pub fn servers(blocks: &[ServerBlock], default_port: u16) -> Result<Vec<Server>,
 
 fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
     let keys = block.keys.iter().map(|k| key(k, default_port)).collect::<Result<Vec<_>, _>>()?;
-    let mut server = Server { at: block.keys[0].at(), keys, bind: vec![], log: false, errors: false, stanzas: vec![] };
+    let mut server = Server {
+        at: block.keys[0].at(),
+        keys,
+        bind: vec![],
+        log: None,
+        errors: None,
+        health: None,
+        ready: None,
+        prometheus: None,
+        reload: None,
+        loadbalance: false,
+        cache: None,
+        autopath: None,
+        transfer: vec![],
+        loop_detect: false,
+        forward: vec![],
+        stanzas: vec![],
+    };
     let zones = server.zones();
     let mut directives: Vec<(usize, &Directive)> = Vec::new();
     for d in &block.directives {
@@ -70,7 +108,15 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
     // CoreDNS's order decides the chain; stable sorting keeps stanzas in Corefile order.
     directives.sort_by_key(|(pos, _)| *pos);
     for (_, d) in directives {
-        match d.name.text.as_str() {
+        let name = d.name.text.as_str();
+        let once = |set: bool| {
+            if set {
+                Err(d.error(format!("{name}: this plugin can only be used once per Server Block")))
+            } else {
+                Ok(())
+            }
+        };
+        match name {
             "bind" => {
                 if d.args.is_empty() {
                     return Err(d.error("bind needs at least one address"));
@@ -84,27 +130,76 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
                 }
             }
             "errors" => {
-                no_args(d)?;
-                server.errors = true;
+                once(server.errors.is_some())?;
+                server.errors = Some(Arc::new(Errors::parse(d)?));
             }
-            "log" => {
-                // Names to log and a format come with the log plugin's full options.
-                no_args(d)?;
-                server.log = true;
+            "log" => server.log.get_or_insert_with(Log::default).add(d)?,
+            "health" => {
+                once(server.health.is_some())?;
+                let addr = status::parse_addr(d, Endpoint::Health)?;
+                let mut lameduck = Duration::ZERO;
+                for opt in d.block.as_deref().unwrap_or_default() {
+                    match (opt.name.text.as_str(), opt.arg_texts().as_slice()) {
+                        ("lameduck", [t]) => {
+                            lameduck = parse_duration(t)
+                                .ok_or_else(|| opt.error(format!("health: unable to parse lameduck duration {t:?}")))?;
+                        }
+                        ("lameduck", _) => return Err(opt.error("health: lameduck takes one DURATION")),
+                        (other, _) => return Err(opt.error(format!("health: unknown property '{other}'"))),
+                    }
+                }
+                server.health = Some((addr, lameduck));
             }
+            "ready" => {
+                once(server.ready.is_some())?;
+                no_block(d)?;
+                server.ready = Some(status::parse_addr(d, Endpoint::Ready)?);
+            }
+            "prometheus" => {
+                once(server.prometheus.is_some())?;
+                no_block(d)?;
+                server.prometheus = Some(status::parse_addr(d, Endpoint::Metrics)?);
+            }
+            "reload" => {
+                once(server.reload.is_some())?;
+                server.reload = Some(reload::parse(d)?);
+            }
+            "loadbalance" => {
+                once(server.loadbalance)?;
+                loadbalance::parse(d)?;
+                server.loadbalance = true;
+            }
+            "cache" => {
+                once(server.cache.is_some())?;
+                server.cache = Some(cache::parse(d, &zones)?);
+            }
+            "autopath" => {
+                once(server.autopath.is_some())?;
+                server.autopath = Some(autopath::parse(d, &zones)?);
+            }
+            "transfer" => server.transfer.push(transfer::parse(d, &zones)?),
+            "loop" => {
+                once(server.loop_detect)?;
+                loop_detect::parse(d)?;
+                server.loop_detect = true;
+            }
+            "forward" => server.forward.push(Arc::new(Forward::parse(d)?)),
             "kubernetai" => server.stanzas.push(stanza::parse(d, &zones)?),
             other => unreachable!("plugins::position accepted {other}"),
         }
     }
+    if server.autopath.as_ref().is_some_and(|a| a.source.is_ok())
+        && server.stanzas.is_empty()
+        && let Some(d) = block.directives.iter().find(|d| d.name.text == "autopath")
+    {
+        return Err(d.error("autopath: @kubernetai needs a kubernetai stanza in the same server block"));
+    }
     Ok(server)
 }
 
-fn no_args(d: &Directive) -> Result<(), Error> {
-    if let Some(a) = d.args.first() {
-        return Err(Error::token(a, format!("{}: unexpected argument {:?}", d.name.text, a.text)));
-    }
+fn no_block(d: &Directive) -> Result<(), Error> {
     if d.block.is_some() {
-        return Err(d.error(format!("{}: options are not supported yet", d.name.text)));
+        return Err(d.error(format!("{}: takes no options block", d.name.text)));
     }
     Ok(())
 }
@@ -170,6 +265,7 @@ fn reverse_zone(addr: &str, bits: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugins;
     use std::path::Path;
 
     fn load(text: &str) -> Result<Vec<Server>, String> {
@@ -192,35 +288,90 @@ mod tests {
         let s = load(". {\n kubernetai a.local {\n  manifests a.json\n }\n log\n kubernetai b.local {\n  manifests b.json\n }\n errors\n}\n").expect("loads");
         let zones: Vec<&str> = s[0].stanzas.iter().map(|st| st.guest.zones[0].as_str()).collect();
         assert_eq!(zones, ["a.local.", "b.local."]);
-        assert!(s[0].log && s[0].errors);
+        assert!(s[0].log.is_some() && s[0].errors.is_some());
     }
 
     #[test]
     fn bad_blocks_are_refused_with_file_and_line() {
-        let cases = [
+        let supported = plugins::SUPPORTED.join(", ");
+        let cases: Vec<(&str, String)> = vec![
             (
                 ". {\n frobnicate\n}\n",
-                "Corefile:2 - unknown directive 'frobnicate'; supported directives: bind, errors, log, kubernetai",
+                format!("Corefile:2 - unknown directive 'frobnicate'; supported directives: {supported}"),
             ),
             (
                 ". {\n kubernetes\n}\n",
-                "Corefile:2 - unknown directive 'kubernetes' (use kubernetai: it takes the same options); supported directives: bind, errors, log, kubernetai",
+                format!(
+                    "Corefile:2 - unknown directive 'kubernetes' (use kubernetai: it takes the same options); supported directives: {supported}"
+                ),
             ),
             (
                 ". {\n whoami\n}\n",
-                "Corefile:2 - directive 'whoami' is not supported by this server yet; supported directives: bind, errors, log, kubernetai",
+                format!(
+                    "Corefile:2 - directive 'whoami' is not supported by this server yet; supported directives: {supported}"
+                ),
             ),
-            (". {\n}\n.:1053 {\n}\n", "Corefile:3 - cannot serve dns://.:1053 - it is already defined"),
-            ("tls://. {\n}\n", "Corefile:1 - unsupported scheme tls:// (only dns:// is served)"),
-            (".:99999 {\n}\n", "Corefile:1 - invalid port \"99999\" in server block key"),
-            (". {\n bind here\n}\n", "Corefile:2 - bind: \"here\" is not an IP address"),
+            (". {\n}\n.:1053 {\n}\n", "Corefile:3 - cannot serve dns://.:1053 - it is already defined".into()),
+            ("tls://. {\n}\n", "Corefile:1 - unsupported scheme tls:// (only dns:// is served)".into()),
+            (".:99999 {\n}\n", "Corefile:1 - invalid port \"99999\" in server block key".into()),
+            (". {\n bind here\n}\n", "Corefile:2 - bind: \"here\" is not an IP address".into()),
             (
                 "10.0.0.0/7 {\n}\n",
-                "Corefile:1 - \"10.0.0.0/7\" is not a CIDR on an octet (IPv4) or nibble (IPv6) boundary",
+                "Corefile:1 - \"10.0.0.0/7\" is not a CIDR on an octet (IPv4) or nibble (IPv6) boundary".into(),
+            ),
+            (". {\n cache 0\n}\n", "Corefile:2 - cache: cache TTL can not be zero".into()),
+            (". {\n cache {\n  colour red\n }\n}\n", "Corefile:3 - cache: unknown property 'colour'".into()),
+            (
+                ". {\n cache\n cache\n}\n",
+                "Corefile:3 - cache: this plugin can only be used once per Server Block".into(),
+            ),
+            (". {\n forward .\n}\n", "Corefile:2 - forward: needs at least one TO".into()),
+            (
+                ". {\n forward . tls://9.9.9.9\n}\n",
+                "Corefile:2 - forward: tls:// upstreams are not supported; use dns:// or an address".into(),
+            ),
+            (
+                ". {\n forward . 1.1.1.1 {\n  policy fastest\n }\n}\n",
+                "Corefile:3 - forward: policy unknown policy \"fastest\"".into(),
+            ),
+            (
+                ". {\n forward . 1.1.1.1 {\n  force_tcp\n  prefer_udp\n }\n}\n",
+                "Corefile:2 - forward: force_tcp and prefer_udp cannot both be set".into(),
+            ),
+            (
+                ". {\n log {\n  class loud\n }\n}\n",
+                "Corefile:3 - log: invalid class \"loud\": use all, success, denial or error".into(),
+            ),
+            (
+                ". {\n errors {\n  consolidate 5m (\n }\n}\n",
+                "Corefile:3 - errors: regex parse error:\n    (\n    ^\nerror: unclosed group".into(),
+            ),
+            (". {\n reload 1s\n}\n", "Corefile:2 - reload: interval value must be greater or equal to 2s".into()),
+            (
+                ". {\n health {\n  lameduck soon\n }\n}\n",
+                "Corefile:3 - health: unable to parse lameduck duration \"soon\"".into(),
+            ),
+            (". {\n ready localhost\n}\n", "Corefile:2 - ready: \"localhost\" is not a HOST:PORT address".into()),
+            (". {\n transfer\n}\n", "Corefile:2 - transfer: needs a 'to' with the peers allowed to transfer".into()),
+            (
+                ". {\n autopath @kubernetai\n}\n",
+                "Corefile:2 - autopath: @kubernetai needs a kubernetai stanza in the same server block".into(),
+            ),
+            (
+                ". {\n autopath @etcd\n}\n",
+                "Corefile:2 - autopath: unknown plugin @etcd; only @kubernetai gives a search path".into(),
+            ),
+            (
+                ". {\n loadbalance weighted w.txt\n}\n",
+                "Corefile:2 - loadbalance: the weighted policy is not supported; use round_robin".into(),
             ),
         ];
         for (text, want) in cases {
             assert_eq!(load(text).expect_err(text), want, "{text}");
         }
+        let ok = ". {\n errors\n health :0 {\n  lameduck 5s\n }\n ready 127.0.0.1:0\n prometheus :0\n reload 2s 1s\n loadbalance\n cache 30 {\n  success 100 60 1\n  denial 10\n  serve_stale 1h verify\n }\n loop\n forward . 127.0.0.1:5300 [::1]:53 {\n  except cluster.local\n  max_fails 3\n  health_check 1s no_rec\n  policy sequential\n  max_concurrent 100\n }\n}\n";
+        let s = load(ok).expect("every plugin parses");
+        assert_eq!(s[0].health, Some(("0.0.0.0:0".to_string(), std::time::Duration::from_secs(5))));
+        assert!(s[0].loop_detect && s[0].loadbalance && s[0].cache.is_some() && s[0].forward.len() == 1);
     }
 }

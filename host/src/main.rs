@@ -3,10 +3,21 @@
 //! to a module instance, keeps their cluster snapshots current, and serves DNS over UDP and TCP.
 
 mod admin;
+mod autopath;
+mod cache;
+mod chain;
 mod cli;
 mod config;
 mod corefile;
+mod errors;
+mod forward;
+mod http;
+mod instance;
+mod loadbalance;
+mod log;
+mod loop_detect;
 mod manifests;
+mod metrics;
 mod module;
 #[cfg(test)]
 mod native;
@@ -14,9 +25,13 @@ mod objects;
 mod offline;
 mod plugin;
 mod plugins;
+mod random;
+mod reload;
 mod server;
 mod stanza;
+mod status;
 mod swap;
+mod transfer;
 mod watch;
 mod wire;
 
@@ -24,15 +39,15 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use tokio::net::{TcpListener, UdpSocket};
 
-use crate::module::{Module, wit};
-use crate::plugin::Plugin;
-use crate::server::{Block, Counters, Router};
-use crate::stanza::Source;
+use crate::instance::{Instance, ListenKey};
+use crate::metrics::registry;
+use crate::module::Module;
+use crate::server::Counters;
 
 fn main() -> ExitCode {
     let args = match cli::parse(std::env::args().skip(1)) {
@@ -93,15 +108,9 @@ pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn log_rejected(at: &str, rejected: &[wit::Rejected]) {
-    for r in rejected {
-        eprintln!("[WARNING] plugin/kubernetai: {at}: skipped {:?} {}: {}", r.kind, r.name, r.reason);
-    }
-}
-
 async fn run(args: cli::Args) -> anyhow::Result<()> {
-    let blocks = corefile::load(&args.conf)?;
-    let servers = config::servers(&blocks, args.port)?;
+    let servers = load_servers(&args)?;
+    let mut fingerprint = reload::fingerprint(&args.conf);
     // Taken before the module is read, so a change racing the startup is still seen as one.
     let module_stamp = args.module.as_deref().and_then(swap::modified);
     let module = match &args.module {
@@ -109,56 +118,16 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
             .with_context(|| format!("loading the module {}", path.display()))?,
         None => Module::load_with(module::EMBEDDED, args.memory_limit).context("loading the built-in module")?,
     };
-    let mut plugins = Vec::new();
-
-    let mut by_port: BTreeMap<u16, (Vec<IpAddr>, Vec<Block>)> = BTreeMap::new();
-    let mut syncs = Vec::new();
-    for srv in &servers {
-        let plugin = if srv.stanzas.is_empty() { None } else { Some(start_stanzas(&module, srv, &mut syncs).await?) };
-        plugins.extend(plugin.clone());
-        let mut ports: Vec<u16> = srv.keys.iter().map(|(_, p)| *p).collect();
-        ports.sort_unstable();
-        ports.dedup();
-        for port in ports {
-            let zones = srv.keys.iter().filter(|(_, p)| *p == port).map(|(z, _)| z.clone()).collect();
-            let entry = by_port.entry(port).or_default();
-            entry.0.extend(&srv.bind);
-            entry.1.push(Block { zones, log: srv.log, errors: srv.errors, plugin: plugin.clone() });
-        }
-    }
-
-    // As CoreDNS: wait for every stanza's first list, each up to its startup_timeout, then serve.
-    let waits = syncs.into_iter().map(|(at, timeout, mut synced): Sync| async move {
-        if tokio::time::timeout(timeout, synced.wait_for(|s| *s)).await.is_err() {
-            eprintln!("[WARNING] plugin/kubernetai: {at}: starting server with unsynced Kubernetes API");
-        }
-    });
-    futures::future::join_all(waits).await;
-
+    let counters = Arc::new(Counters::default());
+    let mut running = Instance::build(&servers, &module, &counters).await?;
     // SIGHUP swaps the module; its handler is in place before anyone can learn the server is up.
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("handling SIGHUP")?;
-    let counters = Arc::new(Counters::default());
-    for (port, (binds, blocks)) in by_port {
-        let router = Arc::new(Router { blocks, counters: counters.clone() });
-        let binds = if binds.is_empty() { vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)] } else { binds };
-        for ip in binds {
-            let (udp, tcp) = bind_pair(SocketAddr::new(ip, port)).await?;
-            let addr = udp.local_addr()?;
-            println!("[INFO] listening on udp+tcp {addr}");
-            // Several receivers on one socket, one per core, so UDP queries are answered in parallel.
-            let udp = Arc::new(udp);
-            for _ in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
-                tokio::spawn(server::serve_udp(udp.clone(), router.clone()));
-            }
-            tokio::spawn(server::serve_tcp(tcp, router.clone()));
-        }
-    }
-    for srv in &servers {
-        for (zone, port) in &srv.keys {
-            println!("{zone}:{port}");
-        }
-    }
-    println!("kubernetai-{}", env!("CARGO_PKG_VERSION"));
+    let mut listeners = Listeners::default();
+    listeners.serve(&running).await?;
+    let status = status::Status::default();
+    status.configure(&running.status, running.plugins.clone()).await?;
+    listeners.probe_loops(&running);
+    announce(&servers);
 
     let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(4);
     if let Some(addr) = &args.admin {
@@ -170,11 +139,148 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
             Err(e) => eprintln!("[WARNING] admin endpoint {addr}: {e}; module swaps by SIGHUP and file change only"),
         }
     }
+    let live = Arc::new(swap::Live::new(module, running.plugins.clone()));
     let source = swap::Source { path: args.module.clone(), stamp: module_stamp, memory_limit: args.memory_limit };
-    tokio::spawn(swap::run(source, hup, admin_rx, plugins, counters.clone()));
-    shutdown_signal().await;
+    tokio::spawn(swap::run(source, hup, admin_rx, live.clone(), counters.clone()));
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let wait = running.reload.map_or(Duration::MAX, |(interval, jitter)| reload::next_wait(interval, jitter));
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(wait.min(Duration::from_secs(86400))) => {
+                let now = reload::fingerprint(&args.conf);
+                if running.reload.is_none() || now == fingerprint {
+                    continue;
+                }
+                fingerprint = now;
+                match reload_instance(&args, &live, &counters, &mut listeners, &status).await {
+                    Ok(next) => {
+                        running = next;
+                        eprintln!("[INFO] Reloading complete");
+                    }
+                    Err(e) => {
+                        registry().inc("coredns_reload_failed_total", &[]);
+                        eprintln!("[ERROR] Restart failed: {e:#}");
+                    }
+                }
+            }
+        }
+    }
+    if !running.lameduck.is_zero() {
+        // Still answering, so clients and load balancers move away before the sockets close.
+        eprintln!("[INFO] plugin/health: Going into lameduck mode for {}", errors::go_duration(running.lameduck));
+        tokio::time::sleep(running.lameduck).await;
+    }
     eprintln!("[INFO] shutting down: {}", counters.summary());
     Ok(())
+}
+
+fn load_servers(args: &cli::Args) -> anyhow::Result<Vec<config::Server>> {
+    let blocks = corefile::load(&args.conf)?;
+    Ok(config::servers(&blocks, args.port)?)
+}
+
+/// CoreDNS's startup banner: every zone and port served, then the version.
+fn announce(servers: &[config::Server]) {
+    for srv in servers {
+        for (zone, port) in &srv.keys {
+            println!("{zone}:{port}");
+        }
+    }
+    println!("kubernetai-{}", env!("CARGO_PKG_VERSION"));
+}
+
+/// Reads the changed Corefile and starts it beside the running one; only when everything has
+/// started do the listeners switch to it. The running instance is left alone on any error.
+async fn reload_instance(
+    args: &cli::Args,
+    live: &swap::Live,
+    counters: &Arc<Counters>,
+    listeners: &mut Listeners,
+    status: &status::Status,
+) -> anyhow::Result<Instance> {
+    let servers = load_servers(args)?;
+    let next = Instance::build(&servers, &live.module(), counters).await?;
+    listeners.bind_missing(&next).await?;
+    status.configure(&next.status, next.plugins.clone()).await?;
+    listeners.serve(&next).await?;
+    listeners.probe_loops(&next);
+    live.set_plugins(next.plugins.clone());
+    announce(&servers);
+    Ok(next)
+}
+
+/// The sockets, kept by the address the Corefile asks for, so a reload keeps serving on them.
+#[derive(Default)]
+struct Listeners {
+    open: BTreeMap<ListenKey, Listener>,
+}
+
+struct Listener {
+    local: SocketAddr,
+    router: server::Current,
+    tasks: Vec<tokio::task::AbortHandle>,
+    /// Bound but not yet serving (a reload binds first, then switches).
+    pending: Option<(UdpSocket, TcpListener)>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(tokio::task::AbortHandle::abort);
+    }
+}
+
+impl Listeners {
+    /// Binds the addresses `instance` needs that are not open yet.
+    async fn bind_missing(&mut self, instance: &Instance) -> anyhow::Result<()> {
+        for (key, router) in &instance.routers {
+            if self.open.contains_key(key) {
+                continue;
+            }
+            let (udp, tcp) = bind_pair(SocketAddr::new(key.0, key.1)).await?;
+            let local = udp.local_addr()?;
+            let router = Arc::new(arc_swap::ArcSwap::new(router.clone()));
+            self.open.insert(*key, Listener { local, router, tasks: vec![], pending: Some((udp, tcp)) });
+        }
+        Ok(())
+    }
+
+    /// Points every listener `instance` needs at its router, serving new ones, and closes the
+    /// ones it does not need.
+    async fn serve(&mut self, instance: &Instance) -> anyhow::Result<()> {
+        self.bind_missing(instance).await?;
+        self.open.retain(|key, _| instance.routers.contains_key(key));
+        for (key, router) in &instance.routers {
+            let Some(l) = self.open.get_mut(key) else {
+                continue;
+            };
+            l.router.store(router.clone());
+            let Some((udp, tcp)) = l.pending.take() else {
+                continue;
+            };
+            println!("[INFO] listening on udp+tcp {}", l.local);
+            // Several receivers on one socket, one per core, so UDP queries are taken in parallel.
+            let udp = Arc::new(udp);
+            for _ in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
+                l.tasks.push(tokio::spawn(server::serve_udp(udp.clone(), l.router.clone())).abort_handle());
+            }
+            l.tasks.push(tokio::spawn(server::serve_tcp(tcp, l.router.clone())).abort_handle());
+        }
+        Ok(())
+    }
+
+    /// Starts the `loop` probes of `instance`, each to its block's first address.
+    fn probe_loops(&self, instance: &Instance) {
+        for (key, detect) in &instance.loops {
+            let Some(l) = self.open.get(key) else {
+                continue;
+            };
+            let ip = if l.local.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { l.local.ip() };
+            tokio::spawn(detect.clone().probe(SocketAddr::new(ip, l.local.port())));
+        }
+    }
 }
 
 /// A UDP socket and a TCP listener on the same address. Port 0 picks a free port for both.
@@ -191,149 +297,6 @@ async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)>
         }
     }
     bail!("no port free for both udp and tcp on {}: {:?}", addr.ip(), last_err)
-}
-
-/// A stanza whose first list startup waits for: where it is written, how long to wait, and
-/// whether it has synced.
-type Sync = (String, std::time::Duration, tokio::sync::watch::Receiver<bool>);
-
-/// Instantiates the module for one server block, configures it with the block's stanzas, loads
-/// each stanza's objects and starts keeping them current.
-pub async fn start_stanzas(
-    module: &Module,
-    srv: &config::Server,
-    syncs: &mut Vec<Sync>,
-) -> anyhow::Result<Arc<Plugin>> {
-    let local_ips = local_ips(&srv.bind).iter().map(IpAddr::to_string).collect();
-    let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
-    let instance = Arc::new(
-        Plugin::new(module.clone(), wit::Server { local_ips }, stanzas)
-            .with_context(|| format!("server block at {}", srv.at))?,
-    );
-    for (i, st) in srv.stanzas.iter().enumerate() {
-        let index = u32::try_from(i).context("too many stanzas")?;
-        match &st.source {
-            Source::Manifests(files) => {
-                // Stamped before reading, so a change racing the startup is still seen as one.
-                let stamp = manifests::stamp(files);
-                let objects = manifests::load(files).with_context(|| format!("kubernetai stanza at {}", st.at))?;
-                let rejected = instance.apply(index, now(), &objects.initial_events())?;
-                log_rejected(&st.at, &rejected);
-                eprintln!(
-                    "[INFO] plugin/kubernetai: {}: loaded {} objects from {} file(s)",
-                    st.at,
-                    objects.len(),
-                    files.len()
-                );
-                tokio::spawn(watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), stamp, objects));
-            }
-            Source::Api(api) => {
-                let client = watch::client(api).await.with_context(|| format!("kubernetai stanza at {}", st.at))?;
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                let kinds = watch::kinds(&st.guest);
-                for kind in &kinds {
-                    tokio::spawn(watch::run(client.clone(), *kind, st.guest.clone(), tx.clone(), st.at.clone()));
-                }
-                let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
-                tokio::spawn(apply_reports(instance.clone(), index, st.at.clone(), kinds, rx, synced_tx));
-                syncs.push((st.at.clone(), st.startup_timeout, synced_rx));
-            }
-        }
-    }
-    Ok(instance)
-}
-
-/// The addresses the zone's NS records name, as CoreDNS picks them: the bound addresses, or
-/// every interface address when the block binds all; loopback never.
-fn local_ips(bind: &[IpAddr]) -> Vec<IpAddr> {
-    let all = bind.is_empty() || bind.iter().any(IpAddr::is_unspecified);
-    let candidates: Vec<IpAddr> = if all {
-        if_addrs::get_if_addrs().map(|ifs| ifs.into_iter().map(|i| i.ip()).collect()).unwrap_or_default()
-    } else {
-        bind.to_vec()
-    };
-    candidates
-        .into_iter()
-        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
-        // Link-local IPv6 addresses are not reachable as name servers.
-        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80))
-        .collect()
-}
-
-/// Re-reads the manifest files when they change and feeds the difference to the instance.
-async fn watch_manifests(
-    instance: Arc<Plugin>,
-    index: u32,
-    at: String,
-    files: Vec<std::path::PathBuf>,
-    mut stamp: Vec<Option<SystemTime>>,
-    mut current: manifests::Objects,
-) {
-    loop {
-        tokio::time::sleep(manifests::POLL_INTERVAL).await;
-        let next_stamp = manifests::stamp(&files);
-        if next_stamp == stamp {
-            continue;
-        }
-        stamp = next_stamp;
-        let next = match manifests::load(&files) {
-            Ok(next) => next,
-            Err(e) => {
-                eprintln!("[ERROR] plugin/kubernetai: {at}: {e}; keeping the last good objects");
-                continue;
-            }
-        };
-        let events = current.diff(&next);
-        if events.is_empty() {
-            continue;
-        }
-        let result = instance.apply(index, now(), &events);
-        match result {
-            Ok(rejected) => {
-                log_rejected(&at, &rejected);
-                eprintln!("[INFO] plugin/kubernetai: {at}: applied {} change(s)", events.len());
-                current = next;
-            }
-            Err(e) => eprintln!("[ERROR] plugin/kubernetai: {at}: applying changes: {e:#}"),
-        }
-    }
-}
-
-/// Applies a stanza's watch events to the instance in the order they came, batching what has
-/// queued up, and marks the stanza synced once every kind has listed.
-async fn apply_reports(
-    instance: Arc<Plugin>,
-    index: u32,
-    at: String,
-    mut pending: Vec<wit::Kind>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<watch::Report>,
-    synced: tokio::sync::watch::Sender<bool>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut events = Vec::new();
-        let mut report = Some(first);
-        while let Some(r) = report.take() {
-            match r {
-                watch::Report::Events(mut e) => events.append(&mut e),
-                watch::Report::Listed(kind) => {
-                    pending.retain(|k| *k != kind);
-                    if pending.is_empty() && !*synced.borrow() {
-                        events.push(wit::Event::Synced(true));
-                    }
-                }
-            }
-            report = rx.try_recv().ok();
-        }
-        let became_synced = events.iter().any(|e| matches!(e, wit::Event::Synced(true)));
-        match instance.apply(index, now(), &events) {
-            Ok(rejected) => log_rejected(&at, &rejected),
-            Err(e) => eprintln!("[ERROR] plugin/kubernetai: {at}: applying watch events: {e:#}"),
-        }
-        if became_synced {
-            eprintln!("[INFO] plugin/kubernetai: {at}: synced with the Kubernetes API");
-            let _ = synced.send(true);
-        }
-    }
 }
 
 async fn shutdown_signal() {

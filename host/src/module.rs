@@ -216,6 +216,17 @@ impl Instance {
     pub fn handle(&mut self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
         self.call("handle", QUERY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_handle(s, query))
     }
+
+    pub fn transfer(&mut self, query: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ModuleError> {
+        // A transfer walks the whole zone: it gets the time an apply gets.
+        self.call("transfer", APPLY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_transfer(s, query))
+    }
+
+    pub fn search_path(&mut self, qname: &str, client: &str) -> Result<Option<Vec<String>>, ModuleError> {
+        self.call("search-path", QUERY_DEADLINE_TICKS, |b, s| {
+            b.kubernetai_dns_plugin().call_search_path(s, qname, client)
+        })
+    }
 }
 
 #[cfg(test)]

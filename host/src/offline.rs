@@ -10,9 +10,10 @@ use anyhow::{Context, bail};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
+use crate::instance::Instance;
 use crate::module::{self, Module, wit};
 use crate::plugin::Plugin;
-use crate::server::{Block, Counters, Router};
+use crate::server::Counters;
 use crate::stanza::Source;
 use crate::{cli, config, corefile};
 
@@ -55,22 +56,16 @@ pub async fn resolve(args: &cli::Args, name: &str, qtype: &str) -> anyhow::Resul
         })
         .fold(None, |acc: Option<(usize, u16)>, x| if acc.is_none_or(|a| x.0 > a.0) { Some(x) } else { acc });
     let Some((_, port)) = best else { bail!("no server block serves {name}") };
-    let mut router_blocks = Vec::new();
-    for srv in servers.iter().filter(|s| s.keys.iter().any(|(_, p)| *p == port)) {
-        if let Some(st) = srv.stanzas.iter().find(|s| !matches!(s.source, Source::Manifests(_))) {
-            bail!("{}: resolve works offline, so every kubernetai stanza needs `manifests`", st.at);
-        }
-        let plugin = if srv.stanzas.is_empty() {
-            None
-        } else {
-            Some(crate::start_stanzas(&module, srv, &mut Vec::new()).await?)
-        };
-        router_blocks.push(Block { zones: srv.zones(), log: false, errors: false, plugin });
+    let on_port: Vec<config::Server> =
+        servers.iter().filter(|s| s.keys.iter().any(|(_, p)| *p == port)).cloned().collect();
+    if let Some(st) = on_port.iter().flat_map(|s| &s.stanzas).find(|s| !matches!(s.source, Source::Manifests(_))) {
+        bail!("{}: resolve works offline, so every kubernetai stanza needs `manifests`", st.at);
     }
-    let router = Router { blocks: router_blocks, counters: Arc::new(Counters::default()) };
+    let instance = Instance::build(&on_port, &module, &Arc::new(Counters::default())).await?;
+    let router = instance.routers.iter().find(|((_, p), _)| *p == port).map(|(_, r)| r.clone()).context("no router")?;
     let mut query = Message::new(1, MessageType::Query, OpCode::Query);
     query.metadata.recursion_desired = true;
     query.add_query(Query::query(Name::from_ascii(name).context("the name")?, qtype));
-    let answer = router.answer_offline(&query.to_vec()?).context("the query was dropped")?;
+    let answer = router.answer_offline(&query.to_vec()?).await.context("the query was dropped")?;
     Ok(Message::from_vec(&answer)?.to_string())
 }

@@ -149,6 +149,26 @@ impl Plugin {
     /// Answers a query on the first idle instance; a trap or a missed deadline is the caller's
     /// SERVFAIL, and that instance is rebuilt from the recorded objects.
     pub fn handle(&self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
+        self.with_instance(|instance| instance.handle(query))
+    }
+
+    /// The messages of a zone transfer, or None when no stanza is authoritative for the zone.
+    pub fn transfer(&self, query: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ModuleError> {
+        self.with_instance(|instance| instance.transfer(query))
+    }
+
+    /// The autopath search path of the pod at `client`, for a query named `qname`.
+    pub fn search_path(&self, qname: &str, client: &str) -> Result<Option<Vec<String>>, ModuleError> {
+        self.with_instance(|instance| instance.search_path(qname, client))
+    }
+
+    /// Whether every stanza has its first complete view of its cluster (the `ready` plugin).
+    pub fn synced(&self) -> bool {
+        self.fed.lock().unwrap_or_else(|p| p.into_inner()).iter().all(|o| o.synced)
+    }
+
+    /// Runs `call` on the first idle instance, rebuilding the instance if the call fails.
+    fn with_instance<T>(&self, call: impl FnOnce(&mut Instance) -> Result<T, ModuleError>) -> Result<T, ModuleError> {
         let (result, used) = {
             let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
             let n = generation.instances.len();
@@ -159,7 +179,7 @@ impl Plugin {
                 Some(found) => found,
                 None => (start, generation.instances[start].lock().unwrap_or_else(|p| p.into_inner())),
             };
-            (outside_runtime(|| instance.handle(query)), used)
+            (outside_runtime(|| call(&mut instance)), used)
         };
         if let Err(e) = &result {
             eprintln!("[ERROR] plugin/kubernetai: {e}; rebuilding instance {used}");

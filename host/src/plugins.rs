@@ -62,7 +62,22 @@ pub const ORDER: &[&str] = &[
 ];
 
 /// The directives this server implements.
-pub const SUPPORTED: &[&str] = &["bind", "errors", "log", "kubernetai"];
+pub const SUPPORTED: &[&str] = &[
+    "reload",
+    "bind",
+    "ready",
+    "health",
+    "prometheus",
+    "errors",
+    "log",
+    "loadbalance",
+    "cache",
+    "autopath",
+    "transfer",
+    "kubernetai",
+    "loop",
+    "forward",
+];
 
 /// Where `name` runs in the chain, or why it cannot be used.
 pub fn position(name: &str) -> Result<usize, String> {

@@ -1,20 +1,23 @@
 //! DNS over UDP and TCP: receives queries, picks the server block whose zone is the longest
-//! match, runs its chain (the kubernetai module, then "no next plugin" as CoreDNS answers it),
-//! and sends the answer back within the transport's limits. Malformed packets are answered
-//! FORMERR or dropped, and counted.
+//! match, runs its chain (see `chain`), logs, counts and measures the outcome, and sends the
+//! answer back within the transport's limits. Malformed packets are answered FORMERR or dropped,
+//! and counted.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-use crate::module::wit;
-use crate::plugin::Plugin;
+use crate::chain::{Next, Proto, Query, Reply, Stage};
+use crate::errors::Errors;
+use crate::log::Log;
+use crate::metrics;
 use crate::wire::{self, Request};
 
 /// A TCP connection idle this long is closed (CoreDNS's default read timeout is of this order).
@@ -25,11 +28,14 @@ const UDP_BUFFER: usize = 65535;
 /// One server block as the server runs it.
 pub struct Block {
     pub zones: Vec<String>,
-    pub log: bool,
-    pub errors: bool,
-    /// The kubernetai plugin (a pool of module instances) holding this block's stanzas; None for
-    /// a block without kubernetai.
-    pub plugin: Option<Arc<Plugin>>,
+    /// "dns://:53": the `server` label of its metrics.
+    pub server: String,
+    pub log: Option<Log>,
+    pub errors: Option<Arc<Errors>>,
+    /// `prometheus`: requests are measured.
+    pub metrics: bool,
+    /// The chain, in CoreDNS's plugin order.
+    pub stages: Vec<Stage>,
 }
 
 /// What the server counted, printed when it stops.
@@ -67,164 +73,122 @@ pub struct Router {
     pub counters: Arc<Counters>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Proto {
-    Udp,
-    Tcp,
-}
+/// The router a listener uses now; a reload replaces it while the sockets stay open.
+pub type Current = Arc<ArcSwap<Router>>;
 
 impl Router {
-    /// The block whose zone is the longest match for `qname`.
-    fn block(&self, qname: &str) -> Option<&Block> {
+    /// The block whose zone is the longest match for `qname`: its index, itself and that zone.
+    fn block(&self, qname: &str) -> Option<(usize, &Block, &str)> {
         self.blocks
             .iter()
-            .filter_map(|b| kubernetai_guest::name::longest_zone(qname, &b.zones).map(|z| (z.len(), b)))
-            .max_by_key(|(len, _)| *len)
-            .map(|(_, b)| b)
+            .enumerate()
+            .filter_map(|(i, b)| kubernetai_guest::name::longest_zone(qname, &b.zones).map(|z| (i, b, z)))
+            .max_by_key(|(_, _, z)| z.len())
     }
 
     /// The answer to `packet` as a TCP client would get it (no size limit), for offline use.
-    pub fn answer_offline(&self, packet: &[u8]) -> Option<Vec<u8>> {
-        self.answer(packet, SocketAddr::from(([127, 0, 0, 1], 0)), Proto::Tcp)
+    pub async fn answer_offline(self: &Arc<Self>, packet: &[u8]) -> Option<Vec<u8>> {
+        self.answer(packet, SocketAddr::from(([127, 0, 0, 1], 0)), Proto::Tcp).await.into_iter().next()
     }
 
-    /// The answer to `packet`, or None to drop it.
-    fn answer(&self, packet: &[u8], client: SocketAddr, proto: Proto) -> Option<Vec<u8>> {
+    /// The messages that answer `packet` (none: drop it; several: a zone transfer).
+    pub async fn answer(self: &Arc<Self>, packet: &[u8], client: SocketAddr, proto: Proto) -> Vec<Vec<u8>> {
         let c = &self.counters;
         c.queries.fetch_add(1, Ordering::Relaxed);
         // Shorter than a header, or itself a response: never answered (no reflection loops).
         if packet.len() < 12 || packet[2] & 0x80 != 0 {
             c.dropped.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return vec![];
         }
         let Some(req) = Request::parse(packet) else {
             c.formerr.fetch_add(1, Ordering::Relaxed);
-            return Some(wire::header_only(packet, ResponseCode::FormErr));
+            return vec![wire::header_only(packet, ResponseCode::FormErr)];
         };
         let started = Instant::now();
         let max_size = match proto {
             Proto::Udp => req.udp_limit(),
             Proto::Tcp => u16::MAX,
         };
-        let Some(block) = self.block(&req.qname) else {
+        let Some((index, block, zone)) = self.block(&req.qname) else {
             c.answered.fetch_add(1, Ordering::Relaxed);
-            return Some(req.error(ResponseCode::Refused));
+            return vec![req.error(ResponseCode::Refused)];
         };
-        let response = match self.chain(block, packet, client, proto, max_size, 0) {
-            // The module's bytes go to the network only if they are a response to this query.
-            Reply::Bytes(bytes) if bytes.len() >= 12 && bytes[..2] == packet[..2] && bytes[2] & 0x80 != 0 => Ok(bytes),
-            Reply::Bytes(bytes) => Err(format!(
-                "plugin/kubernetai: the module answered {} bytes that are no response to this query",
-                bytes.len()
-            )),
+        let Some(query) = Query::new(packet.to_vec(), req.message.clone(), client, proto, max_size) else {
+            c.formerr.fetch_add(1, Ordering::Relaxed);
+            return vec![wire::header_only(packet, ResponseCode::FormErr)];
+        };
+        let reply = Next { router: self, block: index, at: 0 }.run(&query).await;
+        let (messages, by) = match reply {
+            Reply::Answer { bytes, by } => (vec![fit(bytes, max_size, &req)], by),
+            Reply::Stream { messages, by } => (messages, by),
             Reply::Drop => {
                 c.dropped.fetch_add(1, Ordering::Relaxed);
-                return None;
+                return vec![];
             }
-            Reply::Fail(e) => Err(e),
-        };
-        let bytes = match response {
-            Ok(bytes) if bytes.len() <= usize::from(max_size) => bytes,
-            Ok(bytes) => {
-                // The module must truncate; if it did not, the host keeps the promise for it.
-                eprintln!(
-                    "[ERROR] plugin/kubernetai: module answered {} bytes for a {max_size}-byte limit",
-                    bytes.len()
-                );
-                c.servfail.fetch_add(1, Ordering::Relaxed);
-                req.error(ResponseCode::ServFail)
-            }
-            Err(e) => {
-                if block.errors {
+            Reply::Fail { rcode, reason, by } => {
+                if let Some(errors) = &block.errors {
                     let q = &req.message.queries[0];
-                    eprintln!("[ERROR] plugin/errors: 2 {} {}: {e}", q.name(), q.query_type());
+                    errors.report(&format!("{} {} {}: {reason}", rcode.low(), q.name(), q.query_type()));
                 }
-                c.servfail.fetch_add(1, Ordering::Relaxed);
-                req.error(ResponseCode::ServFail)
+                (vec![req.error(rcode)], by)
             }
         };
-        match wire::rcode_of(&bytes) {
+        let first = messages.first().map(Vec::as_slice).unwrap_or_default();
+        match wire::rcode_of(first) {
             Some(1) => c.formerr.fetch_add(1, Ordering::Relaxed),
+            Some(2) => c.servfail.fetch_add(1, Ordering::Relaxed),
             _ => c.answered.fetch_add(1, Ordering::Relaxed),
         };
-        if block.log {
-            let proto = if proto == Proto::Udp { "udp" } else { "tcp" };
-            println!("{}", req.log_line(client, proto, packet.len(), &bytes, started.elapsed()));
+        let took = started.elapsed();
+        if block.metrics {
+            let size: usize = messages.iter().map(Vec::len).sum();
+            metrics::report(&block.server, zone, &query, packet.len(), first, size, by, took);
         }
-        Some(bytes)
+        if let Some(log) = &block.log {
+            log.write(&req, client, proto, packet.len(), first, took);
+        }
+        messages
     }
-}
 
-/// What a server block's chain made of a query.
-enum Reply {
-    Bytes(Vec<u8>),
-    Drop,
-    /// SERVFAIL, for this reason.
-    Fail(String),
-}
-
-/// How many CNAME targets one query may chase through the chain (ExternalName to ExternalName…).
-const MAX_CHASE_DEPTH: usize = 8;
-
-impl Router {
-    /// Runs `block`'s chain: the kubernetai module, then the end of the chain.
-    fn chain(
-        &self,
-        block: &Block,
-        packet: &[u8],
-        client: SocketAddr,
-        proto: Proto,
-        max_size: u16,
+    /// Resolves `name`/`qtype` through the chain of the block serving `name`, from its top, as
+    /// CoreDNS's upstream lookups do for CNAME targets.
+    pub async fn lookup(
+        self: &Arc<Self>,
+        name: &str,
+        qtype: RecordType,
+        from: &Query,
         depth: usize,
-    ) -> Reply {
-        let Some(plugin) = &block.plugin else {
-            return Reply::Fail("no next plugin found".to_string());
-        };
-        let query = wit::Query {
-            packet: packet.to_vec(),
-            client: client.ip().to_string(),
-            client_port: client.port(),
-            transport: if proto == Proto::Udp { wit::Transport::Udp } else { wit::Transport::Tcp },
-            max_size,
-        };
-        // The instance is released before a chase runs the chain again.
-        let outcome = plugin.handle(&query).map_err(|e| e.to_string());
-        match outcome {
-            Ok(wit::Outcome::Answer(bytes)) => Reply::Bytes(bytes),
-            Ok(wit::Outcome::Chase(chase)) => Reply::Bytes(self.chase(chase, client, proto, max_size, depth)),
-            Ok(wit::Outcome::Drop) => Reply::Drop,
-            Ok(wit::Outcome::Next) => Reply::Fail("plugin/kubernetai: no next plugin found".to_string()),
-            Err(e) => Reply::Fail(e),
+    ) -> Option<Message> {
+        let target = Name::from_ascii(name).ok()?;
+        let mut m = Message::new(from.message.metadata.id, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        m.add_query(hickory_proto::op::Query::query(target, qtype));
+        let packet = m.to_vec().ok()?;
+        let mut q = Query::new(packet, m, from.client, from.proto, u16::MAX)?;
+        q.depth = depth;
+        let (block, _, _) = self.block(&q.qname)?;
+        match (Next { router: self, block, at: 0 }).run(&q).await {
+            Reply::Answer { bytes, .. } => Message::from_vec(&bytes).ok(),
+            _ => None,
         }
-    }
-
-    /// Completes an answer ending in a CNAME out of the zone: the target is resolved through the
-    /// chain of the block that serves it, as CoreDNS's upstream lookup does, and its answer
-    /// records are appended.
-    fn chase(&self, chase: wit::Chase, client: SocketAddr, proto: Proto, max_size: u16, depth: usize) -> Vec<u8> {
-        let Ok(mut resp) = Message::from_vec(&chase.response) else {
-            return chase.response;
-        };
-        let target = chase.target.to_ascii_lowercase();
-        let sub_query = Name::from_ascii(&chase.target).ok().and_then(|name| {
-            let mut m = Message::new(0, MessageType::Query, OpCode::Query);
-            m.metadata.recursion_desired = true;
-            m.add_query(Query::query(name, RecordType::from(chase.qtype)));
-            m.to_vec().ok()
-        });
-        if let (true, Some(packet), Some(block)) = (depth < MAX_CHASE_DEPTH, sub_query, self.block(&target))
-            && let Reply::Bytes(bytes) = self.chain(block, &packet, client, proto, u16::MAX, depth + 1)
-            && let Ok(sub) = Message::from_vec(&bytes)
-        {
-            resp.metadata.truncation |= sub.metadata.truncation;
-            resp.answers.extend(sub.answers);
-        }
-        kubernetai_guest::handler::encode(resp, max_size)
     }
 }
 
-/// Serves UDP on `socket` until the task is dropped.
-pub async fn serve_udp(socket: Arc<UdpSocket>, router: Arc<Router>) {
+/// A response within the client's limit: an upstream's or the cache's answer may be larger than
+/// this client takes over UDP, and is then cut as the module cuts its own.
+fn fit(bytes: Vec<u8>, max_size: u16, req: &Request) -> Vec<u8> {
+    if bytes.len() <= usize::from(max_size) {
+        return bytes;
+    }
+    match Message::from_vec(&bytes) {
+        Ok(m) => kubernetai_guest::handler::encode(m, max_size),
+        Err(_) => req.error(ResponseCode::ServFail),
+    }
+}
+
+/// Serves UDP on `socket` until the task is dropped. A query is answered on its own task, so one
+/// waiting on an upstream holds up no other.
+pub async fn serve_udp(socket: Arc<UdpSocket>, router: Current) {
     let mut buf = vec![0u8; UDP_BUFFER];
     loop {
         let (n, peer) = match socket.recv_from(&mut buf).await {
@@ -235,16 +199,19 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, router: Arc<Router>) {
                 continue;
             }
         };
-        if let Some(answer) = router.answer(&buf[..n], peer, Proto::Udp)
-            && let Err(e) = socket.send_to(&answer, peer).await
-        {
-            eprintln!("[WARNING] udp send to {peer}: {e}");
-        }
+        let (packet, router, socket) = (buf[..n].to_vec(), router.load_full(), socket.clone());
+        tokio::spawn(async move {
+            for answer in router.answer(&packet, peer, Proto::Udp).await {
+                if let Err(e) = socket.send_to(&answer, peer).await {
+                    eprintln!("[WARNING] udp send to {peer}: {e}");
+                }
+            }
+        });
     }
 }
 
 /// Serves TCP on `listener`: several length-framed queries per connection.
-pub async fn serve_tcp(listener: TcpListener, router: Arc<Router>) {
+pub async fn serve_tcp(listener: TcpListener, router: Current) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -259,7 +226,7 @@ pub async fn serve_tcp(listener: TcpListener, router: Arc<Router>) {
     }
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, router: Arc<Router>) {
+async fn connection(mut stream: TcpStream, peer: SocketAddr, router: Current) {
     let mut buf = Vec::new();
     loop {
         let mut len = [0u8; 2];
@@ -272,15 +239,15 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, router: Arc<Router>
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let Some(answer) = router.answer(&buf, peer, Proto::Tcp) else {
-            continue;
-        };
-        let Ok(len) = u16::try_from(answer.len()) else {
-            return;
-        };
-        let mut framed = Vec::with_capacity(answer.len() + 2);
-        framed.extend_from_slice(&len.to_be_bytes());
-        framed.extend_from_slice(&answer);
+        let answers = router.load_full().answer(&buf, peer, Proto::Tcp).await;
+        let mut framed = Vec::new();
+        for answer in answers {
+            let Ok(len) = u16::try_from(answer.len()) else {
+                return;
+            };
+            framed.extend_from_slice(&len.to_be_bytes());
+            framed.extend_from_slice(&answer);
+        }
         if stream.write_all(&framed).await.is_err() {
             return;
         }

@@ -3,8 +3,8 @@
 //! query path (see `Plugin::swap`); a refused candidate leaves the running module serving.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tokio::sync::{mpsc, oneshot};
@@ -37,12 +37,33 @@ pub fn read_module(path: &Path) -> Result<Vec<u8>, ModuleError> {
     std::fs::read(path).map_err(|source| ModuleError::Read { file: path.display().to_string(), source })
 }
 
+/// The module in use and the plugins running it, both replaced as the server goes on (swaps
+/// replace the module, reloads the plugins).
+pub struct Live {
+    module: Mutex<Module>,
+    plugins: Mutex<Vec<Arc<Plugin>>>,
+}
+
+impl Live {
+    pub fn new(module: Module, plugins: Vec<Arc<Plugin>>) -> Self {
+        Live { module: Mutex::new(module), plugins: Mutex::new(plugins) }
+    }
+
+    pub fn module(&self) -> Module {
+        self.module.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_plugins(&self, plugins: Vec<Arc<Plugin>>) {
+        *self.plugins.lock().unwrap_or_else(|p| p.into_inner()) = plugins;
+    }
+}
+
 /// Swaps on every trigger, for ever.
 pub async fn run(
     mut source: Source,
     mut hup: tokio::signal::unix::Signal,
     mut admin: mpsc::Receiver<Request>,
-    plugins: Vec<Arc<Plugin>>,
+    live: Arc<Live>,
     counters: Arc<Counters>,
 ) {
     let mut tick = tokio::time::interval(MODULE_POLL);
@@ -58,27 +79,33 @@ pub async fn run(
             }
         };
         source.stamp = source.path.as_deref().and_then(modified);
-        let (path, limit, plugins) = (source.path.clone(), source.memory_limit, plugins.clone());
+        let (path, limit, live) = (source.path.clone(), source.memory_limit, live.clone());
         let outcome = tokio::task::spawn_blocking(move || -> Result<usize, ModuleError> {
             let module = match &path {
                 Some(p) => Module::load_with(&read_module(p)?, limit)?,
                 None => Module::load_with(module::EMBEDDED, limit)?,
             };
+            // Held through the swap, so a reload builds on the module every plugin runs.
+            let mut current = live.module.lock().unwrap_or_else(|p| p.into_inner());
+            let plugins = live.plugins.lock().unwrap_or_else(|p| p.into_inner()).clone();
             for plugin in &plugins {
                 plugin.swap(module.clone())?;
             }
+            *current = module;
             Ok(plugins.len())
         })
         .await;
         let result = match outcome {
             Ok(Ok(n)) => {
                 counters.swaps.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::registry().inc("kubernetai_module_swaps_total", &[]);
                 let text = format!("module swapped in {n} server block(s)");
                 eprintln!("[INFO] plugin/kubernetai: {text}");
                 Ok(text)
             }
             Ok(Err(e)) => {
                 counters.refused.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::registry().inc("kubernetai_module_swaps_refused_total", &[]);
                 let text = format!("module refused, the running one keeps serving: {e}");
                 eprintln!("[ERROR] plugin/kubernetai: {text}");
                 Err(text)

@@ -1,9 +1,6 @@
 //! The little the host itself reads and writes of DNS messages: the question (to pick a server
 //! block), the client's EDNS0 payload size, the error answers the host gives without the module
-//! (REFUSED, SERVFAIL, FORMERR), and CoreDNS's query log line.
-
-use std::net::SocketAddr;
-use std::time::Duration;
+//! (REFUSED, SERVFAIL, FORMERR).
 
 use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
 pub use kubernetai_guest::handler::header_only;
@@ -51,50 +48,6 @@ impl Request {
         }
         m.to_vec().unwrap_or_else(|_| header_only(&req.metadata.id.to_be_bytes(), rcode))
     }
-
-    /// CoreDNS's default log line for this query and its `response`.
-    pub fn log_line(&self, client: SocketAddr, proto: &str, size: usize, response: &[u8], took: Duration) -> String {
-        let q = &self.message.queries[0];
-        let (do_bit, bufsize) =
-            self.message.edns.as_ref().map_or((false, 512), |e| (e.flags().dnssec_ok, e.max_payload()));
-        let (rcode, flags) = response_summary(response);
-        format!(
-            "[INFO] {}:{} - {} \"{} {} {} {proto} {size} {do_bit} {bufsize}\" {rcode} {flags} {} {:.6}s",
-            client.ip(),
-            client.port(),
-            self.message.metadata.id,
-            q.query_type(),
-            q.query_class(),
-            q.name(),
-            response.len(),
-            took.as_secs_f64()
-        )
-    }
-}
-
-/// The rcode name and flags of a response header, as CoreDNS logs them ("NOERROR", "qr,aa,rd").
-fn response_summary(response: &[u8]) -> (String, String) {
-    if response.len() < 4 {
-        return ("-".into(), "-".into());
-    }
-    let rcode = match response[3] & 0x0f {
-        0 => "NOERROR".to_string(),
-        1 => "FORMERR".to_string(),
-        2 => "SERVFAIL".to_string(),
-        3 => "NXDOMAIN".to_string(),
-        4 => "NOTIMP".to_string(),
-        5 => "REFUSED".to_string(),
-        n => n.to_string(),
-    };
-    let names = [
-        (response[2] & 0x80, "qr"),
-        (response[2] & 0x04, "aa"),
-        (response[2] & 0x02, "tc"),
-        (response[2] & 0x01, "rd"),
-        (response[3] & 0x80, "ra"),
-    ];
-    let flags: Vec<&str> = names.iter().filter(|(bit, _)| *bit != 0).map(|(_, n)| *n).collect();
-    (rcode, flags.join(","))
 }
 
 /// The rcode of an answer we send.

@@ -12,9 +12,11 @@ fn run(args: &[&str]) -> (bool, String) {
 #[test]
 fn version_and_plugins() {
     let (ok, out) = run(&["-version"]);
-    assert!(ok && out.contains("kubernetai-0.1.0") && out.contains("kubernetai:dns@0.1.0"), "{out}");
+    assert!(ok && out.contains("kubernetai-0.1.0") && out.contains("kubernetai:dns@0.2.0"), "{out}");
     let (ok, out) = run(&["-plugins"]);
-    assert!(ok && out.contains("dns.kubernetai") && out.contains("dns.log"), "{out}");
+    for plugin in ["dns.kubernetai", "dns.log", "dns.forward", "dns.cache", "dns.health", "dns.prometheus", "dns.reload"] {
+        assert!(ok && out.contains(plugin), "{plugin} in {out}");
+    }
     let (ok, out) = run(&["-nonsense"]);
     assert!(!ok && out.contains("flag provided but not defined: -nonsense"), "{out}");
 }
@@ -31,7 +33,8 @@ fn a_broken_corefile_stops_startup_naming_file_and_line() {
             ". {\n kubernetai cluster.local {\n  colour blue\n }\n}\n",
             "Corefile:3 - kubernetai: unknown property 'colour'",
         ),
-        (". {\n cache 30\n}\n", "Corefile:2 - directive 'cache' is not supported by this server yet"),
+        (". {\n whoami\n}\n", "Corefile:2 - directive 'whoami' is not supported by this server yet"),
+        (". {\n forward . 127.0.0.1 {\n  tls\n }\n}\n", "Corefile:3 - forward: tls is not supported"),
         (". {\n nosuch\n}\n", "Corefile:2 - unknown directive 'nosuch'"),
         (". {\n kubernetai cluster.local {\n  manifests missing.json\n }\n}\n", "missing.json: cannot read"),
     ];
@@ -47,7 +50,7 @@ fn a_broken_corefile_stops_startup_naming_file_and_line() {
 fn offline_tools_check_a_module_and_resolve_without_a_server() {
     let built = harness::root().join("target/guest/wasm32-wasip2/release/kubernetai_guest.wasm");
     let (ok, out) = run(&["module", "check", built.to_str().expect("path")]);
-    assert!(ok && out.contains("ok, speaks kubernetai:dns@0.1.0"), "{out}");
+    assert!(ok && out.contains("ok, speaks kubernetai:dns@0.2.0"), "{out}");
     let dir = Scratch::new("offline");
     let garbage = dir.write("garbage.wasm", "not a module");
     let (ok, out) = run(&["module", "check", garbage.to_str().expect("path")]);

@@ -105,7 +105,7 @@ fn a_module_of_another_contract_version_is_refused() {
         .expect("run");
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && text.contains("the module speaks contract 9.9.0, this host speaks 0.1.0"),
+        !out.status.success() && text.contains("the module speaks contract 9.9.0, this host speaks 0.2.0"),
         "{text}"
     );
     // As a swap: refused, and the running module keeps answering.

@@ -1,0 +1,219 @@
+//! A server block's plugin chain as it runs per query: the stages in CoreDNS's plugin order
+//! (loadbalance, cache, autopath, transfer, kubernetai, loop, forward), each answering or calling
+//! the next, and what a query and a reply are on the way through.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+use crate::autopath::Autopath;
+use crate::cache::Cache;
+use crate::forward::Forward;
+use crate::loop_detect::LoopDetect;
+use crate::module::wit;
+use crate::plugin::Plugin;
+use crate::server::Router;
+use crate::transfer::Transfer;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+}
+
+/// One query on its way through a chain.
+#[derive(Clone)]
+pub struct Query {
+    pub packet: Vec<u8>,
+    pub message: Message,
+    /// Lowercase, fully qualified.
+    pub qname: String,
+    pub qtype: RecordType,
+    pub client: SocketAddr,
+    pub proto: Proto,
+    /// The largest answer the client takes over its transport.
+    pub max_size: u16,
+    /// How many CNAME targets deep this lookup is (see `Router::lookup`).
+    pub depth: usize,
+}
+
+impl Query {
+    pub fn new(packet: Vec<u8>, message: Message, client: SocketAddr, proto: Proto, max_size: u16) -> Option<Self> {
+        let q = message.queries.first()?;
+        let mut qname = q.name().to_ascii().to_ascii_lowercase();
+        if !qname.ends_with('.') {
+            qname.push('.');
+        }
+        let qtype = q.query_type();
+        Some(Query { packet, message, qname, qtype, client, proto, max_size, depth: 0 })
+    }
+
+    /// The same query asked under another name (autopath).
+    pub fn renamed(&self, name: hickory_proto::rr::Name) -> Option<Self> {
+        let mut message = self.message.clone();
+        let q = message.queries.first_mut()?;
+        q.set_name(name);
+        let packet = message.to_vec().ok()?;
+        let mut next = Query::new(packet, message, self.client, self.proto, self.max_size)?;
+        next.depth = self.depth;
+        Some(next)
+    }
+}
+
+/// What a chain made of a query.
+#[derive(Debug)]
+pub enum Reply {
+    /// A response, and the plugin that wrote it (the `plugin` label of the response metrics).
+    Answer {
+        bytes: Vec<u8>,
+        by: &'static str,
+    },
+    /// Several messages to send in order (zone transfers).
+    Stream {
+        messages: Vec<Vec<u8>>,
+        by: &'static str,
+    },
+    Drop,
+    /// The client gets `rcode` with nothing else; `reason` goes to the `errors` log.
+    Fail {
+        rcode: ResponseCode,
+        reason: String,
+        by: &'static str,
+    },
+}
+
+impl Reply {
+    pub fn servfail(by: &'static str, reason: impl Into<String>) -> Self {
+        Reply::Fail { rcode: ResponseCode::ServFail, reason: reason.into(), by }
+    }
+}
+
+/// One plugin of a chain.
+#[derive(Clone)]
+pub enum Stage {
+    LoadBalance,
+    Cache(Arc<Cache>),
+    Autopath(Arc<Autopath>),
+    Transfer(Arc<Transfer>),
+    Kubernetai(Arc<Plugin>),
+    Loop(Arc<LoopDetect>),
+    Forward(Arc<Forward>),
+}
+
+impl Stage {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::LoadBalance => "loadbalance",
+            Stage::Cache(_) => "cache",
+            Stage::Autopath(_) => "autopath",
+            Stage::Transfer(_) => "transfer",
+            Stage::Kubernetai(_) => "kubernetai",
+            Stage::Loop(_) => "loop",
+            Stage::Forward(_) => "forward",
+        }
+    }
+}
+
+/// Where a query is in a chain: the router (for lookups from the top), the block and the stage.
+#[derive(Clone, Copy)]
+pub struct Next<'a> {
+    pub router: &'a Arc<Router>,
+    /// Index of the block in the router.
+    pub block: usize,
+    pub at: usize,
+}
+
+/// How many CNAME targets one query may chase through the chain (ExternalName to ExternalName…).
+const MAX_CHASE_DEPTH: usize = 8;
+
+impl<'a> Next<'a> {
+    /// Runs the chain from this stage on; past the last stage CoreDNS answers SERVFAIL.
+    pub fn run(self, q: &'a Query) -> BoxFuture<'a, Reply> {
+        Box::pin(async move {
+            let Some(stage) = self.router.blocks.get(self.block).and_then(|b| b.stages.get(self.at)) else {
+                return Reply::servfail("", "no next plugin found");
+            };
+            let next = Next { at: self.at + 1, ..self };
+            match stage {
+                Stage::LoadBalance => crate::loadbalance::serve(next, q).await,
+                Stage::Cache(cache) => cache.serve(next, q).await,
+                Stage::Autopath(autopath) => autopath.serve(next, q).await,
+                Stage::Transfer(transfer) => transfer.serve(next, q).await,
+                Stage::Kubernetai(plugin) => kubernetai(plugin, next, q).await,
+                Stage::Loop(detect) => detect.serve(next, q).await,
+                Stage::Forward(forward) => forward.serve(next, q).await,
+            }
+        })
+    }
+}
+
+impl Next<'_> {
+    /// Runs the rest of the chain for `q` on a task of its own and gives the answer to the cache
+    /// this stage follows (serve_stale's refresh behind the client's back).
+    pub fn refresh(self, q: Query) {
+        let (router, block, at) = (self.router.clone(), self.block, self.at);
+        tokio::spawn(async move {
+            let reply = Next { router: &router, block, at }.run(&q).await;
+            let cache = router.blocks.get(block).and_then(|b| at.checked_sub(1).and_then(|i| b.stages.get(i)));
+            if let (Reply::Answer { bytes, .. }, Some(Stage::Cache(cache))) = (&reply, cache) {
+                cache.store_reply(&q, bytes);
+            }
+        });
+    }
+}
+
+/// The kubernetai module's answer; a name it passes on goes down the chain, a CNAME out of its
+/// zones is completed through the server (as CoreDNS's upstream lookup).
+async fn kubernetai<'a>(plugin: &'a Plugin, next: Next<'a>, q: &'a Query) -> Reply {
+    const BY: &str = "kubernetai";
+    let query = wit::Query {
+        packet: q.packet.clone(),
+        client: q.client.ip().to_string(),
+        client_port: q.client.port(),
+        transport: if q.proto == Proto::Udp { wit::Transport::Udp } else { wit::Transport::Tcp },
+        max_size: q.max_size,
+    };
+    let response = |bytes: Vec<u8>| {
+        // The module's bytes reach the network only if they are a response to this query.
+        if bytes.len() >= 12 && bytes[..2] == q.packet[..2] && bytes[2] & 0x80 != 0 {
+            Reply::Answer { bytes, by: BY }
+        } else {
+            Reply::servfail(
+                BY,
+                format!(
+                    "plugin/kubernetai: the module answered {} bytes that are no response to this query",
+                    bytes.len()
+                ),
+            )
+        }
+    };
+    match plugin.handle(&query) {
+        Ok(wit::Outcome::Answer(bytes)) => response(bytes),
+        Ok(wit::Outcome::Chase(chase)) => match Message::from_vec(&chase.response) {
+            Ok(mut resp) if q.depth < MAX_CHASE_DEPTH => {
+                let qtype = RecordType::from(chase.qtype);
+                if let Some(sub) = next.router.lookup(&chase.target, qtype, q, q.depth + 1).await {
+                    resp.metadata.truncation |= sub.metadata.truncation;
+                    resp.answers.extend(sub.answers);
+                }
+                Reply::Answer { bytes: kubernetai_guest::handler::encode(resp, q.max_size), by: BY }
+            }
+            _ => response(chase.response),
+        },
+        Ok(wit::Outcome::Drop) => Reply::Drop,
+        Ok(wit::Outcome::Next) => next.run(q).await,
+        Err(e) => Reply::servfail(BY, e.to_string()),
+    }
+}

@@ -1,0 +1,69 @@
+//! The `loadbalance` plugin (`round_robin`): every answer's address records, and its MX records,
+//! come in a new order each time, CNAMEs staying first, so clients spread over the addresses.
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Record, RecordType};
+
+use crate::chain::{Next, Query, Reply};
+use crate::corefile::{Directive, Error};
+
+/// Parses `loadbalance [round_robin]`; the weighted policy needs a weights file this server
+/// does not read.
+pub fn parse(d: &Directive) -> Result<(), Error> {
+    match d.arg_texts().as_slice() {
+        [] | ["round_robin"] if d.block.is_none() => Ok(()),
+        ["weighted", ..] => Err(d.error("loadbalance: the weighted policy is not supported; use round_robin")),
+        _ => Err(d.error("loadbalance: takes one optional policy, round_robin")),
+    }
+}
+
+pub async fn serve<'a>(next: Next<'a>, q: &'a Query) -> Reply {
+    let reply = next.run(q).await;
+    let Reply::Answer { bytes, by } = reply else {
+        return reply;
+    };
+    // Fewer than two answers: nothing to reorder and nothing to decode.
+    if bytes.len() < 12 || u16::from_be_bytes([bytes[6], bytes[7]]) < 2 {
+        return Reply::Answer { bytes, by };
+    }
+    let Ok(mut m) = Message::from_vec(&bytes) else {
+        return Reply::Answer { bytes, by };
+    };
+    if !shuffle(&mut m.answers) {
+        return Reply::Answer { bytes, by };
+    }
+    match m.to_vec() {
+        Ok(shuffled) => Reply::Answer { bytes: shuffled, by },
+        Err(_) => Reply::Answer { bytes, by },
+    }
+}
+
+/// Reorders addresses and mail exchangers in place, CNAMEs and the rest keeping their places
+/// ahead of them. Returns whether anything could move.
+fn shuffle(records: &mut Vec<Record>) -> bool {
+    let (mut cnames, mut addresses, mut mx, mut rest) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in records.drain(..) {
+        match r.record_type() {
+            RecordType::CNAME => cnames.push(r),
+            RecordType::A | RecordType::AAAA => addresses.push(r),
+            RecordType::MX => mx.push(r),
+            _ => rest.push(r),
+        }
+    }
+    let moved = addresses.len() > 1 || mx.len() > 1;
+    permute(&mut addresses);
+    permute(&mut mx);
+    records.extend(cnames);
+    records.extend(rest);
+    records.extend(addresses);
+    records.extend(mx);
+    moved
+}
+
+/// A uniform random permutation (Fisher-Yates).
+fn permute<T>(items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = crate::random::below(i as u64 + 1) as usize;
+        items.swap(i, j);
+    }
+}

@@ -1,0 +1,324 @@
+//! Prometheus metrics under CoreDNS's names and labels, and kubernetai's own, held in one
+//! process-wide registry (it outlives reloads, as CoreDNS's does) and written in the text
+//! exposition format for the `prometheus` plugin's /metrics.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use crate::chain::Query;
+
+#[derive(Clone, Copy)]
+enum Type {
+    Counter,
+    Gauge,
+    Histogram(&'static [f64]),
+}
+
+/// Exponential buckets from 0.25 ms, doubling 16 times: CoreDNS's `TimeBuckets`.
+const TIME_BUCKETS: &[f64] = &[
+    0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192,
+];
+const SIZE_BUCKETS: &[f64] = &[0., 100., 200., 300., 400., 511., 1023., 2047., 4095., 8291., 16e3, 32e3, 48e3, 64e3];
+
+/// Every metric this server exports: name, help, type, label names.
+const FAMILIES: &[(&str, &str, Type, &[&str])] = &[
+    (
+        "coredns_build_info",
+        "A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built.",
+        Type::Gauge,
+        &["version", "revision", "goversion"],
+    ),
+    (
+        "coredns_dns_requests_total",
+        "Counter of DNS requests made per zone, protocol and family.",
+        Type::Counter,
+        &["server", "zone", "view", "proto", "family", "type"],
+    ),
+    (
+        "coredns_dns_do_requests_total",
+        "Counter of DNS requests with DO bit set per zone.",
+        Type::Counter,
+        &["server", "zone", "view"],
+    ),
+    (
+        "coredns_dns_request_duration_seconds",
+        "Histogram of the time (in seconds) each request took per zone.",
+        Type::Histogram(TIME_BUCKETS),
+        &["server", "zone", "view"],
+    ),
+    (
+        "coredns_dns_request_size_bytes",
+        "Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.",
+        Type::Histogram(SIZE_BUCKETS),
+        &["server", "zone", "view", "proto"],
+    ),
+    (
+        "coredns_dns_response_size_bytes",
+        "Size of the returned response in bytes.",
+        Type::Histogram(SIZE_BUCKETS),
+        &["server", "zone", "view", "proto"],
+    ),
+    (
+        "coredns_dns_responses_total",
+        "Counter of response status codes.",
+        Type::Counter,
+        &["server", "zone", "view", "rcode", "plugin"],
+    ),
+    ("coredns_panics_total", "A metrics that counts the number of panics.", Type::Counter, &[]),
+    (
+        "coredns_plugin_enabled",
+        "A metric that indicates whether a plugin is enabled on per server and zone basis.",
+        Type::Gauge,
+        &["server", "zone", "view", "name"],
+    ),
+    (
+        "coredns_cache_entries",
+        "The number of elements in the cache.",
+        Type::Gauge,
+        &["server", "type", "zones", "view"],
+    ),
+    ("coredns_cache_requests_total", "The count of cache requests.", Type::Counter, &["server", "zones", "view"]),
+    ("coredns_cache_hits_total", "The count of cache hits.", Type::Counter, &["server", "type", "zones", "view"]),
+    (
+        "coredns_cache_misses_total",
+        "The count of cache misses. Deprecated, derive misses from cache hits/requests counters.",
+        Type::Counter,
+        &["server", "zones", "view"],
+    ),
+    (
+        "coredns_cache_served_stale_total",
+        "The number of requests served from stale cache entries.",
+        Type::Counter,
+        &["server", "zones", "view"],
+    ),
+    (
+        "coredns_cache_evictions_total",
+        "The count of cache evictions.",
+        Type::Counter,
+        &["server", "type", "zones", "view"],
+    ),
+    (
+        "coredns_proxy_request_duration_seconds",
+        "Histogram of the time each request took.",
+        Type::Histogram(TIME_BUCKETS),
+        &["proxy_name", "to", "rcode"],
+    ),
+    (
+        "coredns_proxy_healthcheck_failures_total",
+        "Counter of the number of failed healthchecks.",
+        Type::Counter,
+        &["proxy_name", "to"],
+    ),
+    (
+        "coredns_forward_healthcheck_broken_total",
+        "Counter of the number of complete failures of the healthchecks.",
+        Type::Counter,
+        &[],
+    ),
+    (
+        "coredns_forward_max_concurrent_rejects_total",
+        "Counter of the number of queries rejected because the concurrent queries were at maximum.",
+        Type::Counter,
+        &[],
+    ),
+    ("coredns_autopath_success_total", "Counter of requests that did autopath.", Type::Counter, &["server"]),
+    ("coredns_reload_failed_total", "Counter of the number of failed reload attempts.", Type::Counter, &[]),
+    (
+        "coredns_health_request_duration_seconds",
+        "Histogram of the time (in seconds) each request took.",
+        Type::Histogram(TIME_BUCKETS),
+        &[],
+    ),
+    ("coredns_health_request_failures_total", "The number of times the health check failed.", Type::Counter, &[]),
+    (
+        "kubernetai_stanza_synced",
+        "Whether a kubernetai stanza has its first complete view of its cluster (1) or not (0).",
+        Type::Gauge,
+        &["server", "stanza"],
+    ),
+    (
+        "kubernetai_watch_events_total",
+        "Watch events applied to a kubernetai stanza, by object kind and event.",
+        Type::Counter,
+        &["stanza", "kind", "event"],
+    ),
+    (
+        "kubernetai_objects_rejected_total",
+        "Malformed Kubernetes objects a kubernetai stanza skipped.",
+        Type::Counter,
+        &["stanza", "kind"],
+    ),
+    ("kubernetai_module_swaps_total", "Module swaps carried out.", Type::Counter, &[]),
+    (
+        "kubernetai_module_swaps_refused_total",
+        "Candidate modules refused; the running module kept serving.",
+        Type::Counter,
+        &[],
+    ),
+    (
+        "kubernetai_module_traps_total",
+        "Module calls that trapped or failed; the instance was rebuilt.",
+        Type::Counter,
+        &["call"],
+    ),
+];
+
+enum Value {
+    Scalar(f64),
+    Histogram { counts: Vec<u64>, sum: f64, count: u64 },
+}
+
+#[derive(Default)]
+pub struct Registry {
+    /// metric name → label values → value.
+    series: Mutex<BTreeMap<&'static str, BTreeMap<Vec<String>, Value>>>,
+}
+
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
+    let r = Registry::default();
+    r.set("coredns_build_info", &[env!("CARGO_PKG_VERSION"), "", "rust"], 1.0);
+    r
+});
+
+/// The process-wide registry.
+pub fn registry() -> &'static Registry {
+    &REGISTRY
+}
+
+fn family(name: &str) -> Option<&'static (&'static str, &'static str, Type, &'static [&'static str])> {
+    FAMILIES.iter().find(|f| f.0 == name)
+}
+
+impl Registry {
+    fn update(&self, name: &str, labels: &[&str], f: impl FnOnce(&mut Value, Type)) {
+        let Some(&(name, _, kind, names)) = family(name) else {
+            debug_assert!(false, "unknown metric {name}");
+            return;
+        };
+        debug_assert_eq!(labels.len(), names.len(), "{name}");
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let values = series.entry(name).or_default();
+        let key: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        let value = values.entry(key).or_insert_with(|| match kind {
+            Type::Histogram(b) => Value::Histogram { counts: vec![0; b.len()], sum: 0.0, count: 0 },
+            _ => Value::Scalar(0.0),
+        });
+        f(value, kind);
+    }
+
+    pub fn add(&self, name: &str, labels: &[&str], by: f64) {
+        self.update(name, labels, |v, _| {
+            if let Value::Scalar(x) = v {
+                *x += by;
+            }
+        });
+    }
+
+    pub fn inc(&self, name: &str, labels: &[&str]) {
+        self.add(name, labels, 1.0);
+    }
+
+    pub fn set(&self, name: &str, labels: &[&str], to: f64) {
+        self.update(name, labels, |v, _| {
+            if let Value::Scalar(x) = v {
+                *x = to;
+            }
+        });
+    }
+
+    pub fn observe(&self, name: &str, labels: &[&str], value: f64) {
+        self.update(name, labels, |v, kind| {
+            if let (Value::Histogram { counts, sum, count }, Type::Histogram(bounds)) = (v, kind) {
+                for (c, bound) in counts.iter_mut().zip(bounds) {
+                    if value <= *bound {
+                        *c += 1;
+                    }
+                }
+                *sum += value;
+                *count += 1;
+            }
+        });
+    }
+
+    /// Forgets every series of `name` (gauges of things that are gone after a reload).
+    pub fn clear(&self, name: &str) {
+        self.series.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+    }
+
+    /// The text exposition of every metric with at least one series.
+    pub fn render(&self) -> String {
+        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        for &(name, help, kind, names) in FAMILIES {
+            let Some(values) = series.get(name) else {
+                continue;
+            };
+            let type_name = match kind {
+                Type::Counter => "counter",
+                Type::Gauge => "gauge",
+                Type::Histogram(_) => "histogram",
+            };
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {type_name}");
+            for (labels, value) in values {
+                let pairs: Vec<String> =
+                    names.iter().zip(labels).map(|(n, v)| format!("{n}=\"{}\"", escape(v))).collect();
+                match (value, kind) {
+                    (Value::Scalar(x), _) => {
+                        let _ = writeln!(out, "{name}{} {x}", braces(&pairs));
+                    }
+                    (Value::Histogram { counts, sum, count }, Type::Histogram(bounds)) => {
+                        for (c, bound) in counts.iter().zip(bounds) {
+                            let mut with_le = pairs.clone();
+                            with_le.push(format!("le=\"{bound}\""));
+                            let _ = writeln!(out, "{name}_bucket{} {c}", braces(&with_le));
+                        }
+                        let mut with_le = pairs.clone();
+                        with_le.push("le=\"+Inf\"".to_string());
+                        let _ = writeln!(out, "{name}_bucket{} {count}", braces(&with_le));
+                        let _ = writeln!(out, "{name}_sum{} {sum}", braces(&pairs));
+                        let _ = writeln!(out, "{name}_count{} {count}", braces(&pairs));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+}
+
+fn braces(pairs: &[String]) -> String {
+    if pairs.is_empty() { String::new() } else { format!("{{{}}}", pairs.join(",")) }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Records one request of a block with `prometheus`, as CoreDNS's metrics plugin does.
+#[allow(clippy::too_many_arguments)]
+pub fn report(
+    server: &str,
+    zone: &str,
+    q: &Query,
+    request_size: usize,
+    response: &[u8],
+    response_size: usize,
+    by: &str,
+    took: Duration,
+) {
+    let r = registry();
+    let family = if q.client.is_ipv4() { "1" } else { "2" };
+    let qtype = q.qtype.to_string();
+    let proto = q.proto.name();
+    r.inc("coredns_dns_requests_total", &[server, zone, "", proto, family, &qtype]);
+    if q.message.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok) {
+        r.inc("coredns_dns_do_requests_total", &[server, zone, ""]);
+    }
+    r.observe("coredns_dns_request_duration_seconds", &[server, zone, ""], took.as_secs_f64());
+    r.observe("coredns_dns_request_size_bytes", &[server, zone, "", proto], request_size as f64);
+    r.observe("coredns_dns_response_size_bytes", &[server, zone, "", proto], response_size as f64);
+    let rcode = response.get(3).map_or("SERVFAIL".to_string(), |b| crate::log::rcode_name(b & 0x0f));
+    r.inc("coredns_dns_responses_total", &[server, zone, "", &rcode, by]);
+}
