@@ -173,7 +173,7 @@ fn line(
             ">rflags" => flags.clone(),
             "rsize" => response.len().to_string(),
             "duration" => format!("{}s", took.as_secs_f64()),
-            ">opcode" => req.message.metadata.op_code.to_string(),
+            ">opcode" => u8::from(req.message.metadata.op_code).to_string(),
             _ => format!("{{{key}}}"),
         };
         out.push_str(&value);

@@ -14,7 +14,9 @@ fn version_and_plugins() {
     let (ok, out) = run(&["-version"]);
     assert!(ok && out.contains("kubernetai-0.1.0") && out.contains("kubernetai:dns@0.2.0"), "{out}");
     let (ok, out) = run(&["-plugins"]);
-    for plugin in ["dns.kubernetai", "dns.log", "dns.forward", "dns.cache", "dns.health", "dns.prometheus", "dns.reload"] {
+    for plugin in
+        ["dns.kubernetai", "dns.log", "dns.forward", "dns.cache", "dns.health", "dns.prometheus", "dns.reload"]
+    {
         assert!(ok && out.contains(plugin), "{plugin} in {out}");
     }
     let (ok, out) = run(&["-nonsense"]);

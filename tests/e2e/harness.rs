@@ -110,6 +110,37 @@ impl Server {
         }
     }
 
+    /// Every line of output up to and including the first containing `needle`.
+    pub fn lines_until(&self, needle: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("no output line containing {needle:?}; saw:\n{}", seen.join("\n")),
+            }
+        }
+    }
+
+    /// Waits up to `within` for the process to exit; its status, if it did.
+    pub fn exited(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Sends the server a signal (`HUP`, `TERM`, …).
     pub fn signal(&self, name: &str) {
         let _ = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();

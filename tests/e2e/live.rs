@@ -12,16 +12,16 @@ use serde_json::{Value, json};
 use crate::apiserver::FakeApi;
 use crate::harness::{self, Scratch, Server};
 
-fn namespace(name: &str) -> Value {
+pub fn namespace(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 }
 
-fn service(ns: &str, name: &str, cluster_ip: &str, labels: Value) -> Value {
+pub fn service(ns: &str, name: &str, cluster_ip: &str, labels: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns, "labels": labels},
            "spec": {"clusterIP": cluster_ip, "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
 }
 
-fn slice(ns: &str, service: &str, ip: &str, ready: bool) -> Value {
+pub fn slice(ns: &str, service: &str, ip: &str, ready: bool) -> Value {
     json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
            "metadata": {"name": format!("{service}-1"), "namespace": ns, "labels": {"kubernetes.io/service-name": service}},
            "endpoints": [{"addresses": [ip], "conditions": {"ready": ready}}],
@@ -29,14 +29,14 @@ fn slice(ns: &str, service: &str, ip: &str, ready: bool) -> Value {
 }
 
 /// The A records answered for `name`, or the rcode when there are none.
-fn lookup(server: &Server, name: &str) -> Vec<String> {
+pub fn lookup(server: &Server, name: &str) -> Vec<String> {
     let m = harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::A, 5, None)));
     let answers: Vec<String> = m.answers.iter().map(|r| r.data.to_string()).collect();
     if answers.is_empty() { vec![format!("rcode {}", m.metadata.response_code.low())] } else { answers }
 }
 
 /// Waits until `name` answers `want`, for at most 20 s.
-fn eventually(server: &Server, name: &str, want: &[&str]) {
+pub fn eventually(server: &Server, name: &str, want: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let got = lookup(server, name);

@@ -13,5 +13,7 @@ mod hostile;
 mod live;
 mod manifests;
 mod modules;
+mod peers;
+mod plugins;
 mod sandbox;
 mod transport;

@@ -1,0 +1,398 @@
+//! The CoreDNS plugins beside kubernetai, through the real binary and real peers: the Corefile
+//! operators run (two clusters, forward to a knotd upstream, cache, loadbalance, loop, reload,
+//! health with lameduck, ready, prometheus), forward's options against a scripted upstream, a
+//! forwarding loop, zone transfers, autopath, reload, log classes and consolidated errors.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+use serde_json::{Value, json};
+
+use crate::apiserver::FakeApi;
+use crate::harness::{self, Scratch, Server};
+use crate::live::{eventually, lookup, namespace, service, slice};
+use crate::peers::{Knot, Upstream, curl, dig, free_port, kdig, url_in};
+
+/// The upstream's zone: the root, so every name outside the cluster gets a real answer (NXDOMAIN
+/// for all but www.example.org), whatever search domains the test machine's resolv.conf adds.
+const ROOT_ZONE: &str = "$ORIGIN .\n$TTL 300\n@ SOA ns.example.org. hostmaster.example.org. 1 3600 600 86400 300\n@ NS ns.example.org.\nns.example.org. A 192.0.2.1\nwww.example.org. A 192.0.2.10\n";
+
+fn headless(ns: &str, name: &str, ips: &[&str]) -> [Value; 2] {
+    let endpoints: Vec<Value> =
+        ips.iter().map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}})).collect();
+    [
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+               "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}),
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+               "metadata": {"name": format!("{name}-1"), "namespace": ns, "labels": {"kubernetes.io/service-name": name}},
+               "endpoints": endpoints, "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}),
+    ]
+}
+
+fn external(ns: &str, name: &str, target: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+           "spec": {"type": "ExternalName", "externalName": target}})
+}
+
+/// The `+short` lines of a dig or kdig answer, sorted.
+fn short(out: &str) -> Vec<String> {
+    let mut lines: Vec<String> =
+        out.lines().filter(|l| !l.is_empty() && !l.starts_with(';')).map(|l| l.trim().to_string()).collect();
+    lines.sort();
+    lines
+}
+
+/// A metric's value from an exposition, by name and a label fragment.
+fn metric(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
+#[test]
+fn the_corefile_operators_run_serves_both_clusters_and_forwards_the_rest() {
+    let knot = Knot::start(".", ROOT_ZONE);
+    let (local, dc1) = (FakeApi::start(), FakeApi::start());
+    for api in [&local, &dc1] {
+        api.apply(namespace("shop"));
+    }
+    local.apply(service("shop", "cart", "10.1.0.5", json!({})));
+    local.apply(slice("shop", "cart", "10.1.1.5", true));
+    local.apply(external("shop", "docs", "www.example.org"));
+    for object in headless("shop", "pool", &["10.1.2.1", "10.1.2.2", "10.1.2.3", "10.1.2.4"]) {
+        local.apply(object);
+    }
+    dc1.apply(service("shop", "ledger", "10.2.0.7", json!({})));
+    dc1.apply(slice("shop", "ledger", "10.2.1.7", true));
+
+    let dir = Scratch::new("plugins-issue");
+    let kubeconfig = dir.write(
+        "dc1",
+        &format!("apiVersion: v1\nkind: Config\nclusters:\n- name: dc1\n  cluster:\n    server: {}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: dc1\n  context:\n    cluster: dc1\n    user: u\n", dc1.url()),
+    );
+    // A resolv.conf naming the knotd upstream (a port after the address: tests cannot take 53).
+    let resolv = dir.write("resolv.conf", &format!("search example.net\nnameserver {}\n", knot.addr));
+    // The operators' Corefile as they wrote it; only what a test machine must change is changed:
+    // free ports, file paths, and the in-cluster connection of the first stanza.
+    let text = std::fs::read_to_string(harness::root().join("tests/e2e/plugins/issue.Corefile"))
+        .expect("fixture")
+        .replace(".:53 {", ".:0 {")
+        .replace("health {", "health 127.0.0.1:0 {")
+        .replace("    ready\n", "    ready 127.0.0.1:0\n")
+        .replace("prometheus :9153", "prometheus 127.0.0.1:0")
+        .replace("/kubeconfigs/dc1/config", kubeconfig.to_str().expect("path"))
+        .replace("/etc/resolv.conf", resolv.to_str().expect("path"))
+        .replacen(
+            "        ignore empty_service\n",
+            &format!("        endpoint {}\n        ignore empty_service\n", local.url()),
+            1,
+        );
+    let corefile = dir.write("Corefile", &text);
+    let mut server = Server::start(&corefile);
+    let health = url_in(&server.wait_for("plugin/health: serving"));
+    let ready = url_in(&server.wait_for("plugin/ready: serving"));
+    let metrics = url_in(&server.wait_for("plugin/prometheus: serving"));
+    // Bound to every address; asked on loopback, where the answers come from.
+    let at = std::net::SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+
+    // Names of both clusters, over UDP with dig and TCP with kdig.
+    assert_eq!(short(&dig(at, &["cart.shop.svc.cluster.local", "A", "+short"])), ["10.1.0.5"]);
+    assert_eq!(short(&kdig(at, &["+tcp", "ledger.shop.svc.cluster.local", "A", "+short"])), ["10.2.0.7"]);
+    assert_eq!(short(&dig(at, &["-x", "10.2.0.7", "+short"])), ["ledger.shop.svc.cluster.local."]);
+    assert!(dig(at, &["nothing.shop.svc.cluster.local", "A"]).contains("status: NXDOMAIN"));
+    // Everything else goes to the upstream, and ExternalName targets resolve through it.
+    let out = kdig(at, &["www.example.org", "A"]);
+    assert!(out.contains("192.0.2.10"), "{out}");
+    assert_eq!(short(&kdig(at, &["+tcp", "www.example.org", "A", "+short"])), ["192.0.2.10"]);
+    assert_eq!(short(&dig(at, &["docs.shop.svc.cluster.local", "A", "+short"])), ["192.0.2.10", "www.example.org."]);
+    assert!(dig(at, &["missing.example.org", "A"]).contains("status: NXDOMAIN"));
+
+    // loadbalance: the pool's four addresses come in more than one order.
+    let orders: std::collections::BTreeSet<String> =
+        (0..30).map(|_| dig(at, &["pool.shop.svc.cluster.local", "A", "+short"])).collect();
+    assert!(orders.len() > 1, "one order only: {orders:?}");
+    assert!(orders.iter().all(|o| short(o) == ["10.1.2.1", "10.1.2.2", "10.1.2.3", "10.1.2.4"]), "{orders:?}");
+
+    // health, ready, prometheus.
+    assert_eq!(curl(&health), (200, "OK".to_string()));
+    assert_eq!(curl(&ready), (200, "OK".to_string()));
+    let (status, text) = curl(&metrics);
+    assert_eq!(status, 200);
+    let labels = "server=\"dns://:0\",zone=\".\",view=\"\",proto=\"udp\",family=\"1\",type=\"A\"";
+    assert!(metric(&text, "coredns_dns_requests_total", labels) >= 5.0, "{text}");
+    assert!(metric(&text, "coredns_dns_responses_total", "rcode=\"NOERROR\",plugin=\"kubernetai\"") >= 1.0, "{text}");
+    assert!(metric(&text, "coredns_dns_responses_total", "rcode=\"NXDOMAIN\"") >= 1.0, "{text}");
+    assert!(metric(&text, "coredns_dns_request_duration_seconds_count", "zone=\".\"") >= 5.0, "{text}");
+    assert!(metric(&text, "coredns_cache_hits_total", "type=\"success\"") >= 1.0, "{text}");
+    assert!(
+        metric(&text, "coredns_proxy_request_duration_seconds_count", &format!("to=\"{}\"", knot.addr)) >= 1.0,
+        "{text}"
+    );
+    assert_eq!(metric(&text, "kubernetai_stanza_synced", "server=\"dns://:0\""), 2.0, "{text}");
+    assert!(metric(&text, "kubernetai_watch_events_total", "event=\"apply\"") >= 6.0, "{text}");
+    assert_eq!(metric(&text, "coredns_plugin_enabled", "name=\"forward\""), 1.0, "{text}");
+
+    // cache 30: with the upstream gone, its answer is still served.
+    drop(knot);
+    assert_eq!(short(&dig(at, &["www.example.org", "A", "+short"])), ["192.0.2.10"]);
+    assert!(dig(at, &["www.example.net", "A"]).contains("status: SERVFAIL"), "upstream gone, nothing cached");
+    server.wait_for("[ERROR] plugin/errors: 2 www.example.net. A:");
+
+    // lameduck 5s: after SIGTERM the server keeps answering for a while, then stops.
+    let stopping = Instant::now();
+    server.signal("TERM");
+    server.wait_for("Going into lameduck mode for 5s");
+    assert_eq!(short(&dig(at, &["cart.shop.svc.cluster.local", "A", "+short"])), ["10.1.0.5"]);
+    assert_eq!(curl(&health).0, 200, "health answers during lameduck");
+    assert!(server.exited(Duration::from_secs(15)).is_some(), "stopped after lameduck");
+    assert!(stopping.elapsed() >= Duration::from_secs(4), "stopped after {:?}", stopping.elapsed());
+}
+
+/// A Corefile with one `forward` to `to` and the given options block.
+fn forward_server(dir: &Scratch, to: &str, options: &str) -> Server {
+    let corefile = dir.write("Corefile", &format!(". {{\n bind 127.0.0.1\n forward . {to} {{\n{options}\n }}\n}}\n"));
+    Server::start(&corefile)
+}
+
+#[test]
+fn forward_transports_policies_and_limits() {
+    let dir = Scratch::new("plugins-forward");
+    let up = Upstream::start(Duration::ZERO);
+    let a = |server: &Server, name: &str| short(&dig(server.addr, &[name, "A", "+short"]));
+
+    // UDP clients go over UDP; TCP clients over TCP.
+    let server = forward_server(&dir, &up.addr.to_string(), "");
+    assert_eq!(a(&server, "one.example."), ["192.0.2.1"]);
+    assert_eq!((up.udp.load(Ordering::SeqCst), up.tcp.load(Ordering::SeqCst)), (1, 0));
+    assert_eq!(short(&kdig(server.addr, &["+tcp", "two.example.", "A", "+short"])), ["192.0.2.1"]);
+    assert_eq!(up.tcp.load(Ordering::SeqCst), 1);
+    // A truncated upstream answer reaches a UDP client truncated; it retries over TCP itself.
+    let answer = harness::parse(&harness::udp(server.addr, &harness::query("big.example.", RecordType::TXT, 9, None)));
+    assert!(answer.metadata.truncation);
+    assert_eq!(dig(server.addr, &["big.example.", "TXT", "+short"]).lines().count(), 20, "dig retried over TCP");
+    drop(server);
+
+    // force_tcp: every exchange over TCP.
+    let (udp_before, tcp_before) = (up.udp.load(Ordering::SeqCst), up.tcp.load(Ordering::SeqCst));
+    let server = forward_server(&dir, &up.addr.to_string(), "  force_tcp");
+    assert_eq!(a(&server, "three.example."), ["192.0.2.1"]);
+    assert_eq!(up.udp.load(Ordering::SeqCst), udp_before);
+    assert_eq!(up.tcp.load(Ordering::SeqCst), tcp_before + 1);
+    drop(server);
+
+    // prefer_udp: a TCP client's query goes over UDP, and over TCP again when truncated.
+    let (udp_before, tcp_before) = (up.udp.load(Ordering::SeqCst), up.tcp.load(Ordering::SeqCst));
+    let server = forward_server(&dir, &up.addr.to_string(), "  prefer_udp");
+    assert_eq!(
+        kdig(server.addr, &["+tcp", "big.example.", "TXT", "+short"]).lines().filter(|l| l.starts_with('"')).count(),
+        20
+    );
+    assert_eq!(up.udp.load(Ordering::SeqCst), udp_before + 1);
+    assert_eq!(up.tcp.load(Ordering::SeqCst), tcp_before + 1);
+    drop(server);
+
+    // except: the excluded names are not forwarded; with no next plugin they fail.
+    let server = forward_server(&dir, &up.addr.to_string(), "  except internal.example");
+    assert!(dig(server.addr, &["db.internal.example.", "A"]).contains("status: SERVFAIL"));
+    assert_eq!(a(&server, "db.public.example."), ["192.0.2.1"]);
+    drop(server);
+
+    // sequential with a dead first upstream: answers come from the second; max_fails marks the
+    // dead one down so later queries skip it without waiting.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let server =
+        forward_server(&dir, &format!("{dead} {}", up.addr), "  policy sequential\n  max_fails 1\n  health_check 5s");
+    for i in 0..3 {
+        assert_eq!(a(&server, &format!("seq{i}.example.")), ["192.0.2.1"]);
+    }
+    let started = Instant::now();
+    assert_eq!(a(&server, "fast.example."), ["192.0.2.1"]);
+    assert!(started.elapsed() < Duration::from_millis(1500), "the down upstream was skipped: {:?}", started.elapsed());
+    drop(server);
+
+    // max_concurrent: beyond the limit, queries are refused at once.
+    let slow = Upstream::start(Duration::from_millis(800));
+    let server = forward_server(&dir, &slow.addr.to_string(), "  max_concurrent 2");
+    let addr = server.addr;
+    let outcomes: Vec<String> = (0..6)
+        .map(|i| std::thread::spawn(move || dig(addr, &[&format!("c{i}.example."), "A"])))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().expect("dig thread"))
+        .collect();
+    let refused = outcomes.iter().filter(|o| o.contains("status: REFUSED")).count();
+    let answered = outcomes.iter().filter(|o| o.contains("192.0.2.1")).count();
+    assert!(refused >= 1 && answered >= 1 && refused + answered == 6, "{refused} refused, {answered} answered");
+}
+
+#[test]
+fn a_forwarding_loop_is_detected_and_the_server_stops() {
+    let dir = Scratch::new("plugins-loop");
+    let port = free_port();
+    let corefile =
+        dir.write("Corefile", &format!(".:{port} {{\n bind 127.0.0.1\n loop\n forward . 127.0.0.1:{port}\n}}\n"));
+    let mut server = Server::start(&corefile);
+    let line = server.wait_for("[FATAL] plugin/loop: Loop");
+    assert!(line.contains("detected for zone \".\"") && line.contains("Query: \"HINFO "), "{line}");
+    let status = server.exited(Duration::from_secs(10)).expect("the server stopped");
+    assert!(!status.success());
+}
+
+#[test]
+fn zone_transfers_go_to_allowed_peers_over_tcp_only() {
+    let dir = Scratch::new("plugins-transfer");
+    let manifests = dir.write(
+        "cluster.json",
+        &serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": [
+            namespace("shop"), service("shop", "cart", "10.1.0.5", json!({})),
+            headless("shop", "pool", &["10.1.2.1"])[0], headless("shop", "pool", &["10.1.2.1"])[1],
+        ]}))
+        .expect("json"),
+    );
+    let m = manifests.display();
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n transfer cluster.local {{\n  to 127.0.0.1\n }}\n transfer other.local {{\n  to 192.0.2.99\n }}\n kubernetai cluster.local {{\n  manifests {m}\n }}\n kubernetai other.local {{\n  manifests {m}\n }}\n}}\n"
+        ),
+    );
+    let server = Server::start(&corefile);
+    let axfr: String = kdig(server.addr, &["cluster.local", "AXFR"])
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
+        .collect();
+    for record in [
+        "cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local.",
+        "cart.shop.svc.cluster.local. 5 IN A 10.1.0.5",
+        "_http._tcp.cart.shop.svc.cluster.local. 5 IN SRV 0 100 80 cart.shop.svc.cluster.local.",
+        "pool.shop.svc.cluster.local. 5 IN A 10.1.2.1",
+        "10-1-2-1.pool.shop.svc.cluster.local. 5 IN A 10.1.2.1",
+        "_http._tcp.pool.shop.svc.cluster.local. 5 IN SRV 0 100 80 10-1-2-1.pool.shop.svc.cluster.local.",
+    ] {
+        assert!(axfr.contains(record), "{record:?} in:\n{axfr}");
+    }
+    assert_eq!(axfr.matches(" SOA ").count(), 2, "SOA opens and closes the transfer:\n{axfr}");
+    // A peer not in `to` is refused; so is AXFR over UDP.
+    let refused = harness::tcp(server.addr, &[harness::query("other.local.", RecordType::AXFR, 3, None)]);
+    assert_eq!(harness::parse(&refused[0]).metadata.response_code.low(), 5);
+    let udp = harness::parse(&harness::udp(server.addr, &harness::query("cluster.local.", RecordType::AXFR, 4, None)));
+    assert_eq!(udp.metadata.response_code.low(), 5);
+}
+
+#[test]
+fn autopath_walks_the_client_pods_search_path() {
+    let knot = Knot::start(".", ROOT_ZONE);
+    let dir = Scratch::new("plugins-autopath");
+    // The client of these queries is 127.0.0.1: a pod with that address lives in "shop".
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": "shop"},
+                     "status": {"podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]}});
+    let manifests = dir.write(
+        "cluster.json",
+        &serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": [
+            namespace("shop"), namespace("billing"), service("billing", "ledger", "10.1.0.9", json!({})), pod,
+        ]}))
+        .expect("json"),
+    );
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n autopath @kubernetai\n kubernetai cluster.local {{\n  manifests {}\n  pods verified\n }}\n forward . {}\n}}\n",
+            manifests.display(),
+            knot.addr
+        ),
+    );
+    let server = Server::start(&corefile);
+    // What a pod's resolver asks first for "ledger.billing" (ndots 5): answered at once.
+    let out = dig(server.addr, &["ledger.billing.shop.svc.cluster.local", "A", "+short"]);
+    assert_eq!(short(&out), ["10.1.0.9", "ledger.billing.svc.cluster.local."]);
+    // And for an external name: the walk ends at the name itself, through forward.
+    let out: String = dig(server.addr, &["www.example.org.shop.svc.cluster.local", "A"])
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
+        .collect();
+    // The CNAME takes the TTL of the record it points at, as CoreDNS's autopath writes it.
+    assert!(out.contains("www.example.org.shop.svc.cluster.local. 300 IN CNAME www.example.org."), "{out}");
+    assert!(out.contains("www.example.org. 300 IN A 192.0.2.10"), "{out}");
+    // A name outside the client's first search domain is answered as asked.
+    assert!(
+        dig(server.addr, &["ledger.billing.svc.cluster.local.svc.cluster.local", "A"]).contains("status: NXDOMAIN")
+    );
+}
+
+#[test]
+fn reload_takes_a_changed_corefile_and_refuses_a_broken_one() {
+    let dir = Scratch::new("plugins-reload");
+    let cluster = |ip: &str| {
+        serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": [
+            namespace("shop"), service("shop", "cart", ip, json!({})),
+        ]}))
+        .expect("json")
+    };
+    let a = dir.write("a.json", &cluster("10.1.0.1"));
+    let b = dir.write("b.json", &cluster("10.2.0.1"));
+    let write = |zone_b: bool| {
+        let extra =
+            if zone_b { format!(" kubernetai b.local {{\n  manifests {}\n }}\n", b.display()) } else { String::new() };
+        dir.write(
+            "Corefile",
+            &format!(
+                ". {{\n bind 127.0.0.1\n reload 2s 1s\n kubernetai a.local {{\n  manifests {}\n }}\n{extra}}}\n",
+                a.display()
+            ),
+        )
+    };
+    let corefile = write(false);
+    let server = Server::start(&corefile);
+    assert_eq!(lookup(&server, "cart.shop.svc.a.local."), ["10.1.0.1"]);
+    assert_eq!(lookup(&server, "cart.shop.svc.b.local."), ["rcode 2"], "no stanza, no next plugin");
+    write(true);
+    server.wait_for("Reloading complete");
+    eventually(&server, "cart.shop.svc.b.local.", &["10.2.0.1"]);
+    assert_eq!(lookup(&server, "cart.shop.svc.a.local."), ["10.1.0.1"], "same socket, still serving");
+    std::fs::write(&corefile, ". {\n kubernetai b.local {\n  ttl forever\n }\n}\n").expect("write");
+    let line = server.wait_for("Restart failed");
+    assert!(line.contains("Corefile:3 - kubernetai: ttl \"forever\" is not a number"), "{line}");
+    assert_eq!(lookup(&server, "cart.shop.svc.b.local."), ["10.2.0.1"], "the old configuration keeps serving");
+}
+
+#[test]
+fn log_classes_and_consolidated_errors() {
+    let dir = Scratch::new("plugins-log");
+    let manifests = dir.write(
+        "cluster.json",
+        &serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": [
+            namespace("shop"), service("shop", "cart", "10.1.0.5", json!({})),
+        ]}))
+        .expect("json"),
+    );
+    let dead = free_port();
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            "cluster.local {{\n bind 127.0.0.1\n log {{\n  class denial error\n }}\n kubernetai {{\n  manifests {}\n }}\n}}\n. {{\n bind 127.0.0.1\n errors {{\n  consolidate 2s \"i/o timeout|refused\"\n }}\n log . \"{{remote}} {{type}} {{name}} {{rcode}} {{>opcode}}\"\n forward . 127.0.0.1:{dead}\n}}\n",
+            manifests.display()
+        ),
+    );
+    let server = Server::start(&corefile);
+    assert_eq!(lookup(&server, "cart.shop.svc.cluster.local."), ["10.1.0.5"]);
+    assert_eq!(lookup(&server, "gone.shop.svc.cluster.local."), ["rcode 3"]);
+    let lines = server.lines_until("gone.shop.svc.cluster.local.");
+    let logged = lines.last().expect("a line");
+    assert!(
+        logged.starts_with("[INFO] 127.0.0.1:")
+            && logged.contains(" \"A IN gone.shop.svc.cluster.local. udp ")
+            && logged.contains("\" NXDOMAIN qr,aa,rd "),
+        "{logged}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("cart.shop")), "success is not a logged class: {lines:?}");
+    // Upstream failures: a custom log format, and errors folded into one line per period.
+    for i in 0..3 {
+        assert_eq!(lookup(&server, &format!("x{i}.example.")), ["rcode 2"]);
+    }
+    let line = server.wait_for("[INFO] 127.0.0.1 A x2.example. SERVFAIL 0");
+    assert!(line.ends_with("SERVFAIL 0"), "{line}");
+    let line = server.wait_for("errors like");
+    assert!(line.contains("[ERROR] plugin/errors: 3 errors like 'i/o timeout|refused' occurred in last 2s"), "{line}");
+}
