@@ -8,6 +8,7 @@ mod apiserver;
 mod chase;
 mod conformance;
 mod corefile;
+mod deploy;
 mod fallthrough;
 mod hostile;
 mod live;

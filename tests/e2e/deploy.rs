@@ -1,0 +1,167 @@
+//! The manifests in deploy/, checked offline against the Kubernetes API types (k8s-openapi): every
+//! document is a known kind, every field exists in its schema (typos are unknown fields) and every
+//! required field is there; then what the deployment promises: probes on the Corefile's health and
+//! ready ports, DNS on 53 over UDP and TCP, list/watch on exactly the resources watched.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use serde::de::DeserializeOwned;
+
+use crate::harness::{self, Scratch};
+
+/// `doc` as `T`, and the paths of the fields `T` does not have.
+fn typed<T: DeserializeOwned>(doc: &serde_yaml::Value) -> Result<(T, Vec<String>), String> {
+    let mut unknown = Vec::new();
+    let value: T =
+        serde_ignored::deserialize(doc.clone(), |path| unknown.push(path.to_string())).map_err(|e| e.to_string())?;
+    Ok((value, unknown))
+}
+
+/// Deserializes `doc` as `T`, failing on any field the type does not have.
+fn strict<T: DeserializeOwned>(doc: &serde_yaml::Value, file: &str) -> T {
+    let (value, unknown) = typed::<T>(doc).unwrap_or_else(|e| panic!("{file}: {e}"));
+    assert!(unknown.is_empty(), "{file}: fields the Kubernetes API does not have: {unknown:?}");
+    value
+}
+
+#[test]
+fn the_schema_check_catches_typos_and_missing_fields() {
+    let doc = |text: &str| serde_yaml::from_str::<serde_yaml::Value>(text).expect("yaml");
+    let typo = doc(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replica: 2\n  selector: {}\n  template: {}\n",
+    );
+    let unknown = typed::<Deployment>(&typo).expect("parses").1;
+    assert!(unknown.len() == 1 && unknown[0].ends_with(".replica"), "{unknown:?}");
+    let missing = doc("apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  ports:\n    - protocol: UDP\n");
+    assert!(typed::<Service>(&missing).expect_err("port is required").contains("port"));
+}
+
+#[derive(Default)]
+struct Manifests {
+    kinds: Vec<String>,
+    corefiles: Vec<String>,
+    deployments: Vec<Deployment>,
+    services: Vec<Service>,
+    roles: Vec<ClusterRole>,
+}
+
+fn load(file: &str) -> Manifests {
+    let text = std::fs::read_to_string(harness::root().join("deploy").join(file)).expect("manifest");
+    let mut m = Manifests::default();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let doc = serde_yaml::Value::deserialize(doc).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let kind = doc.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
+        match kind.as_str() {
+            "ServiceAccount" => drop(strict::<ServiceAccount>(&doc, file)),
+            "ClusterRole" => m.roles.push(strict(&doc, file)),
+            "ClusterRoleBinding" => drop(strict::<ClusterRoleBinding>(&doc, file)),
+            "ConfigMap" => {
+                let cm: ConfigMap = strict(&doc, file);
+                m.corefiles.extend(cm.data.unwrap_or_default().get("Corefile").cloned());
+            }
+            "Secret" => drop(strict::<Secret>(&doc, file)),
+            "Deployment" => m.deployments.push(strict(&doc, file)),
+            "Service" => m.services.push(strict(&doc, file)),
+            "PodDisruptionBudget" => drop(strict::<PodDisruptionBudget>(&doc, file)),
+            "HorizontalPodAutoscaler" => drop(strict::<HorizontalPodAutoscaler>(&doc, file)),
+            other => panic!("{file}: unexpected kind {other:?}"),
+        }
+        m.kinds.push(kind);
+    }
+    m
+}
+
+use serde::Deserialize;
+
+#[test]
+fn deploy_manifests_match_the_kubernetes_schema_and_the_corefile() {
+    let main = load("kubernetai.yaml");
+    let want: BTreeSet<&str> = [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+    ]
+    .into();
+    assert_eq!(main.kinds.iter().map(String::as_str).collect::<BTreeSet<_>>(), want);
+    let remote = load("remote-cluster.yaml");
+    assert_eq!(remote.kinds, ["Secret", "ConfigMap"]);
+
+    // The probes reach the Corefile's health and ready endpoints.
+    let corefile = &main.corefiles[0];
+    assert!(corefile.contains("health {") && corefile.contains("ready\n") && corefile.contains("prometheus :9153"));
+    let pod = main.deployments[0].spec.template.spec.as_ref().expect("pod spec");
+    let c = &pod.containers[0];
+    let port = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        p.as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .map(|h| (h.path.clone().unwrap_or_default(), format!("{:?}", h.port)))
+    };
+    assert_eq!(port(&c.liveness_probe), Some(("/health".into(), "Int(8080)".into())));
+    assert_eq!(port(&c.readiness_probe), Some(("/ready".into(), "Int(8181)".into())));
+    // DNS on 53 over both transports.
+    let ports: BTreeSet<(i32, String)> = main.services[0]
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (p.port, p.protocol.unwrap_or_default()))
+        .collect();
+    assert!(ports.contains(&(53, "UDP".into())) && ports.contains(&(53, "TCP".into())), "{ports:?}");
+    // list and watch on what the stanzas watch (pods verified, endpoints on, no multicluster).
+    let mut granted = BTreeSet::new();
+    for rule in &main.roles[0].rules.clone().unwrap_or_default() {
+        assert_eq!(rule.verbs, ["list", "watch"], "read-only");
+        for group in rule.api_groups.clone().unwrap_or_default() {
+            for resource in rule.resources.clone().unwrap_or_default() {
+                granted.insert(format!("{group}/{resource}"));
+            }
+        }
+    }
+    let watched: BTreeSet<String> =
+        ["/namespaces", "/services", "/pods", "discovery.k8s.io/endpointslices"].map(String::from).into();
+    assert_eq!(granted, watched);
+}
+
+/// Both Corefiles the manifests carry start, as written, except for what needs a cluster: the
+/// API connection (a fake API server), port 53 and the HTTP ports (free ones here).
+#[test]
+fn the_deployed_corefiles_start() {
+    let api = crate::apiserver::FakeApi::start();
+    let dir = Scratch::new("deploy");
+    let kubeconfig = dir.write(
+        "config",
+        &format!("apiVersion: v1\nkind: Config\nclusters:\n- name: dc1\n  cluster:\n    server: {}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: dc1\n  context:\n    cluster: dc1\n    user: u\n", api.url()),
+    );
+    let resolv = dir.write("resolv.conf", "nameserver 127.0.0.1\n");
+    for file in ["kubernetai.yaml", "remote-cluster.yaml"] {
+        let corefile = load(file)
+            .corefiles
+            .remove(0)
+            .replace(".:53 {", ".:0 {")
+            .replace("health {", "health 127.0.0.1:0 {")
+            .replace("    ready\n", "    ready 127.0.0.1:0\n")
+            .replace("prometheus :9153", "prometheus 127.0.0.1:0")
+            .replace("/kubeconfigs/dc1/config", kubeconfig.to_str().expect("path"))
+            .replace("/etc/resolv.conf", resolv.to_str().expect("path"))
+            .replacen(
+                "    kubernetai cluster.local in-addr.arpa ip6.arpa {\n",
+                &format!("    kubernetai cluster.local in-addr.arpa ip6.arpa {{\n        endpoint {}\n", api.url()),
+                1,
+            );
+        let path = dir.write("Corefile", &corefile);
+        let server = harness::Server::start(&path);
+        let ready = crate::peers::url_in(&server.wait_for("plugin/ready: serving"));
+        assert_eq!(crate::peers::curl(&ready), (200, "OK".to_string()), "{file}");
+    }
+}
