@@ -70,6 +70,18 @@ pub enum ModuleError {
     Trap { call: &'static str, reason: String, stderr: String },
 }
 
+impl ModuleError {
+    /// The contract call that failed, or the step before any call: the `call` label of the traps
+    /// metric.
+    pub fn call(&self) -> &'static str {
+        match self {
+            ModuleError::Trap { call, .. } => call,
+            ModuleError::Configure(_) => "configure",
+            _ => "instantiate",
+        }
+    }
+}
+
 /// What a store holds: the empty WASI context, and the limits.
 struct State {
     wasi: WasiCtx,

@@ -135,6 +135,7 @@ impl Plugin {
                     outside_runtime(|| instance.lock().unwrap_or_else(|p| p.into_inner()).apply(stanza, now, events));
                 if let Err(e) = &result {
                     eprintln!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding instance {i}");
+                    crate::metrics::registry().inc("kubernetai_module_traps_total", &[e.call()]);
                     broken.push(i);
                 }
                 first.get_or_insert(result);
@@ -183,6 +184,7 @@ impl Plugin {
         };
         if let Err(e) = &result {
             eprintln!("[ERROR] plugin/kubernetai: {e}; rebuilding instance {used}");
+            crate::metrics::registry().inc("kubernetai_module_traps_total", &[e.call()]);
             let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
             self.rebuild_locked(&fed, used);
         }

@@ -136,17 +136,21 @@ fn an_api_server_absent_at_start_is_served_unsynced_then_synced() {
     let corefile = dir.write(
         "Corefile",
         &format!(
-            ". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  endpoint {}\n  startup_timeout 1s\n }}\n}}\n",
+            ". {{\n bind 127.0.0.1\n ready 127.0.0.1:0\n kubernetai cluster.local {{\n  endpoint {}\n  startup_timeout 1s\n }}\n}}\n",
             api.url()
         ),
     );
     let server = Server::start(&corefile);
-    // Not synced: a name error is SERVFAIL, as CoreDNS answers before its first list.
+    let ready = crate::peers::url_in(&server.wait_for("plugin/ready: serving"));
+    // Not synced: a name error is SERVFAIL, as CoreDNS answers before its first list, and the
+    // ready plugin names what is not ready.
     assert_eq!(lookup(&server, "web.app.svc.cluster.local."), ["rcode 2"]);
+    assert_eq!(crate::peers::curl(&ready), (503, "kubernetai".to_string()));
     api.set_down(false);
     eventually(&server, "web.app.svc.cluster.local.", &["10.0.0.1"]);
     // Synced once every watched kind has listed (endpoint slices may come a moment later).
     eventually(&server, "nope.app.svc.cluster.local.", &["rcode 3"]);
+    assert_eq!(crate::peers::curl(&ready), (200, "OK".to_string()));
 }
 
 #[test]

@@ -59,9 +59,13 @@ fn the_admin_endpoint_swaps_and_reports_refusals() {
     let local = harness::root().join("examples/clusters/local.json");
     let corefile = dir.write(
         "Corefile",
-        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", local.display()),
+        &format!(
+            ". {{\n bind 127.0.0.1\n prometheus 127.0.0.1:0\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n",
+            local.display()
+        ),
     );
     let server = Server::start_with(&corefile, &["-module", module.to_str().expect("path")]);
+    let metrics = crate::peers::url_in(&server.wait_for("plugin/prometheus: serving"));
     let admin = server.wait_for("admin endpoint on http://");
     let addr = admin.rsplit("http://").next().expect("address").trim().to_string();
     assert!(addr.starts_with("127.0.0.1:"), "bound to localhost: {addr}");
@@ -79,6 +83,13 @@ fn the_admin_endpoint_swaps_and_reports_refusals() {
     assert!(refused.starts_with("HTTP/1.1 409") && refused.contains("compiling the module"), "{refused}");
     assert!(post("/elsewhere").starts_with("HTTP/1.1 404"));
     assert_eq!(web(&server), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
+    // Swaps and refusals are counted (the file poll may try the garbage once more).
+    let (_, text) = crate::peers::curl(&metrics);
+    let value = |name: &str| {
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    assert_eq!(value("kubernetai_module_swaps_total"), 1.0, "{text}");
+    assert!(value("kubernetai_module_swaps_refused_total") >= 1.0, "{text}");
 }
 
 /// Queries over UDP and TCP from two threads while the module is swapped over and over and the

@@ -48,7 +48,7 @@ fn corefile(dir: &Scratch) -> PathBuf {
     dir.write(
         "Corefile",
         &format!(
-            ". {{\n bind 127.0.0.1\n errors\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n",
+            ". {{\n bind 127.0.0.1\n errors\n prometheus 127.0.0.1:0\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n",
             local.display()
         ),
     )
@@ -59,6 +59,7 @@ fn traps_cost_one_query_and_the_instance_is_rebuilt() {
     let dir = Scratch::new("sandbox");
     let module = fixture().to_str().expect("path").to_string();
     let server = Server::start_with(&corefile(&dir), &["-module", &module, "-module.memory", "64"]);
+    let metrics = crate::peers::url_in(&server.wait_for("plugin/prometheus: serving"));
     let ask = |name: &str| harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::A, 3, None)));
     let good = || harness::answers(&ask("web.shop.svc.cluster.local."));
     assert_eq!(good(), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
@@ -85,6 +86,10 @@ fn traps_cost_one_query_and_the_instance_is_rebuilt() {
         "the panic message is logged: {panic}"
     );
     server.wait_for("that are no response to this query");
+    // Three traps (loop, alloc, panic) rebuilt an instance each; garbage was refused by the host.
+    let (_, text) = crate::peers::curl(&metrics);
+    assert!(text.contains("kubernetai_module_traps_total{call=\"handle\"} 3"), "{text}");
+    assert!(text.contains("coredns_dns_responses_total{server=\"dns://127.0.0.1:0\",zone=\".\",view=\"\",rcode=\"SERVFAIL\",plugin=\"kubernetai\"} 4"), "{text}");
 }
 
 #[test]
