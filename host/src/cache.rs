@@ -351,3 +351,93 @@ fn min_ttl(m: &Message, denial: bool) -> Option<Duration> {
     };
     ttl.map(|t| Duration::from_secs(u64::from(t)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use hickory_proto::op::{MessageType, OpCode, Query as Question};
+    use hickory_proto::rr::rdata::{A, SOA};
+    use hickory_proto::rr::{Name, Record};
+
+    use super::*;
+    use crate::chain::Proto;
+
+    fn cache(text: &str) -> Cache {
+        let blocks = crate::corefile::parse(&format!(". {{\n {text}\n}}\n"), Path::new("Corefile")).expect("parses");
+        Cache::new(parse(&blocks[0].directives[0], &[".".to_string()]).expect("cache options"), "dns://:53")
+    }
+
+    fn query(name: &str) -> Query {
+        let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+        m.add_query(Question::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        Query::new(m.to_vec().unwrap(), m, ([127, 0, 0, 1], 5353).into(), Proto::Udp, 512).unwrap()
+    }
+
+    fn response(q: &Query, rcode: ResponseCode, ttl: u32) -> Vec<u8> {
+        let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+        m.metadata.response_code = rcode;
+        m.queries = q.message.queries.clone();
+        let name = q.message.queries[0].name().clone();
+        if rcode == ResponseCode::NoError {
+            m.answers.push(Record::from_rdata(name, ttl, RData::A(A::new(192, 0, 2, 1))));
+        } else {
+            let soa = SOA::new(Name::root(), Name::root(), 1, 1, 1, 1, 60);
+            m.authorities.push(Record::from_rdata(Name::root(), ttl, RData::SOA(soa)));
+        }
+        m.to_vec().unwrap()
+    }
+
+    fn stored(c: &Cache, q: &Query) -> Option<(Duration, Class)> {
+        c.items.lock().unwrap().map.get(&Cache::key(q)).map(|i| (i.ttl, i.class))
+    }
+
+    #[test]
+    fn ttls_are_capped_and_floored_per_class() {
+        let c = cache("cache 30 {\n success 10 20 3\n denial 10 100 10\n }");
+        let q = query("a.example.");
+        c.store_reply(&q, &response(&q, ResponseCode::NoError, 3600));
+        assert_eq!(stored(&c, &q), Some((Duration::from_secs(20), Class::Success)));
+        c.store_reply(&q, &response(&q, ResponseCode::NoError, 1));
+        assert_eq!(stored(&c, &q), Some((Duration::from_secs(3), Class::Success)));
+        // A denial lives as long as its SOA says, bounded by the SOA's minimum (60) and the caps.
+        let nx = query("b.example.");
+        c.store_reply(&nx, &response(&nx, ResponseCode::NXDomain, 3600));
+        assert_eq!(stored(&c, &nx), Some((Duration::from_secs(60), Class::Denial)));
+        let sf = query("c.example.");
+        c.store_reply(&sf, &response(&sf, ResponseCode::ServFail, 0));
+        assert_eq!(stored(&c, &sf), Some((SERVFAIL_TTL, Class::Denial)));
+        let refused = query("d.example.");
+        c.store_reply(&refused, &response(&refused, ResponseCode::Refused, 300));
+        assert_eq!(stored(&c, &refused), None);
+    }
+
+    #[test]
+    fn capacity_evicts_and_disabled_zones_are_not_kept() {
+        let c = cache("cache {\n success 2\n disable denial example.\n }");
+        for name in ["a.example.", "b.example.", "c.example."] {
+            let q = query(name);
+            c.store_reply(&q, &response(&q, ResponseCode::NoError, 60));
+        }
+        assert_eq!(c.items.lock().unwrap().map.len(), 2, "one evicted");
+        let nx = query("gone.example.");
+        c.store_reply(&nx, &response(&nx, ResponseCode::NXDomain, 60));
+        assert_eq!(stored(&c, &nx), None);
+    }
+
+    #[test]
+    fn a_hit_carries_the_askers_id_and_the_remaining_ttl() {
+        let c = cache("cache");
+        let q = query("a.example.");
+        c.store_reply(&q, &response(&q, ResponseCode::NoError, 60));
+        let items = c.items.lock().unwrap();
+        let item = items.map.get(&Cache::key(&q)).unwrap();
+        let mut asker = query("A.Example.");
+        asker.message.metadata.id = 99;
+        let later = item.stored + Duration::from_secs(25);
+        let m = Message::from_vec(&c.answer(item, &asker, later)).unwrap();
+        assert_eq!(m.metadata.id, 99);
+        assert_eq!(m.queries[0].name().to_ascii(), "A.Example.");
+        assert_eq!(m.answers[0].ttl, 35);
+    }
+}

@@ -423,3 +423,51 @@ async fn probe(addr: SocketAddr, rd: bool, domain: &Name, tcp: bool) -> bool {
         async { if tcp { tcp_exchange(addr, &packet).await } else { udp_exchange(addr, &packet, id).await } };
     matches!(tokio::time::timeout(HEALTH_TIMEOUT, exchange).await, Ok(Ok(_)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn forward(body: &str) -> Result<Forward, String> {
+        let blocks = crate::corefile::parse(&format!(". {{\n {body}\n}}\n"), Path::new("Corefile"))
+            .map_err(|e| e.to_string())?;
+        Forward::parse(&blocks[0].directives[0]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn upstreams_come_from_addresses_and_resolv_conf_files() {
+        let dir = std::env::temp_dir().join(format!("kubernetai-forward-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let resolv = dir.join("resolv.conf");
+        std::fs::write(
+            &resolv,
+            "# comment\nsearch a.example\nnameserver 10.0.0.53\nnameserver fd00::53\noptions ndots:5\n",
+        )
+        .unwrap();
+        let f = forward(&format!("forward . {} dns://9.9.9.9:5353 [::1]:53 1.1.1.1", resolv.display())).unwrap();
+        let addrs: Vec<String> = f.upstreams.iter().map(|u| u.label.clone()).collect();
+        assert_eq!(addrs, ["10.0.0.53:53", "[fd00::53]:53", "9.9.9.9:5353", "[::1]:53", "1.1.1.1:53"]);
+        assert_eq!((f.policy, f.max_fails, f.health_check), (Policy::Random, 2, Duration::from_millis(500)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn names_under_from_and_outside_except_are_forwarded() {
+        let f = forward("forward example.org 127.0.0.1 {\n  except internal.example.org\n }").unwrap();
+        assert!(f.handles("www.example.org."));
+        assert!(!f.handles("db.internal.example.org."));
+        assert!(!f.handles("example.net."));
+    }
+
+    #[test]
+    fn round_robin_rotates_and_sequential_keeps_order() {
+        let f = forward("forward . 10.0.0.1 10.0.0.2 10.0.0.3 {\n  policy round_robin\n }").unwrap();
+        let firsts: Vec<String> = (0..3).map(|_| f.order()[0].label.clone()).collect();
+        assert_eq!(firsts, ["10.0.0.1:53", "10.0.0.2:53", "10.0.0.3:53"]);
+        let f = forward("forward . 10.0.0.1 10.0.0.2 {\n  policy sequential\n }").unwrap();
+        assert_eq!(f.order()[0].label, "10.0.0.1:53");
+        assert_eq!(f.order()[0].label, "10.0.0.1:53");
+    }
+}

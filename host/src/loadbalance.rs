@@ -67,3 +67,26 @@ fn permute<T>(items: &mut [T]) {
         items.swap(i, j);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::rr::rdata::{A, CNAME};
+    use hickory_proto::rr::{Name, RData};
+
+    use super::*;
+
+    #[test]
+    fn addresses_move_and_cnames_stay_first() {
+        let name = Name::from_ascii("x.example.").unwrap();
+        let mut orders = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            let mut records = vec![Record::from_rdata(name.clone(), 5, RData::CNAME(CNAME(name.clone())))];
+            records.extend((1..=4).map(|i| Record::from_rdata(name.clone(), 5, RData::A(A::new(10, 0, 0, i)))));
+            assert!(shuffle(&mut records));
+            assert_eq!(records[0].record_type(), RecordType::CNAME);
+            assert_eq!(records.len(), 5);
+            orders.insert(records.iter().map(|r| r.data.to_string()).collect::<Vec<_>>().join(","));
+        }
+        assert!(orders.len() > 1, "{orders:?}");
+    }
+}

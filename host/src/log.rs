@@ -182,3 +182,52 @@ fn line(
     out.push_str(rest);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+    use super::*;
+
+    fn request(name: &str) -> Request {
+        let mut m = Message::new(42, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        Request::parse(&m.to_vec().unwrap()).unwrap()
+    }
+
+    fn answer(rcode: ResponseCode, records: usize) -> Vec<u8> {
+        let mut m = Message::new(42, MessageType::Response, OpCode::Query);
+        m.metadata.response_code = rcode;
+        m.metadata.authoritative = true;
+        m.metadata.recursion_desired = true;
+        for _ in 0..records {
+            m.answers.push(Record::from_rdata(Name::root(), 5, RData::A(A::new(10, 0, 0, 1))));
+        }
+        m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn the_common_format_is_coredns_default_line() {
+        let req = request("web.shop.svc.cluster.local.");
+        let resp = answer(ResponseCode::NoError, 1);
+        let client: SocketAddr = "10.0.0.9:5300".parse().unwrap();
+        let got = line(COMMON, &req, client, Proto::Udp, 44, &resp, Duration::from_micros(1500));
+        let want = format!(
+            "10.0.0.9:5300 - 42 \"A IN web.shop.svc.cluster.local. udp 44 false 512\" NOERROR qr,aa,rd {} 0.0015s",
+            resp.len()
+        );
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn responses_fall_in_coredns_classes() {
+        assert_eq!(classify(&answer(ResponseCode::NoError, 1)), Class::Success);
+        assert_eq!(classify(&answer(ResponseCode::NoError, 0)), Class::Denial);
+        assert_eq!(classify(&answer(ResponseCode::NXDomain, 0)), Class::Denial);
+        assert_eq!(classify(&answer(ResponseCode::ServFail, 0)), Class::Error);
+        assert_eq!(classify(&answer(ResponseCode::Refused, 0)), Class::Error);
+    }
+}
