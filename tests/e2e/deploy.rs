@@ -140,26 +140,9 @@ fn deploy_manifests_match_the_kubernetes_schema_and_the_corefile() {
 fn the_deployed_corefiles_start() {
     let api = crate::apiserver::FakeApi::start();
     let dir = Scratch::new("deploy");
-    let kubeconfig = dir.write(
-        "config",
-        &format!("apiVersion: v1\nkind: Config\nclusters:\n- name: dc1\n  cluster:\n    server: {}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: dc1\n  context:\n    cluster: dc1\n    user: u\n", api.url()),
-    );
-    let resolv = dir.write("resolv.conf", "nameserver 127.0.0.1\n");
+    let upstream: std::net::SocketAddr = ([127, 0, 0, 1], 53).into();
     for file in ["kubernetai.yaml", "remote-cluster.yaml"] {
-        let corefile = load(file)
-            .corefiles
-            .remove(0)
-            .replace(".:53 {", ".:0 {")
-            .replace("health {", "health 127.0.0.1:0 {")
-            .replace("    ready\n", "    ready 127.0.0.1:0\n")
-            .replace("prometheus :9153", "prometheus 127.0.0.1:0")
-            .replace("/kubeconfigs/dc1/config", kubeconfig.to_str().expect("path"))
-            .replace("/etc/resolv.conf", resolv.to_str().expect("path"))
-            .replacen(
-                "    kubernetai cluster.local in-addr.arpa ip6.arpa {\n",
-                &format!("    kubernetai cluster.local in-addr.arpa ip6.arpa {{\n        endpoint {}\n", api.url()),
-                1,
-            );
+        let corefile = crate::peers::runnable(&load(file).corefiles.remove(0), &dir, &api.url(), &api.url(), upstream);
         let path = dir.write("Corefile", &corefile);
         let server = harness::Server::start(&path);
         let ready = crate::peers::url_in(&server.wait_for("plugin/ready: serving"));

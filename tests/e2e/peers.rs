@@ -2,6 +2,7 @@
 //! as an authoritative upstream, and a scripted upstream that records how it was asked.
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -188,4 +189,30 @@ fn serve_tcp(mut stream: TcpStream, count: &AtomicUsize, delay: Duration) {
             return;
         }
     }
+}
+
+/// A deployed Corefile (port 53, default HTTP ports, in-cluster API, /kubeconfigs/dc1/config,
+/// /etc/resolv.conf) made to run on a test machine: free ports, the first stanza connected to
+/// `local_api`, and the files in `dir`: a kubeconfig for `dc1_api` and a resolv.conf naming
+/// `upstream`. Nothing else changes.
+pub fn runnable(corefile: &str, dir: &Scratch, local_api: &str, dc1_api: &str, upstream: SocketAddr) -> String {
+    let kubeconfig = dir.write(
+        "dc1.kubeconfig",
+        &format!("apiVersion: v1\nkind: Config\nclusters:\n- name: dc1\n  cluster:\n    server: {dc1_api}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: dc1\n  context:\n    cluster: dc1\n    user: u\n"),
+    );
+    // A resolv.conf with a port after the address: tests cannot take port 53.
+    let resolv = dir.write("resolv.conf", &format!("search example.net\nnameserver {upstream}\n"));
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    corefile
+        .replace(".:53 {", ".:0 {")
+        .replace("health {", "health 127.0.0.1:0 {")
+        .replace("    ready\n", "    ready 127.0.0.1:0\n")
+        .replace("prometheus :9153", "prometheus 127.0.0.1:0")
+        .replace("/kubeconfigs/dc1/config", &path(&kubeconfig))
+        .replace("/etc/resolv.conf", &path(&resolv))
+        .replacen(
+            "    kubernetai cluster.local in-addr.arpa ip6.arpa {\n",
+            &format!("    kubernetai cluster.local in-addr.arpa ip6.arpa {{\n        endpoint {local_api}\n"),
+            1,
+        )
 }

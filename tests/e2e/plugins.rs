@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::apiserver::FakeApi;
 use crate::harness::{self, Scratch, Server};
 use crate::live::{eventually, lookup, namespace, service, slice};
-use crate::peers::{Knot, Upstream, curl, dig, free_port, kdig, url_in};
+use crate::peers::{Knot, Upstream, curl, dig, free_port, kdig, runnable, url_in};
 
 /// The upstream's zone: the root, so every name outside the cluster gets a real answer (NXDOMAIN
 /// for all but www.example.org), whatever search domains the test machine's resolv.conf adds.
@@ -68,27 +68,9 @@ fn the_corefile_operators_run_serves_both_clusters_and_forwards_the_rest() {
     dc1.apply(slice("shop", "ledger", "10.2.1.7", true));
 
     let dir = Scratch::new("plugins-issue");
-    let kubeconfig = dir.write(
-        "dc1",
-        &format!("apiVersion: v1\nkind: Config\nclusters:\n- name: dc1\n  cluster:\n    server: {}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: dc1\n  context:\n    cluster: dc1\n    user: u\n", dc1.url()),
-    );
-    // A resolv.conf naming the knotd upstream (a port after the address: tests cannot take 53).
-    let resolv = dir.write("resolv.conf", &format!("search example.net\nnameserver {}\n", knot.addr));
-    // The operators' Corefile as they wrote it; only what a test machine must change is changed:
-    // free ports, file paths, and the in-cluster connection of the first stanza.
-    let text = std::fs::read_to_string(harness::root().join("tests/e2e/plugins/issue.Corefile"))
-        .expect("fixture")
-        .replace(".:53 {", ".:0 {")
-        .replace("health {", "health 127.0.0.1:0 {")
-        .replace("    ready\n", "    ready 127.0.0.1:0\n")
-        .replace("prometheus :9153", "prometheus 127.0.0.1:0")
-        .replace("/kubeconfigs/dc1/config", kubeconfig.to_str().expect("path"))
-        .replace("/etc/resolv.conf", resolv.to_str().expect("path"))
-        .replacen(
-            "        ignore empty_service\n",
-            &format!("        endpoint {}\n        ignore empty_service\n", local.url()),
-            1,
-        );
+    // The operators' Corefile as they wrote it; only what a test machine must change is changed.
+    let fixture = std::fs::read_to_string(harness::root().join("tests/e2e/plugins/issue.Corefile")).expect("fixture");
+    let text = runnable(&fixture, &dir, &local.url(), &dc1.url(), knot.addr);
     let corefile = dir.write("Corefile", &text);
     let mut server = Server::start(&corefile);
     let health = url_in(&server.wait_for("plugin/health: serving"));
