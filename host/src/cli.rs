@@ -1,5 +1,6 @@
 //! The command line, with CoreDNS's flags: `-conf FILE`, `-dns.port N`, `-version`, `-plugins`,
-//! and `-module FILE` for a kubernetai module other than the built-in one.
+//! and `-module FILE` for a kubernetai module other than the built-in one (`native`: the
+//! resolution library linked into the host, no sandbox; the benchmark baseline).
 //! Like Go's flag package, one or two dashes and `-flag=value` are all accepted.
 
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use crate::config::DEFAULT_PORT;
 use crate::plugins;
 
-pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port PORT] [-module FILE] [-module.memory MIB] [-admin ADDR|none] [-version] [-plugins]";
+pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port PORT] [-module FILE|native] [-module.memory MIB] [-admin ADDR|none] [-version] [-plugins]";
 
 /// What the server was asked to do.
 pub struct Args {

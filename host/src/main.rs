@@ -19,7 +19,6 @@ mod loop_detect;
 mod manifests;
 mod metrics;
 mod module;
-#[cfg(test)]
 mod native;
 mod objects;
 mod offline;
@@ -46,7 +45,6 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use crate::instance::{Instance, ListenKey};
 use crate::metrics::registry;
-use crate::module::Module;
 use crate::server::Counters;
 
 fn main() -> ExitCode {
@@ -113,11 +111,11 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     let mut fingerprint = reload::fingerprint(&args.conf);
     // Taken before the module is read, so a change racing the startup is still seen as one.
     let module_stamp = args.module.as_deref().and_then(swap::modified);
-    let module = match &args.module {
-        Some(path) => Module::load_with(&swap::read_module(path)?, args.memory_limit)
-            .with_context(|| format!("loading the module {}", path.display()))?,
-        None => Module::load_with(module::EMBEDDED, args.memory_limit).context("loading the built-in module")?,
-    };
+    let module =
+        module::from_source(args.module.as_deref(), args.memory_limit).with_context(|| match &args.module {
+            Some(path) => format!("loading the module {}", path.display()),
+            None => "loading the built-in module".to_string(),
+        })?;
     let counters = Arc::new(Counters::default());
     let mut running = Instance::build(&servers, &module, &counters).await?;
     // SIGHUP swaps the module; its handler is in place before anyone can learn the server is up.

@@ -16,6 +16,8 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::native::Native;
+
 wasmtime::component::bindgen!({ path: "../wit", world: "kubernetai" });
 
 /// The WIT types, as the host sees them.
@@ -83,7 +85,7 @@ impl ModuleError {
 }
 
 /// What a store holds: the empty WASI context, and the limits.
-struct State {
+pub struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
@@ -96,14 +98,36 @@ impl WasiView for State {
     }
 }
 
-/// A compiled, checked module, ready to instantiate many times.
+/// A compiled, checked module, ready to instantiate many times; or the resolution library
+/// linked into the host (`-module native`), the baseline that shows what the sandbox costs.
 #[derive(Clone)]
 pub struct Module {
+    wasm: Option<Wasm>,
+}
+
+#[derive(Clone)]
+struct Wasm {
     engine: Engine,
     pre: KubernetaiPre<State>,
     memory_limit: usize,
     _ticker: Arc<Ticker>,
 }
+
+/// What `-module` names: the built-in module (None), `native`, or a component file.
+pub fn from_source(path: Option<&std::path::Path>, memory_limit: usize) -> Result<Module, ModuleError> {
+    match path {
+        None => Module::load_with(EMBEDDED, memory_limit),
+        Some(p) if p.as_os_str() == NATIVE => Ok(Module { wasm: None }),
+        Some(p) => {
+            let bytes =
+                std::fs::read(p).map_err(|source| ModuleError::Read { file: p.display().to_string(), source })?;
+            Module::load_with(&bytes, memory_limit)
+        }
+    }
+}
+
+/// The `-module` value that selects the native library.
+pub const NATIVE: &str = "native";
 
 /// Advances the engine's epoch while any module is alive.
 struct Ticker {
@@ -154,11 +178,20 @@ impl Module {
                 }
             })
             .map_err(|e| ModuleError::Instantiate(e.into()))?;
-        Ok(Module { engine, pre, memory_limit, _ticker: Arc::new(Ticker { stop }) })
+        Ok(Module { wasm: Some(Wasm { engine, pre, memory_limit, _ticker: Arc::new(Ticker { stop }) }) })
     }
 
     /// A fresh instance, its contract version checked.
     pub fn instantiate(&self) -> Result<Instance, ModuleError> {
+        let Some(wasm) = &self.wasm else {
+            return Ok(Instance::Native(None));
+        };
+        wasm.instantiate()
+    }
+}
+
+impl Wasm {
+    fn instantiate(&self) -> Result<Instance, ModuleError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let state = State {
             wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
@@ -170,7 +203,7 @@ impl Module {
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(APPLY_DEADLINE_TICKS);
         let bindings = self.pre.instantiate(&mut store).map_err(ModuleError::Instantiate)?;
-        let mut instance = Instance { store, bindings };
+        let mut instance = Instance::Wasm { store, bindings };
         let found = instance.call("contract-version", APPLY_DEADLINE_TICKS, |b, s| {
             b.kubernetai_dns_plugin().call_contract_version(s)
         })?;
@@ -188,10 +221,10 @@ fn compatible(found: &str, expected: &str) -> bool {
     head(found) == head(expected)
 }
 
-/// One running instance of the module.
-pub struct Instance {
-    store: Store<State>,
-    bindings: Kubernetai,
+/// One running instance of the module, or of the native library (configured on `configure`).
+pub enum Instance {
+    Wasm { store: Store<State>, bindings: Kubernetai },
+    Native(Option<Native>),
 }
 
 impl Instance {
@@ -201,9 +234,12 @@ impl Instance {
         ticks: u64,
         f: impl FnOnce(&Kubernetai, &mut Store<State>) -> wasmtime::Result<T>,
     ) -> Result<T, ModuleError> {
-        self.store.set_epoch_deadline(ticks);
-        f(&self.bindings, &mut self.store).map_err(|error| {
-            let text = String::from_utf8_lossy(&self.store.data().stderr.contents()).trim().replace('\n', " | ");
+        let Instance::Wasm { store, bindings } = self else {
+            return Err(ModuleError::Trap { call, reason: "not a wasm instance".into(), stderr: String::new() });
+        };
+        store.set_epoch_deadline(ticks);
+        f(bindings, store).map_err(|error| {
+            let text = String::from_utf8_lossy(&store.data().stderr.contents()).trim().replace('\n', " | ");
             let stderr = if text.is_empty() { String::new() } else { format!(" (module stderr: {text})") };
             let reason = match error.downcast_ref::<wasmtime::Trap>() {
                 Some(trap) => trap.to_string(),
@@ -214,7 +250,16 @@ impl Instance {
         })
     }
 
+    /// The configured native library, or the error of a call before `configure`.
+    fn native<'a>(slot: &'a mut Option<Native>, call: &'static str) -> Result<&'a mut Native, ModuleError> {
+        slot.as_mut().ok_or(ModuleError::Trap { call, reason: "called before configure".into(), stderr: String::new() })
+    }
+
     pub fn configure(&mut self, server: &wit::Server, stanzas: &[wit::Stanza]) -> Result<(), ModuleError> {
+        if let Instance::Native(slot) = self {
+            *slot = Some(Native::new(server, stanzas).map_err(|e| ModuleError::Configure(e.to_string()))?);
+            return Ok(());
+        }
         self.call("configure", APPLY_DEADLINE_TICKS, |b, s| {
             b.kubernetai_dns_plugin().call_configure(s, server, stanzas)
         })?
@@ -222,19 +267,31 @@ impl Instance {
     }
 
     pub fn apply(&mut self, stanza: u32, now: u64, events: &[wit::Event]) -> Result<Vec<wit::Rejected>, ModuleError> {
+        if let Instance::Native(slot) = self {
+            return Ok(Self::native(slot, "apply")?.apply(stanza, now, events));
+        }
         self.call("apply", APPLY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_apply(s, stanza, now, events))
     }
 
     pub fn handle(&mut self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
+        if let Instance::Native(slot) = self {
+            return Ok(Self::native(slot, "handle")?.handle(query));
+        }
         self.call("handle", QUERY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_handle(s, query))
     }
 
     pub fn transfer(&mut self, query: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ModuleError> {
+        if let Instance::Native(slot) = self {
+            return Ok(Self::native(slot, "transfer")?.transfer(query));
+        }
         // A transfer walks the whole zone: it gets the time an apply gets.
         self.call("transfer", APPLY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_transfer(s, query))
     }
 
     pub fn search_path(&mut self, qname: &str, client: &str) -> Result<Option<Vec<String>>, ModuleError> {
+        if let Instance::Native(slot) = self {
+            return Ok(Self::native(slot, "search-path")?.search_path(qname, client));
+        }
         self.call("search-path", QUERY_DEADLINE_TICKS, |b, s| {
             b.kubernetai_dns_plugin().call_search_path(s, qname, client)
         })

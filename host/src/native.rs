@@ -1,6 +1,7 @@
 //! The resolution library linked into the host and called directly, with the same inputs the
-//! wasm module gets: the WIT types converted to the library's. It runs the conformance tables
-//! in-process and is the baseline that shows what the sandbox costs.
+//! wasm module gets: the WIT types converted to the library's (glue.rs does the same inside the
+//! module). `-module native` serves with it, the baseline that shows what the sandbox costs; the
+//! tests run the conformance tables through it in-process.
 
 use kubernetai_guest::config::{self, ConfigError};
 use kubernetai_guest::{Event, Kind, Outcome, Plugin, Query, Transport};
@@ -39,6 +40,16 @@ fn stanza(i: usize, s: &wit::Stanza) -> Result<config::Stanza, ConfigError> {
     })
 }
 
+fn wit_kind(k: Kind) -> wit::Kind {
+    match k {
+        Kind::Namespace => wit::Kind::Namespace,
+        Kind::Service => wit::Kind::Service,
+        Kind::EndpointSlice => wit::Kind::EndpointSlice,
+        Kind::Pod => wit::Kind::Pod,
+        Kind::ServiceImport => wit::Kind::ServiceImport,
+    }
+}
+
 /// A native plugin, configured like a module instance.
 pub struct Native(Plugin);
 
@@ -53,7 +64,7 @@ impl Native {
         Ok(Native(Plugin::new(config::Server { local_ips }, stanzas)?))
     }
 
-    pub fn apply(&mut self, stanza: u32, now: u64, events: &[wit::Event]) -> Vec<String> {
+    pub fn apply(&mut self, stanza: u32, now: u64, events: &[wit::Event]) -> Vec<wit::Rejected> {
         let events = events
             .iter()
             .map(|e| match e {
@@ -65,20 +76,41 @@ impl Native {
             })
             .collect();
         match self.0.apply(stanza as usize, now, events) {
-            Ok(rejected) => rejected.into_iter().map(|r| format!("{:?} {}: {}", r.kind, r.name, r.reason)).collect(),
-            Err(e) => vec![e.to_string()],
+            Ok(rejected) => rejected
+                .into_iter()
+                .map(|r| wit::Rejected { kind: wit_kind(r.kind), name: r.name, reason: r.reason })
+                .collect(),
+            Err(e) => vec![wit::Rejected { kind: wit::Kind::Namespace, name: String::new(), reason: e.to_string() }],
         }
     }
 
-    pub fn handle(&self, packet: &[u8], max_size: u16) -> Outcome {
-        let client = std::net::IpAddr::from([127, 0, 0, 1]);
-        self.0.handle(&Query { packet, client, transport: Transport::Udp, max_size })
+    pub fn handle(&self, q: &wit::Query) -> wit::Outcome {
+        let Ok(client) = q.client.parse() else {
+            return wit::Outcome::Drop;
+        };
+        let transport = if q.transport == wit::Transport::Udp { Transport::Udp } else { Transport::Tcp };
+        match self.0.handle(&Query { packet: &q.packet, client, transport, max_size: q.max_size }) {
+            Outcome::Answer(bytes) => wit::Outcome::Answer(bytes),
+            Outcome::Chase { response, target, qtype } => wit::Outcome::Chase(wit::Chase { response, target, qtype }),
+            Outcome::Next => wit::Outcome::Next,
+            Outcome::Drop => wit::Outcome::Drop,
+        }
+    }
+
+    pub fn transfer(&self, query: &[u8]) -> Option<Vec<Vec<u8>>> {
+        self.0.transfer(query)
+    }
+
+    pub fn search_path(&self, qname: &str, client: &str) -> Option<Vec<String>> {
+        self.0.search_path(qname, client.parse().ok()?)
     }
 }
 
+#[cfg(test)]
 #[path = "../../tests/support/cases.rs"]
 mod cases;
 
+#[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
 
@@ -118,9 +150,16 @@ mod tests {
             }
             for (i, case) in cases::load(&cases_file).iter().enumerate() {
                 total += 1;
-                match native.handle(&case.packet(i as u16), 4096) {
+                let query = wit::Query {
+                    packet: case.packet(i as u16),
+                    client: "127.0.0.1".into(),
+                    client_port: 0,
+                    transport: wit::Transport::Udp,
+                    max_size: 4096,
+                };
+                match native.handle(&query) {
                     // Without the host's chain a chased answer is checked as the module gave it.
-                    Outcome::Answer(bytes) | Outcome::Chase { response: bytes, .. } => {
+                    wit::Outcome::Answer(bytes) | wit::Outcome::Chase(wit::Chase { response: bytes, .. }) => {
                         failures.extend(case.check(&bytes).err())
                     }
                     other => failures.push(format!("{}: {other:?}", case.at)),

@@ -35,13 +35,7 @@ pub async fn resolve(args: &cli::Args, name: &str, qtype: &str) -> anyhow::Resul
         RecordType::from_str(&qtype.to_uppercase()).map_err(|_| anyhow::anyhow!("unknown query type {qtype:?}"))?;
     let blocks = corefile::load(&args.conf)?;
     let servers = config::servers(&blocks, args.port)?;
-    let module = match &args.module {
-        Some(p) => Module::load_with(
-            &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-            args.memory_limit,
-        )?,
-        None => Module::load_with(module::EMBEDDED, args.memory_limit)?,
-    };
+    let module = module::from_source(args.module.as_deref(), args.memory_limit)?;
     // The blocks of one listener, as a query would meet them: the port of the first block whose
     // zones hold the name best.
     let lower = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());

@@ -33,10 +33,6 @@ pub fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-pub fn read_module(path: &Path) -> Result<Vec<u8>, ModuleError> {
-    std::fs::read(path).map_err(|source| ModuleError::Read { file: path.display().to_string(), source })
-}
-
 /// The module in use and the plugins running it, both replaced as the server goes on (swaps
 /// replace the module, reloads the plugins).
 pub struct Live {
@@ -81,10 +77,7 @@ pub async fn run(
         source.stamp = source.path.as_deref().and_then(modified);
         let (path, limit, live) = (source.path.clone(), source.memory_limit, live.clone());
         let outcome = tokio::task::spawn_blocking(move || -> Result<usize, ModuleError> {
-            let module = match &path {
-                Some(p) => Module::load_with(&read_module(p)?, limit)?,
-                None => Module::load_with(module::EMBEDDED, limit)?,
-            };
+            let module = module::from_source(path.as_deref(), limit)?;
             // Held through the swap, so a reload builds on the module every plugin runs.
             let mut current = live.module.lock().unwrap_or_else(|p| p.into_inner());
             let plugins = live.plugins.lock().unwrap_or_else(|p| p.into_inner()).clone();

@@ -1,10 +1,20 @@
 //! The conformance tables (tests/conformance/NAME.cases, each with its NAME.Corefile) through
-//! the real binary, over UDP and TCP.
+//! the real binary, over UDP and TCP: with the wasm module, and with the same library linked
+//! natively (`-module native`, the benchmark's baseline).
 
 use crate::{cases, harness};
 
 #[test]
 fn conformance_tables_pass_through_the_binary() {
+    run_tables(&[]);
+}
+
+#[test]
+fn conformance_tables_pass_with_the_native_library() {
+    run_tables(&["-module", "native"]);
+}
+
+fn run_tables(args: &[&str]) {
     let dir = harness::root().join("tests/conformance");
     let mut tables: Vec<_> = std::fs::read_dir(&dir)
         .expect("tests/conformance")
@@ -15,7 +25,7 @@ fn conformance_tables_pass_through_the_binary() {
     let mut failures = Vec::new();
     let mut total = 0;
     for table in tables {
-        let server = harness::Server::start(&table.with_extension("Corefile"));
+        let server = harness::Server::start_with(&table.with_extension("Corefile"), args);
         for (i, case) in cases::load(&table).iter().enumerate() {
             total += 1;
             let packet = case.packet(i as u16);
