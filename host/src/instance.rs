@@ -193,13 +193,19 @@ pub async fn start_stanzas(
                 // Stamped before reading, so a change racing the startup is still seen as one.
                 let stamp = manifests::stamp(files);
                 let objects = manifests::load(files).with_context(|| format!("kubernetai stanza at {}", st.at))?;
-                let rejected = instance.apply(index, crate::now(), &objects.initial_events())?;
+                let events = objects.initial_events();
+                let started = std::time::Instant::now();
+                let rejected = instance.apply(index, crate::now(), &events)?;
+                let took = started.elapsed();
                 log_rejected(&st.at, &rejected);
+                // Every instance of the pool took every event: the rate is per instance.
                 eprintln!(
-                    "[INFO] plugin/kubernetai: {}: loaded {} objects from {} file(s)",
+                    "[INFO] plugin/kubernetai: {}: loaded {} objects from {} file(s) in {:.0} ms ({:.0} events/s per instance)",
                     st.at,
                     objects.len(),
-                    files.len()
+                    files.len(),
+                    took.as_secs_f64() * 1000.0,
+                    events.len() as f64 * instance.pool_size() as f64 / took.as_secs_f64().max(1e-9)
                 );
                 let watch = watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), stamp, objects);
                 tasks.push(tokio::spawn(watch).abort_handle());

@@ -163,6 +163,11 @@ impl Plugin {
         self.with_instance(|instance| instance.search_path(qname, client))
     }
 
+    /// How many instances serve this block.
+    pub fn pool_size(&self) -> usize {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).instances.len()
+    }
+
     /// Whether every stanza has its first complete view of its cluster (the `ready` plugin).
     pub fn synced(&self) -> bool {
         self.fed.lock().unwrap_or_else(|p| p.into_inner()).iter().all(|o| o.synced)

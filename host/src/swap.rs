@@ -76,6 +76,7 @@ pub async fn run(
         };
         source.stamp = source.path.as_deref().and_then(modified);
         let (path, limit, live) = (source.path.clone(), source.memory_limit, live.clone());
+        let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || -> Result<usize, ModuleError> {
             let module = module::from_source(path.as_deref(), limit)?;
             // Held through the swap, so a reload builds on the module every plugin runs.
@@ -92,7 +93,10 @@ pub async fn run(
             Ok(Ok(n)) => {
                 counters.swaps.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::registry().inc("kubernetai_module_swaps_total", &[]);
-                let text = format!("module swapped in {n} server block(s)");
+                let text = format!(
+                    "module swapped in {n} server block(s) in {:.0} ms",
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
                 eprintln!("[INFO] plugin/kubernetai: {text}");
                 Ok(text)
             }

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""The benchmark: one synthetic cluster served by kubernetai (wasm module and native library),
+knotd and NSD in turn on the same machine, driven by dnsperf with the same query file; then the
+large cluster for memory, load, watch-path and hot-swap figures. Prints every figure and its
+ratio to the peer, as a Markdown table (also written to OUT/results.md).
+
+Run through bench/run.sh, which installs the peers and builds the binary first.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target/release/kubernetai")
+MODULE = os.path.join(ROOT, "target/guest/wasm32-wasip2/release/kubernetai_guest.wasm")
+# CoreDNS's published figures (its scaling guide, kubernetes plugin, default Corefile, 2 vCPUs).
+COREDNS_QPS = 33700
+
+
+def coredns_mb(pods, services):
+    return (pods + services) / 1000 + 54
+
+
+def free_port():
+    while True:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+
+
+def rss_mb(pid):
+    """Resident memory of a process and its peak, in MB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            fields[k] = v.strip()
+    kb = lambda k: int(fields.get(k, "0 kB").split()[0])
+    return kb("VmRSS") / 1024, kb("VmHWM") / 1024
+
+
+def answers(port, name="svc-0.ns-0.svc.cluster.local"):
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), name, "A", "+short", "+time=1", "+tries=1"],
+                         capture_output=True, text=True).stdout
+    return out.strip()
+
+
+def wait_answering(port, proc, what):
+    for _ in range(600):
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited: {proc.returncode}")
+        if answers(port):
+            return
+        time.sleep(0.1)
+    sys.exit(f"{what} did not answer on port {port}")
+
+
+def dnsperf(port, queries, seconds, rate=None, verbose=False):
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries, "-l", str(seconds),
+           "-c", "10", "-T", "1", "-q", "1000", "-t", "2"]
+    if rate:
+        cmd += ["-Q", str(int(rate))]
+    if verbose:
+        cmd += ["-v"]
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    num = lambda pattern: float(re.search(pattern, out).group(1))
+    r = {
+        "qps": num(r"Queries per second:\s+([\d.]+)"),
+        "sent": num(r"Queries sent:\s+(\d+)"),
+        "lost": num(r"Queries lost:\s+(\d+)"),
+        "avg_ms": num(r"Average Latency \(s\):\s+([\d.]+)") * 1000,
+    }
+    if verbose:
+        lat = sorted(float(m.group(1)) * 1000 for m in re.finditer(r"^> \S+ .* ([\d.]+)$", out, re.M))
+        if lat:
+            q = statistics.quantiles(lat, n=100)
+            r.update(p50_ms=q[49], p90_ms=q[89], p99_ms=q[98])
+    return r
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def kubernetai(data, port, extra, log):
+    corefile = os.path.join(data, f"Corefile.{port}")
+    with open(corefile, "w") as f:
+        f.write(f".:{port} {{\n    bind 127.0.0.1\n    kubernetai cluster.local in-addr.arpa {{\n"
+                f"        manifests {os.path.join(data, 'cluster.json')}\n        pods verified\n    }}\n}}\n")
+    return subprocess.Popen([BINARY, "-conf", corefile] + extra, stdout=log, stderr=subprocess.STDOUT)
+
+
+def knot(data, port, log):
+    run = os.path.join(data, f"knot.{port}")
+    os.makedirs(run, exist_ok=True)
+    conf = os.path.join(run, "knot.conf")
+    with open(conf, "w") as f:
+        f.write(f"server:\n    listen: 127.0.0.1@{port}\n    rundir: {run}\n    udp-workers: 2\n    tcp-workers: 1\n"
+                f"database:\n    storage: {run}\ntemplate:\n  - id: default\n    storage: {data}\n    journal-content: none\n"
+                f"    semantic-checks: off\nzone:\n  - domain: cluster.local\n    file: cluster.local.zone\n"
+                f"  - domain: 10.in-addr.arpa\n    file: 10.in-addr.arpa.zone\n")
+    return subprocess.Popen(["knotd", "-c", conf], stdout=log, stderr=subprocess.STDOUT)
+
+
+def nsd(data, port, log):
+    run = os.path.join(data, f"nsd.{port}")
+    os.makedirs(run, exist_ok=True)
+    conf = os.path.join(run, "nsd.conf")
+    with open(conf, "w") as f:
+        f.write(f"server:\n    ip-address: 127.0.0.1@{port}\n    server-count: 2\n    username: \"\"\n    chroot: \"\"\n"
+                f"    zonesdir: \"{data}\"\n    database: \"\"\n    pidfile: \"{run}/nsd.pid\"\n"
+                f"    xfrdfile: \"{run}/xfrd.state\"\n    zonelistfile: \"{run}/zone.list\"\n    xfrdir: \"{run}\"\n"
+                f"    verbosity: 0\nremote-control:\n    control-enable: no\n"
+                f"zone:\n    name: cluster.local\n    zonefile: cluster.local.zone\n"
+                f"zone:\n    name: 10.in-addr.arpa\n    zonefile: 10.in-addr.arpa.zone\n")
+    return subprocess.Popen(["nsd", "-d", "-c", conf], stdout=log, stderr=subprocess.STDOUT)
+
+
+def generate(out, sizes):
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench/generate.py"), out] + sizes, check=True)
+
+
+def qps_runs(args, data, log):
+    queries = os.path.join(data, "queries.txt")
+    servers = [
+        ("kubernetai (wasm)", lambda p: kubernetai(data, p, ["-admin", "none"], log)),
+        ("kubernetai (native)", lambda p: kubernetai(data, p, ["-module", "native", "-admin", "none"], log)),
+        ("knot", lambda p: knot(data, p, log)),
+        ("nsd", lambda p: nsd(data, p, log)),
+    ]
+    results = {}
+    for name, start in servers:
+        port = free_port()
+        proc = start(port)
+        try:
+            wait_answering(port, proc, name)
+            dnsperf(port, queries, 2)  # warm-up
+            peak = dnsperf(port, queries, args.seconds)
+            steady = dnsperf(port, queries, args.seconds, rate=0.8 * peak["qps"], verbose=True)
+            rss, _ = rss_mb(proc.pid)
+            results[name] = {"peak": peak, "steady": steady, "rss": rss}
+            print(f"{name}: {peak['qps']:.0f} qps peak ({peak['lost']:.0f} lost); at 80 %: "
+                  f"{steady['qps']:.0f} qps, {steady['lost']:.0f} lost, p50 {steady.get('p50_ms', 0):.3f} ms, "
+                  f"p99 {steady.get('p99_ms', 0):.3f} ms; RSS {rss:.1f} MB", flush=True)
+        finally:
+            stop(proc)
+    return results
+
+
+def large_run(args, data, log_path):
+    """Memory, load, watch path and swap with the large cluster, from the server's own log."""
+    module = os.path.join(data, "module.wasm")
+    shutil.copy(MODULE, module)
+    port = free_port()
+    admin = f"127.0.0.1:{free_port()}"
+    with open(log_path, "w") as log:
+        started = time.time()
+        proc = kubernetai(data, port, ["-module", module, "-admin", admin], log)
+        try:
+            wait_answering(port, proc, "kubernetai (large)")
+            startup = time.time() - started
+            rss, _ = rss_mb(proc.pid)
+            t0 = time.time()
+            body = None
+            # The admin endpoint opens just after DNS does.
+            for _ in range(50):
+                try:
+                    t0 = time.time()
+                    req = urllib.request.Request(f"http://{admin}/module/swap", method="POST")
+                    body = urllib.request.urlopen(req, timeout=120).read().decode()
+                    break
+                except urllib.error.URLError:
+                    time.sleep(0.1)
+            swap = time.time() - t0
+            rss_after, peak = rss_mb(proc.pid)
+        finally:
+            stop(proc)
+    text = open(log_path).read()
+    m = re.search(r"loaded (\d+) objects from \d+ file\(s\) in (\d+) ms \((\d+) events/s per instance\)", text)
+    return {"objects": int(m.group(1)), "load_ms": int(m.group(2)), "events_per_s": int(m.group(3)),
+            "startup_s": startup, "rss": rss, "rss_after_swap": rss_after, "hwm": peak, "swap_s": swap,
+            "swap_text": body.strip()}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default=os.path.join(ROOT, "target/bench"))
+    p.add_argument("--seconds", type=int, default=10)
+    p.add_argument("--services", type=int, default=5000)
+    p.add_argument("--headless", type=int, default=500)
+    p.add_argument("--pods", type=int, default=10000)
+    p.add_argument("--large-services", type=int, default=10000)
+    p.add_argument("--large-headless", type=int, default=1000)
+    p.add_argument("--large-pods", type=int, default=100000)
+    args = p.parse_args()
+    default = os.path.join(args.out, "default")
+    large = os.path.join(args.out, "large")
+    generate(default, ["--services", str(args.services), "--headless", str(args.headless), "--pods", str(args.pods)])
+    generate(large, ["--services", str(args.large_services), "--headless", str(args.large_headless),
+                     "--pods", str(args.large_pods), "--queries", "1000"])
+    with open(os.path.join(args.out, "servers.log"), "w") as log:
+        q = qps_runs(args, default, log)
+    big = large_run(args, large, os.path.join(args.out, "large.log"))
+
+    w, n, k, d = q["kubernetai (wasm)"], q["kubernetai (native)"], q["knot"], q["nsd"]
+    ratio = lambda a, b: f"{a / b:.2f}" if b else "-"
+    rows = [
+        ("QPS, peak (query mix)", f"{w['peak']['qps']:.0f}", f"{n['peak']['qps']:.0f}", f"{k['peak']['qps']:.0f}",
+         f"{d['peak']['qps']:.0f}", f"{COREDNS_QPS}",
+         f"{ratio(w['peak']['qps'], k['peak']['qps'])} × knot, {ratio(w['peak']['qps'], n['peak']['qps'])} × native, "
+         f"{ratio(w['peak']['qps'], COREDNS_QPS)} × CoreDNS"),
+        ("lost at peak", f"{w['peak']['lost']:.0f}", f"{n['peak']['lost']:.0f}", f"{k['peak']['lost']:.0f}",
+         f"{d['peak']['lost']:.0f}", "", ""),
+        ("lost at 80 % of own peak", f"{w['steady']['lost']:.0f}", f"{n['steady']['lost']:.0f}",
+         f"{k['steady']['lost']:.0f}", f"{d['steady']['lost']:.0f}", "", ""),
+    ]
+    for pct in ("p50", "p90", "p99"):
+        key = f"{pct}_ms"
+        rows.append((f"latency {pct} at 80 % (ms)", *(f"{x['steady'].get(key, 0):.3f}" for x in (w, n, k, d)), "",
+                     f"{ratio(w['steady'].get(key, 0), k['steady'].get(key, 0))} × knot"))
+    pods, svcs = args.pods, args.services + args.headless
+    rows.append(("RSS, default cluster (MB)", *(f"{x['rss']:.1f}" for x in (w, n, k, d)),
+                 f"{coredns_mb(pods, svcs):.0f}", f"{ratio(w['rss'], coredns_mb(pods, svcs))} × CoreDNS"))
+    lp, ls = args.large_pods, args.large_services + args.large_headless
+    rows += [
+        (f"RSS, large cluster ({ls} services, {lp} pods) (MB)", f"{big['rss']:.1f}", "", "", "",
+         f"{coredns_mb(lp, ls):.0f}", f"{ratio(big['rss'], coredns_mb(lp, ls))} × CoreDNS (target ≤ 0.50)"),
+        ("RSS after a hot swap, large (MB)", f"{big['rss_after_swap']:.1f} (peak {big['hwm']:.1f})", "", "", "", "", ""),
+        (f"snapshot load, {big['objects']} objects (ms)", f"{big['load_ms']}", "", "", "", "", "target < 1000"),
+        ("watch path (events/s per instance)", f"{big['events_per_s']}", "", "", "", "", "target ≥ 50000"),
+        ("hot swap, large (s)", f"{big['swap_s']:.2f}", "", "", "", "", big["swap_text"]),
+    ]
+    table = ["| figure | kubernetai (wasm) | kubernetai (native) | knot | NSD | CoreDNS (published) | ratio |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    table += ["| " + " | ".join(r) + " |" for r in rows]
+    text = "\n".join(table)
+    print("\n" + text)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
