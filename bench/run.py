@@ -76,7 +76,7 @@ def wait_answering(port, proc, what):
 
 def dnsperf(port, queries, seconds, rate=None, verbose=False):
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries, "-l", str(seconds),
-           "-c", "10", "-T", "1", "-q", "1000", "-t", "2"]
+           "-c", "10", "-T", "1", "-q", "100", "-t", "2"]
     if rate:
         cmd += ["-Q", str(int(rate))]
     if verbose:

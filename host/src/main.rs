@@ -38,10 +38,11 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 
 use crate::instance::{Instance, ListenKey};
 use crate::metrics::registry;
@@ -220,14 +221,22 @@ struct Listener {
     local: SocketAddr,
     router: server::Current,
     tasks: Vec<tokio::task::AbortHandle>,
+    /// Tells the UDP worker threads to stop.
+    stop: Arc<AtomicBool>,
     /// Bound but not yet serving (a reload binds first, then switches).
-    pending: Option<(UdpSocket, TcpListener)>,
+    pending: Option<(Vec<std::net::UdpSocket>, TcpListener)>,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
         self.tasks.iter().for_each(tokio::task::AbortHandle::abort);
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// UDP worker threads per listening address: one per core.
+fn udp_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl Listeners {
@@ -237,10 +246,11 @@ impl Listeners {
             if self.open.contains_key(key) {
                 continue;
             }
-            let (udp, tcp) = bind_pair(SocketAddr::new(key.0, key.1)).await?;
-            let local = udp.local_addr()?;
+            let (udp, tcp) = bind_pair(SocketAddr::new(key.0, key.1), udp_workers()).await?;
+            let local = udp[0].local_addr()?;
             let router = Arc::new(arc_swap::ArcSwap::new(router.clone()));
-            self.open.insert(*key, Listener { local, router, tasks: vec![], pending: Some((udp, tcp)) });
+            let stop = Arc::new(AtomicBool::new(false));
+            self.open.insert(*key, Listener { local, router, tasks: vec![], stop, pending: Some((udp, tcp)) });
         }
         Ok(())
     }
@@ -259,10 +269,12 @@ impl Listeners {
                 continue;
             };
             println!("[INFO] listening on udp+tcp {}", l.local);
-            // Several receivers on one socket, one per core, so UDP queries are taken in parallel.
-            let udp = Arc::new(udp);
-            for _ in 0..std::thread::available_parallelism().map_or(1, |n| n.get()) {
-                l.tasks.push(tokio::spawn(server::serve_udp(udp.clone(), l.router.clone())).abort_handle());
+            for socket in udp {
+                let (router, runtime, stop) = (l.router.clone(), tokio::runtime::Handle::current(), l.stop.clone());
+                std::thread::Builder::new()
+                    .name("udp".into())
+                    .spawn(move || server::udp_worker(socket, router, runtime, stop))
+                    .context("starting a udp worker")?;
             }
             l.tasks.push(tokio::spawn(server::serve_tcp(tcp, l.router.clone())).abort_handle());
         }
@@ -281,12 +293,13 @@ impl Listeners {
     }
 }
 
-/// A UDP socket and a TCP listener on the same address. Port 0 picks a free port for both.
-async fn bind_pair(addr: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
+/// One SO_REUSEPORT UDP socket per UDP worker and a TCP listener, on the same address. Port 0
+/// picks a port free for both.
+async fn bind_pair(addr: SocketAddr, workers: usize) -> anyhow::Result<(Vec<std::net::UdpSocket>, TcpListener)> {
     let mut last_err = None;
     for _ in 0..20 {
-        let udp = UdpSocket::bind(addr).await.with_context(|| format!("binding udp {addr}"))?;
-        let port = udp.local_addr()?.port();
+        let udp = server::reuseport_udp(addr, workers).with_context(|| format!("binding udp {addr}"))?;
+        let port = udp[0].local_addr()?.port();
         match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
             Ok(tcp) => return Ok((udp, tcp)),
             // With port 0 the TCP side of a free UDP port may be taken: try another.

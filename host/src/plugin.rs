@@ -236,6 +236,10 @@ impl Plugin {
 /// message, say) makes it call `Handle::block_on`, which tokio forbids on its worker threads and
 /// which would otherwise take the serving task down with it.
 fn outside_runtime<T>(f: impl FnOnce() -> T) -> T {
+    // The UDP worker threads are not the runtime's: there the call may simply run.
+    if crate::server::on_udp_worker() {
+        return f();
+    }
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),

@@ -5,14 +5,14 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::chain::{Next, Proto, Query, Reply, Stage};
 use crate::errors::Errors;
@@ -186,28 +186,91 @@ fn fit(bytes: Vec<u8>, max_size: u16, req: &Request) -> Vec<u8> {
     }
 }
 
-/// Serves UDP on `socket` until the task is dropped. A query is answered on its own task, so one
-/// waiting on an upstream holds up no other.
-pub async fn serve_udp(socket: Arc<UdpSocket>, router: Current) {
+thread_local! {
+    static UDP_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is one of the UDP workers (see `udp_worker`).
+pub fn on_udp_worker() -> bool {
+    UDP_WORKER.with(std::cell::Cell::get)
+}
+
+/// How often an idle UDP worker checks whether it should stop.
+const UDP_STOP_CHECK: Duration = Duration::from_millis(200);
+
+/// Serves UDP on `socket` from a thread of its own (one per core, each on its own SO_REUSEPORT
+/// socket, so the kernel spreads queries over them) until `stop` is set. A query the chain
+/// answers without waiting — every answer of the module, every cache hit — is answered on this
+/// thread with no task and no hand-off; one that must wait (forward) goes on as a task of the
+/// runtime, and is answered from there.
+pub fn udp_worker(
+    socket: std::net::UdpSocket,
+    router: Current,
+    runtime: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+) {
+    UDP_WORKER.with(|w| w.set(true));
+    // Tokio's sockets and timers made by the chain (forward) need the runtime's context.
+    let _context = runtime.enter();
+    if let Err(e) = socket.set_read_timeout(Some(UDP_STOP_CHECK)) {
+        eprintln!("[WARNING] udp worker: {e}");
+    }
     let mut buf = vec![0u8; UDP_BUFFER];
-    loop {
-        let (n, peer) = match socket.recv_from(&mut buf).await {
+    let waker = futures::task::noop_waker();
+    while !stop.load(Ordering::Relaxed) {
+        let (n, peer) = match socket.recv_from(&mut buf) {
             Ok(x) => x,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
             Err(e) => {
                 // ICMP errors from earlier sends surface here on some systems: not fatal.
                 eprintln!("[WARNING] udp receive: {e}");
                 continue;
             }
         };
-        let (packet, router, socket) = (buf[..n].to_vec(), router.load_full(), socket.clone());
-        tokio::spawn(async move {
-            for answer in router.answer(&packet, peer, Proto::Udp).await {
-                if let Err(e) = socket.send_to(&answer, peer).await {
-                    eprintln!("[WARNING] udp send to {peer}: {e}");
-                }
+        let (packet, router) = (buf[..n].to_vec(), router.load_full());
+        let mut answering = Box::pin(async move { router.answer(&packet, peer, Proto::Udp).await });
+        match answering.as_mut().poll(&mut std::task::Context::from_waker(&waker)) {
+            std::task::Poll::Ready(answers) => send_all(&socket, &answers, peer),
+            std::task::Poll::Pending => {
+                let Ok(sender) = socket.try_clone() else {
+                    continue;
+                };
+                // Spawning polls it again at once, with the task's own waker.
+                runtime.spawn(async move {
+                    let answers = answering.await;
+                    send_all(&sender, &answers, peer);
+                });
             }
-        });
+        }
     }
+}
+
+fn send_all(socket: &std::net::UdpSocket, answers: &[Vec<u8>], peer: SocketAddr) {
+    for answer in answers {
+        if let Err(e) = socket.send_to(answer, peer) {
+            eprintln!("[WARNING] udp send to {peer}: {e}");
+        }
+    }
+}
+
+/// `count` UDP sockets on `addr` sharing its port with SO_REUSEPORT; port 0 picks one free port
+/// for all of them.
+pub fn reuseport_udp(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut addr = addr;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_reuse_port(true)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.bind(&addr.into())?;
+        let bound: std::net::UdpSocket = socket.into();
+        addr = bound.local_addr()?;
+        out.push(bound);
+    }
+    Ok(out)
 }
 
 /// Serves TCP on `listener`: several length-framed queries per connection.
