@@ -401,16 +401,13 @@ impl Ctx<'_> {
         let exposed =
             |ns: &str| self.stanza.namespaces.is_empty() || resolve::namespace_exposed(self.stanza, self.snap, ns);
         let ptr = |name: String| Found { host: Host::Name(name), port: -1, domain: String::new() };
-        let service = self.snap.services().find(|svc| {
-            matches!(&svc.kind, crate::object::ServiceKind::ClusterIp(ips) if ips.contains(&ip))
-                && exposed(&svc.key.namespace)
-        });
+        let service = self.snap.services_with_ip(&ip).find(|svc| exposed(&svc.key.namespace));
         if let Some(svc) = service {
             return Ok(vec![ptr(format!("{}.{}.svc.{primary}", svc.key.name, svc.key.namespace))]);
         }
         let mut found = Vec::new();
         if !self.stanza.noendpoints {
-            for slice in self.snap.slices().filter(|s| exposed(&s.key.namespace)) {
+            for slice in self.snap.slices_with_ip(&ip).filter(|s| exposed(&s.key.namespace)) {
                 for e in slice.endpoints.iter().filter(|e| e.ready && e.addresses.contains(&ip)) {
                     let host = resolve::endpoint_hostname(e, &ip, self.stanza.endpoint_pod_names);
                     found.push(ptr(format!("{host}.{}.{}.svc.{primary}", slice.service.name, slice.service.namespace)));

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use crate::object::{self, EndpointSlice, Key, Namespace, ObjectError, Pod, Service, ServiceImport};
+use crate::object::{self, EndpointSlice, Key, Namespace, ObjectError, Pod, Service, ServiceImport, ServiceKind};
 
 /// The kinds of object a stanza watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -78,6 +78,10 @@ pub struct Snapshot {
     slices_by_import: HashMap<Key, BTreeSet<Key>>,
     /// pod IP → keys of pods with that IP (derived from `pods.live`).
     pods_by_ip: HashMap<IpAddr, BTreeSet<Key>>,
+    /// cluster IP → keys of services holding it (derived from `services.live`), for PTR.
+    services_by_ip: HashMap<IpAddr, BTreeSet<Key>>,
+    /// endpoint address → keys of slices holding it (derived from `slices.live`), for PTR.
+    slices_by_ip: HashMap<IpAddr, BTreeSet<Key>>,
     synced: bool,
     /// Seconds since the epoch of the last change: the zone's SOA serial.
     modified: u64,
@@ -121,7 +125,15 @@ impl Snapshot {
             }
             Kind::Service => {
                 let svc = Service::decode(json)?;
-                self.services.target().insert(svc.key.clone(), svc);
+                let live = self.services.relist.is_none();
+                if let Some(old) = self.services.target().insert(svc.key.clone(), svc.clone())
+                    && live
+                {
+                    self.unindex_service(&old);
+                }
+                if live {
+                    self.index_service(&svc);
+                }
             }
             Kind::EndpointSlice => {
                 let slice = EndpointSlice::decode(json)?;
@@ -161,7 +173,18 @@ impl Snapshot {
                 let key = Key { namespace: String::new(), name: key.name };
                 self.namespaces.target().remove(&key).is_some()
             }
-            Kind::Service => self.services.target().remove(&key).is_some(),
+            Kind::Service => {
+                let live = self.services.relist.is_none();
+                match self.services.target().remove(&key) {
+                    Some(old) => {
+                        if live {
+                            self.unindex_service(&old);
+                        }
+                        true
+                    }
+                    None => false,
+                }
+            }
             Kind::EndpointSlice => {
                 let live = self.slices.relist.is_none();
                 match self.slices.target().remove(&key) {
@@ -203,12 +226,21 @@ impl Snapshot {
     fn finish_relist(&mut self, kind: Kind) -> bool {
         match kind {
             Kind::Namespace => self.namespaces.finish_relist(),
-            Kind::Service => self.services.finish_relist(),
+            Kind::Service => {
+                let done = self.services.finish_relist();
+                if done {
+                    self.services_by_ip.clear();
+                    let services: Vec<Service> = self.services.live.values().cloned().collect();
+                    services.iter().for_each(|s| self.index_service(s));
+                }
+                done
+            }
             Kind::EndpointSlice => {
                 let done = self.slices.finish_relist();
                 if done {
                     self.slices_by_service.clear();
                     self.slices_by_import.clear();
+                    self.slices_by_ip.clear();
                     let slices: Vec<EndpointSlice> = self.slices.live.values().cloned().collect();
                     slices.iter().for_each(|s| self.index_slice(s));
                 }
@@ -227,13 +259,33 @@ impl Snapshot {
         }
     }
 
+    fn index_service(&mut self, s: &Service) {
+        if let ServiceKind::ClusterIp(ips) = &s.kind {
+            for ip in ips {
+                self.services_by_ip.entry(*ip).or_default().insert(s.key.clone());
+            }
+        }
+    }
+    fn unindex_service(&mut self, s: &Service) {
+        if let ServiceKind::ClusterIp(ips) = &s.kind {
+            for ip in ips {
+                remove_from(&mut self.services_by_ip, ip, &s.key);
+            }
+        }
+    }
     fn index_slice(&mut self, s: &EndpointSlice) {
+        for ip in s.endpoints.iter().flat_map(|e| &e.addresses) {
+            self.slices_by_ip.entry(*ip).or_default().insert(s.key.clone());
+        }
         self.slices_by_service.entry(s.service.clone()).or_default().insert(s.key.clone());
         if let Some(import) = &s.service_import {
             self.slices_by_import.entry(import.clone()).or_default().insert(s.key.clone());
         }
     }
     fn unindex_slice(&mut self, s: &EndpointSlice) {
+        for ip in s.endpoints.iter().flat_map(|e| &e.addresses) {
+            remove_from(&mut self.slices_by_ip, ip, &s.key);
+        }
         remove_from(&mut self.slices_by_service, &s.service, &s.key);
         if let Some(import) = &s.service_import {
             remove_from(&mut self.slices_by_import, import, &s.key);
@@ -280,6 +332,16 @@ impl Snapshot {
     /// Every pod with address `ip`.
     pub fn pods_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = &Pod> {
         self.pods_by_ip.get(ip).into_iter().flatten().filter_map(|k| self.pods.live.get(k))
+    }
+
+    /// Every service holding `ip` as a cluster IP, in key order.
+    pub fn services_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = &Service> {
+        self.services_by_ip.get(ip).into_iter().flatten().filter_map(|k| self.services.live.get(k))
+    }
+
+    /// Every endpoint slice with an endpoint at `ip`, in key order.
+    pub fn slices_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = &EndpointSlice> {
+        self.slices_by_ip.get(ip).into_iter().flatten().filter_map(|k| self.slices.live.get(k))
     }
 
     /// Every service, in key order.
@@ -335,6 +397,44 @@ mod tests {
         assert!(s.service("a", "old").is_none());
         assert!(s.service("a", "new").is_some());
         assert_eq!(s.modified(), 3);
+    }
+
+    #[test]
+    fn addresses_are_indexed_for_ptr_through_updates_deletes_and_relists() {
+        let mut s = Snapshot::default();
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap();
+        let names = |s: &Snapshot, t: &str| {
+            let svcs: Vec<String> = s.services_with_ip(&ip(t)).map(|x| x.key.name.clone()).collect();
+            let slices: Vec<String> = s.slices_with_ip(&ip(t)).map(|x| x.key.name.clone()).collect();
+            (svcs, slices)
+        };
+        s.apply(
+            1,
+            vec![
+                Event::Apply(Kind::Service, svc("a", "web", "10.0.0.1")),
+                Event::Apply(Kind::EndpointSlice, slice("a", "web-1", "web", "10.1.0.1")),
+            ],
+        );
+        assert_eq!(names(&s, "10.0.0.1"), (vec!["web".to_string()], vec![]));
+        assert_eq!(names(&s, "10.1.0.1"), (vec![], vec!["web-1".to_string()]));
+        // A changed cluster IP and a moved endpoint leave nothing at the old addresses.
+        s.apply(
+            2,
+            vec![
+                Event::Apply(Kind::Service, svc("a", "web", "10.0.0.2")),
+                Event::Apply(Kind::EndpointSlice, slice("a", "web-1", "web", "10.1.0.2")),
+            ],
+        );
+        assert_eq!(names(&s, "10.0.0.1"), (vec![], vec![]));
+        assert_eq!(names(&s, "10.0.0.2").0, ["web"]);
+        assert_eq!(names(&s, "10.1.0.1").1, Vec::<String>::new());
+        // A relist without the service drops it from the index when it completes.
+        s.apply(3, vec![Event::RelistStart(Kind::Service)]);
+        assert_eq!(names(&s, "10.0.0.2").0, ["web"], "kept while the relist runs");
+        s.apply(4, vec![Event::RelistDone(Kind::Service)]);
+        assert_eq!(names(&s, "10.0.0.2").0, Vec::<String>::new());
+        s.apply(5, vec![Event::Delete(Kind::EndpointSlice, slice("a", "web-1", "web", "10.1.0.2"))]);
+        assert_eq!(names(&s, "10.1.0.2").1, Vec::<String>::new());
     }
 
     #[test]
