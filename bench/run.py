@@ -135,7 +135,9 @@ def nsd(data, port, log):
         f.write(f"server:\n    ip-address: 127.0.0.1@{port}\n    server-count: 2\n    username: \"\"\n    chroot: \"\"\n"
                 f"    zonesdir: \"{data}\"\n    database: \"\"\n    pidfile: \"{run}/nsd.pid\"\n"
                 f"    xfrdfile: \"{run}/xfrd.state\"\n    zonelistfile: \"{run}/zone.list\"\n    xfrdir: \"{run}\"\n"
-                f"    verbosity: 0\nremote-control:\n    control-enable: no\n"
+                # Debian's NSD limits responses per client to 200 a second (RRL): off, as for knot.
+                f"    verbosity: 0\n    reuseport: yes\n    rrl-ratelimit: 0\n    rrl-whitelist-ratelimit: 0\n"
+                f"remote-control:\n    control-enable: no\n"
                 f"zone:\n    name: cluster.local\n    zonefile: cluster.local.zone\n"
                 f"zone:\n    name: 10.in-addr.arpa\n    zonefile: 10.in-addr.arpa.zone\n")
     return subprocess.Popen(["nsd", "-d", "-c", conf], stdout=log, stderr=subprocess.STDOUT)

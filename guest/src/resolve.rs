@@ -149,7 +149,14 @@ fn services(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
     if stanza.labels.as_ref().is_some_and(|sel| !sel.matches(&svc.labels)) {
         return Err(NameError::NoItems);
     }
-    let endpoints = ready_endpoints(stanza, snap.slices_of(&svc.key));
+    // A cluster IP answers for itself: its endpoints matter only to `ignore empty_service` and
+    // to endpoint names, so most queries never look them up.
+    let needs_endpoints = match svc.kind {
+        ServiceKind::Headless => true,
+        ServiceKind::ClusterIp(_) => stanza.ignore_empty_service || !r.endpoint.is_empty(),
+        ServiceKind::ExternalName(_) => false,
+    };
+    let endpoints = if needs_endpoints { ready_endpoints(stanza, snap.slices_of(&svc.key)) } else { Vec::new() };
     if stanza.ignore_empty_service
         && matches!(svc.kind, ServiceKind::ClusterIp(_))
         && endpoints.iter().all(|(e, _)| e.addresses.is_empty())
