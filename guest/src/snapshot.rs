@@ -2,7 +2,7 @@
 //! watch-event protocol that keeps them exact. A relist builds a fresh table beside the live one
 //! and swaps it in whole on `RelistDone`, so a name never vanishes while its kind is relisted.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use crate::object::{self, EndpointSlice, Key, Namespace, ObjectError, Pod, Service, ServiceImport, ServiceKind};
@@ -73,15 +73,15 @@ pub struct Snapshot {
     pods: Table<Pod>,
     imports: Table<ServiceImport>,
     /// service key → keys of its endpoint slices (derived from `slices.live`).
-    slices_by_service: HashMap<Key, BTreeSet<Key>>,
+    slices_by_service: HashMap<Key, KeySet>,
     /// ServiceImport key → keys of its multicluster endpoint slices (derived from `slices.live`).
-    slices_by_import: HashMap<Key, BTreeSet<Key>>,
+    slices_by_import: HashMap<Key, KeySet>,
     /// pod IP → keys of pods with that IP (derived from `pods.live`).
-    pods_by_ip: HashMap<IpAddr, BTreeSet<Key>>,
+    pods_by_ip: HashMap<IpAddr, KeySet>,
     /// cluster IP → keys of services holding it (derived from `services.live`), for PTR.
-    services_by_ip: HashMap<IpAddr, BTreeSet<Key>>,
+    services_by_ip: HashMap<IpAddr, KeySet>,
     /// endpoint address → keys of slices holding it (derived from `slices.live`), for PTR.
-    slices_by_ip: HashMap<IpAddr, BTreeSet<Key>>,
+    slices_by_ip: HashMap<IpAddr, KeySet>,
     synced: bool,
     /// Seconds since the epoch of the last change: the zone's SOA serial.
     modified: u64,
@@ -364,7 +364,39 @@ impl Snapshot {
 }
 
 /// Removes `value` from the set at `key`, and the set when it empties.
-fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, BTreeSet<Key>>, key: &K, value: &Key) {
+/// The keys an index entry points at, in key order. Nearly every entry holds one or two keys: a
+/// sorted vector costs a few dozen bytes where a BTreeSet allocates a whole node.
+#[derive(Debug, Default)]
+pub struct KeySet(Vec<Key>);
+
+impl KeySet {
+    fn insert(&mut self, key: Key) {
+        if let Err(at) = self.0.binary_search(&key) {
+            self.0.insert(at, key);
+        }
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Ok(at) = self.0.binary_search(key) {
+            self.0.remove(at);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a KeySet {
+    type Item = &'a Key;
+    type IntoIter = std::slice::Iter<'a, Key>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, KeySet>, key: &K, value: &Key) {
     if let Some(set) = index.get_mut(key) {
         set.remove(value);
         if set.is_empty() {

@@ -86,6 +86,8 @@ pub async fn run(
                 plugin.swap(module.clone())?;
             }
             *current = module;
+            drop(current);
+            crate::release_freed_memory();
             Ok(plugins.len())
         })
         .await;
