@@ -184,6 +184,11 @@ def large_run(args, data, log_path):
         started = time.time()
         proc = kubernetai(data, port, ["-module", module, "-admin", admin], log)
         try:
+            # Listening comes after the whole cluster is loaded into every instance.
+            for _ in range(1200):
+                if proc.poll() is not None or "listening on" in open(log_path).read():
+                    break
+                time.sleep(0.1)
             wait_answering(port, proc, "kubernetai (large)")
             startup = time.time() - started
             rss, _ = rss_mb(proc.pid)
