@@ -31,6 +31,7 @@ mod stanza;
 mod status;
 mod swap;
 mod transfer;
+mod udp_batch;
 mod watch;
 mod wire;
 

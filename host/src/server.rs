@@ -22,8 +22,6 @@ use crate::wire::{self, Request};
 
 /// A TCP connection idle this long is closed (CoreDNS's default read timeout is of this order).
 const TCP_IDLE: Duration = Duration::from_secs(10);
-/// Largest UDP datagram we read.
-const UDP_BUFFER: usize = 65535;
 
 /// One server block as the server runs it.
 pub struct Block {
@@ -215,33 +213,48 @@ pub fn udp_worker(
     if let Err(e) = socket.set_read_timeout(Some(UDP_STOP_CHECK)) {
         eprintln!("[WARNING] udp worker: {e}");
     }
-    let mut buf = vec![0u8; UDP_BUFFER];
+    let mut inbox = crate::udp_batch::Inbox::default();
+    let mut outbox: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(crate::udp_batch::BATCH);
     let waker = futures::task::noop_waker();
     while !stop.load(Ordering::Relaxed) {
-        let (n, peer) = match socket.recv_from(&mut buf) {
-            Ok(x) => x,
+        match inbox.recv(&socket) {
+            Ok(_) => {}
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
             Err(e) => {
                 // ICMP errors from earlier sends surface here on some systems: not fatal.
                 eprintln!("[WARNING] udp receive: {e}");
                 continue;
             }
-        };
-        let (packet, router) = (buf[..n].to_vec(), router.load_full());
-        let mut answering = Box::pin(async move { router.answer(&packet, peer, Proto::Udp).await });
-        match answering.as_mut().poll(&mut std::task::Context::from_waker(&waker)) {
-            std::task::Poll::Ready(answers) => send_all(&socket, &answers, peer),
-            std::task::Poll::Pending => {
-                let Ok(sender) = socket.try_clone() else {
-                    continue;
-                };
-                // Spawning polls it again at once, with the task's own waker.
-                runtime.spawn(async move {
-                    let answers = answering.await;
-                    send_all(&sender, &answers, peer);
-                });
+        }
+        let current = router.load_full();
+        for i in 0..crate::udp_batch::BATCH {
+            let Some((packet, peer, truncated)) = inbox.get(i) else {
+                break;
+            };
+            if truncated {
+                // Larger than any query: counted as dropped, as the router would count it.
+                current.counters.queries.fetch_add(1, Ordering::Relaxed);
+                current.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let (packet, router) = (packet.to_vec(), current.clone());
+            let mut answering = Box::pin(async move { router.answer(&packet, peer, Proto::Udp).await });
+            match answering.as_mut().poll(&mut std::task::Context::from_waker(&waker)) {
+                std::task::Poll::Ready(answers) => outbox.extend(answers.into_iter().map(|a| (a, peer))),
+                std::task::Poll::Pending => {
+                    let Ok(sender) = socket.try_clone() else {
+                        continue;
+                    };
+                    // Spawning polls it again at once, with the task's own waker.
+                    runtime.spawn(async move {
+                        let answers = answering.await;
+                        send_all(&sender, &answers, peer);
+                    });
+                }
             }
         }
+        crate::udp_batch::send(&socket, &outbox);
+        outbox.clear();
     }
 }
 

@@ -1,0 +1,191 @@
+//! Batched UDP for the workers: one `recvmmsg` takes every datagram waiting on the socket (up to
+//! a batch), one `sendmmsg` sends every answer, so a busy worker pays two syscalls per batch
+//! instead of two per query.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+
+use socket2::SockAddr;
+
+/// Datagrams per syscall.
+pub const BATCH: usize = 32;
+/// Room for one datagram: a DNS query beyond this is no query (it is counted and dropped).
+pub const SLOT: usize = 4096;
+
+/// Receive buffers for one batch.
+pub struct Inbox {
+    bufs: Vec<u8>,
+    lens: [usize; BATCH],
+    truncated: [bool; BATCH],
+    peers: [Option<SocketAddr>; BATCH],
+    count: usize,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Inbox {
+            bufs: vec![0; BATCH * SLOT],
+            lens: [0; BATCH],
+            truncated: [false; BATCH],
+            peers: [None; BATCH],
+            count: 0,
+        }
+    }
+}
+
+impl Inbox {
+    /// Waits (up to the socket's read timeout) for one datagram, then takes every other one
+    /// already queued, up to a batch. Returns how many arrived.
+    pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        // SAFETY: zeroed sockaddr_storage, iovec and mmsghdr are valid "empty" values of these
+        // plain C structs.
+        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
+        let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
+        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        for i in 0..BATCH {
+            iovecs[i].iov_base = self.bufs[i * SLOT..].as_mut_ptr().cast();
+            iovecs[i].iov_len = SLOT;
+            headers[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            headers[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            headers[i].msg_hdr.msg_iov = &mut iovecs[i];
+            headers[i].msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every header points at a name and a buffer of the sizes given, all of which
+        // outlive the call; the kernel writes at most those sizes.
+        let n = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                headers.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.count = n as usize;
+        for i in 0..self.count {
+            self.lens[i] = (headers[i].msg_len as usize).min(SLOT);
+            self.truncated[i] = headers[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            self.peers[i] = peer(&names[i]);
+        }
+        Ok(self.count)
+    }
+
+    /// Datagram `i` of the last batch: its bytes, its sender, and whether it was cut to fit.
+    pub fn get(&self, i: usize) -> Option<(&[u8], SocketAddr, bool)> {
+        if i >= self.count {
+            return None;
+        }
+        Some((&self.bufs[i * SLOT..i * SLOT + self.lens[i]], self.peers[i]?, self.truncated[i]))
+    }
+}
+
+/// The sender the kernel wrote into `name`.
+fn peer(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match libc::c_int::from(name.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which it is large
+            // enough and aligned for.
+            let v4 = unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+            Some(SocketAddr::from((ip, u16::from_be(v4.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let v6 = unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = std::net::Ipv6Addr::from(v6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip,
+                u16::from_be(v6.sin6_port),
+                v6.sin6_flowinfo,
+                v6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Sends every (answer, peer) with as few `sendmmsg` calls as it takes; a failed datagram is
+/// logged and skipped.
+pub fn send(socket: &UdpSocket, out: &[(Vec<u8>, SocketAddr)]) {
+    for chunk in out.chunks(BATCH) {
+        let names: Vec<SockAddr> = chunk.iter().map(|(_, peer)| SockAddr::from(*peer)).collect();
+        // SAFETY: as in `recv`, zeroed C structs are valid empty values.
+        let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
+        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        for (i, ((bytes, _), name)) in chunk.iter().zip(&names).enumerate() {
+            iovecs[i].iov_base = bytes.as_ptr() as *mut libc::c_void;
+            iovecs[i].iov_len = bytes.len();
+            headers[i].msg_hdr.msg_name = name.as_ptr() as *mut libc::c_void;
+            headers[i].msg_hdr.msg_namelen = name.len();
+            headers[i].msg_hdr.msg_iov = &mut iovecs[i];
+            headers[i].msg_hdr.msg_iovlen = 1;
+        }
+        let mut sent = 0;
+        while sent < chunk.len() {
+            // SAFETY: the headers point at addresses and answers that outlive the call; the
+            // kernel only reads them.
+            let n = unsafe {
+                libc::sendmmsg(
+                    socket.as_raw_fd(),
+                    headers[sent..].as_mut_ptr(),
+                    (chunk.len() - sent) as libc::c_uint,
+                    0,
+                )
+            };
+            if n <= 0 {
+                // The first datagram failed: report it and go on with the rest.
+                eprintln!("[WARNING] udp send to {}: {}", chunk[sent].1, io::Error::last_os_error());
+                sent += 1;
+            } else {
+                sent += n as usize;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_batch_takes_every_waiting_datagram_with_its_sender_and_answers_them_all() {
+        for local in ["127.0.0.1:0", "[::1]:0"] {
+            let Ok(server) = UdpSocket::bind(local) else {
+                continue; // no IPv6 loopback on this machine
+            };
+            server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let client = UdpSocket::bind(local).unwrap();
+            client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let to = server.local_addr().unwrap();
+            for i in 0..3u8 {
+                client.send_to(&[i; 10], to).unwrap();
+            }
+            client.send_to(&vec![7u8; SLOT + 100], to).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            let mut inbox = Inbox::default();
+            assert_eq!(inbox.recv(&server).unwrap(), 4);
+            let mut out = Vec::new();
+            for i in 0..3 {
+                let (bytes, peer, cut) = inbox.get(i).unwrap();
+                assert_eq!((bytes, peer, cut), (&[i as u8; 10][..], client.local_addr().unwrap(), false));
+                out.push((bytes.iter().map(|b| b + 100).collect::<Vec<u8>>(), peer));
+            }
+            let (bytes, _, cut) = inbox.get(3).unwrap();
+            assert!(cut && bytes.len() == SLOT, "an oversized datagram is marked cut");
+            assert!(inbox.get(4).is_none());
+            send(&server, &out);
+            let mut buf = [0u8; 64];
+            for i in 0..3u8 {
+                let n = client.recv(&mut buf).unwrap();
+                assert_eq!(&buf[..n], &[i + 100; 10]);
+            }
+        }
+    }
+}
