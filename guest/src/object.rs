@@ -24,11 +24,56 @@ pub enum ObjectError {
 }
 
 /// The identity every object has: its namespace (empty for cluster-scoped) and name.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
     pub namespace: String,
     pub name: String,
 }
+
+/// A namespace and a name however they are held, so a table keyed by [`Key`] can be probed with
+/// borrowed strings: a query looks objects up without building a key of its own.
+pub trait KeyPair {
+    fn pair(&self) -> (&str, &str);
+}
+
+impl KeyPair for Key {
+    fn pair(&self) -> (&str, &str) {
+        (&self.namespace, &self.name)
+    }
+}
+
+impl KeyPair for (&str, &str) {
+    fn pair(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyPair + 'a> for Key {
+    fn borrow(&self) -> &(dyn KeyPair + 'a) {
+        self
+    }
+}
+
+// A Key and its borrowed form must hash and compare alike: both as the pair of strings.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        KeyPair::pair(self).hash(h);
+    }
+}
+
+impl std::hash::Hash for dyn KeyPair + '_ {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.pair().hash(h);
+    }
+}
+
+impl PartialEq for dyn KeyPair + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.pair() == other.pair()
+    }
+}
+
+impl Eq for dyn KeyPair + '_ {}
 
 impl std::fmt::Display for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

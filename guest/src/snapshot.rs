@@ -2,10 +2,12 @@
 //! watch-event protocol that keeps them exact. A relist builds a fresh table beside the live one
 //! and swaps it in whole on `RelistDone`, so a name never vanishes while its kind is relisted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::object::{self, EndpointSlice, Key, Namespace, ObjectError, Pod, Service, ServiceImport, ServiceKind};
+use crate::object::{
+    self, EndpointSlice, Key, KeyPair, Namespace, ObjectError, Pod, Service, ServiceImport, ServiceKind,
+};
 
 /// The kinds of object a stanza watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,18 +40,31 @@ pub struct Rejected {
 /// Objects of one kind by key, with a relist in progress beside them.
 #[derive(Debug)]
 struct Table<T> {
-    live: BTreeMap<Key, T>,
-    relist: Option<BTreeMap<Key, T>>,
+    live: HashMap<Key, T>,
+    relist: Option<HashMap<Key, T>>,
 }
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
-        Table { live: BTreeMap::new(), relist: None }
+        Table { live: HashMap::new(), relist: None }
     }
 }
 
 impl<T> Table<T> {
-    fn target(&mut self) -> &mut BTreeMap<Key, T> {
+    /// The live object at `namespace`/`name`, found without building a key.
+    fn get(&self, namespace: &str, name: &str) -> Option<&T> {
+        self.live.get(&(namespace, name) as &dyn KeyPair)
+    }
+
+    /// Every live object, in key order (for the rare walks over a whole kind).
+    fn sorted(&self) -> std::vec::IntoIter<&T> {
+        let mut all: Vec<(&Key, &T)> = self.live.iter().collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let values: Vec<&T> = all.into_iter().map(|(_, v)| v).collect();
+        values.into_iter()
+    }
+
+    fn target(&mut self) -> &mut HashMap<Key, T> {
         self.relist.as_mut().unwrap_or(&mut self.live)
     }
     /// Returns the replaced table when a relist completes.
@@ -215,11 +230,11 @@ impl Snapshot {
 
     fn start_relist(&mut self, kind: Kind) {
         match kind {
-            Kind::Namespace => self.namespaces.relist = Some(BTreeMap::new()),
-            Kind::Service => self.services.relist = Some(BTreeMap::new()),
-            Kind::EndpointSlice => self.slices.relist = Some(BTreeMap::new()),
-            Kind::Pod => self.pods.relist = Some(BTreeMap::new()),
-            Kind::ServiceImport => self.imports.relist = Some(BTreeMap::new()),
+            Kind::Namespace => self.namespaces.relist = Some(HashMap::new()),
+            Kind::Service => self.services.relist = Some(HashMap::new()),
+            Kind::EndpointSlice => self.slices.relist = Some(HashMap::new()),
+            Kind::Pod => self.pods.relist = Some(HashMap::new()),
+            Kind::ServiceImport => self.imports.relist = Some(HashMap::new()),
         }
     }
 
@@ -303,11 +318,11 @@ impl Snapshot {
     }
 
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
-        self.namespaces.live.get(&Key { namespace: String::new(), name: name.to_string() })
+        self.namespaces.get("", name)
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
-        self.services.live.get(&Key { namespace: namespace.to_string(), name: name.to_string() })
+        self.services.get(namespace, name)
     }
 
     /// Every endpoint slice of the service `key`, in name order.
@@ -316,17 +331,12 @@ impl Snapshot {
     }
 
     pub fn service_import(&self, namespace: &str, name: &str) -> Option<&ServiceImport> {
-        self.imports.live.get(&Key { namespace: namespace.to_string(), name: name.to_string() })
+        self.imports.get(namespace, name)
     }
 
     /// Every multicluster endpoint slice of the ServiceImport `key`, in name order.
     pub fn slices_of_import(&self, key: &Key) -> impl Iterator<Item = &EndpointSlice> {
         self.slices_by_import.get(key).into_iter().flatten().filter_map(|k| self.slices.live.get(k))
-    }
-
-    /// Every endpoint slice, in key order.
-    pub fn slices(&self) -> impl Iterator<Item = &EndpointSlice> {
-        self.slices.live.values()
     }
 
     /// Every pod with address `ip`.
@@ -346,12 +356,12 @@ impl Snapshot {
 
     /// Every service, in key order.
     pub fn services(&self) -> impl Iterator<Item = &Service> {
-        self.services.live.values()
+        self.services.sorted()
     }
 
     /// Every ServiceImport, in key order.
     pub fn service_imports(&self) -> impl Iterator<Item = &ServiceImport> {
-        self.imports.live.values()
+        self.imports.sorted()
     }
 
     pub fn synced(&self) -> bool {
