@@ -273,7 +273,7 @@ impl Forward {
             if self.failfast {
                 return Reply::servfail(BY, "no healthy upstream");
             }
-            // All down: try one at random anyway, as CoreDNS does.
+            // All down: try the first in policy order anyway, as CoreDNS does.
             order.truncate(1);
         } else {
             order = healthy;
