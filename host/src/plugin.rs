@@ -131,8 +131,9 @@ impl Plugin {
         {
             let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
             for (i, instance) in generation.instances.iter().enumerate() {
-                let result =
-                    outside_runtime(|| instance.lock().unwrap_or_else(|p| p.into_inner()).apply(stanza, now, events));
+                let result = outside_runtime(|| {
+                    apply_batched(&mut instance.lock().unwrap_or_else(|p| p.into_inner()), stanza, now, events)
+                });
                 if let Err(e) = &result {
                     eprintln!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding instance {i}");
                     crate::metrics::registry().inc("kubernetai_module_traps_total", &[e.call()]);
@@ -246,6 +247,21 @@ fn outside_runtime<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Applies `events` in batches: linear memory never shrinks, so a whole cluster's worth in one
+/// call would leave the instance as large as all of its JSON at once.
+fn apply_batched(
+    instance: &mut Instance,
+    stanza: u32,
+    now: u64,
+    events: &[wit::Event],
+) -> Result<Vec<wit::Rejected>, ModuleError> {
+    let mut rejected = Vec::new();
+    for batch in events.chunks(REPLAY_BATCH) {
+        rejected.extend(instance.apply(stanza, now, batch)?);
+    }
+    Ok(rejected)
+}
+
 /// A fresh instance of `module`, configured and fed `fed`.
 fn build(
     module: &Module,
@@ -256,10 +272,7 @@ fn build(
     let mut instance = module.instantiate()?;
     instance.configure(server, stanzas)?;
     for (i, objects) in fed.iter().enumerate() {
-        let events = objects.replay();
-        for batch in events.chunks(REPLAY_BATCH) {
-            instance.apply(i as u32, crate::now(), batch)?;
-        }
+        apply_batched(&mut instance, i as u32, crate::now(), &objects.replay())?;
     }
     Ok(instance)
 }
