@@ -49,17 +49,32 @@ pub fn load(files: &[PathBuf]) -> Result<Objects, ManifestError> {
         let name = file.display().to_string();
         let text =
             std::fs::read_to_string(file).map_err(|source| ManifestError::Read { file: name.clone(), source })?;
-        let value: Value =
-            serde_json::from_str(&text).map_err(|source| ManifestError::Json { file: name.clone(), source })?;
-        let items = match value {
-            Value::Object(mut o) if o.contains_key("items") => match o.remove("items") {
-                Some(Value::Array(items)) => items,
-                _ => return Err(ManifestError::Shape { file: name }),
-            },
-            Value::Object(o) => vec![Value::Object(o)],
-            _ => return Err(ManifestError::Shape { file: name }),
+        // A List's items are kept as slices of the text and decoded one at a time: a whole
+        // cluster as one JSON tree would take many times the file's size, and the allocator
+        // keeps what it once took.
+        #[derive(serde::Deserialize)]
+        struct Shape<'a> {
+            #[serde(borrow, default)]
+            items: Option<&'a serde_json::value::RawValue>,
+        }
+        // Text that is no JSON is a JSON error; JSON of the wrong shape is a shape error.
+        let error = |source: serde_json::Error| {
+            if source.is_data() {
+                ManifestError::Shape { file: name.clone() }
+            } else {
+                ManifestError::Json { file: name.clone(), source }
+            }
         };
-        for (i, item) in items.into_iter().enumerate() {
+        let shape: Shape = serde_json::from_str(&text).map_err(error)?;
+        let raw_items: Vec<&serde_json::value::RawValue> = match shape.items {
+            Some(list) => serde_json::from_str(list.get()).map_err(error)?,
+            None => vec![serde_json::from_str(&text).map_err(error)?],
+        };
+        for (i, raw) in raw_items.into_iter().enumerate() {
+            let item: Value = serde_json::from_str(raw.get()).map_err(error)?;
+            if !item.is_object() {
+                return Err(ManifestError::Shape { file: name });
+            }
             let Some(kind) = item.get("kind").and_then(Value::as_str).and_then(kind_of) else {
                 if !item.get("kind").is_some_and(Value::is_string) {
                     eprintln!("[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped");
