@@ -60,6 +60,19 @@ impl Query {
         Some(Query { packet, message, qname, qtype, client, proto, max_size, depth: 0 })
     }
 
+    /// The query the server parsed to route it, taken over whole: nothing is parsed or copied
+    /// again on the way into the chain.
+    pub fn from_request(
+        req: crate::wire::Request,
+        packet: Vec<u8>,
+        client: SocketAddr,
+        proto: Proto,
+        max_size: u16,
+    ) -> Option<Self> {
+        let qtype = req.message.queries.first()?.query_type();
+        Some(Query { packet, message: req.message, qname: req.qname, qtype, client, proto, max_size, depth: 0 })
+    }
+
     /// The same query asked under another name (autopath).
     pub fn renamed(&self, name: hickory_proto::rr::Name) -> Option<Self> {
         let mut message = self.message.clone();

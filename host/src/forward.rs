@@ -321,7 +321,7 @@ impl Forward {
         if truncated && !tcp && q.proto == Proto::Tcp {
             answer = tcp_exchange(u.addr, &packet).await?;
         }
-        if !answers_question(&answer, &packet) {
+        if !answers_question(&answer, id, q) {
             return Err(std::io::Error::other("the upstream's answer does not match the question"));
         }
         answer[..2].copy_from_slice(&q.packet[..2]);
@@ -358,17 +358,19 @@ impl Drop for Release<'_> {
     }
 }
 
-/// Whether `answer` is a response to `query`: same id, and the same question if it has one.
-fn answers_question(answer: &[u8], query: &[u8]) -> bool {
-    if answer.len() < 12 || answer[..2] != query[..2] || answer[2] & 0x80 == 0 {
+/// Whether `answer` is a response to `q` sent with `id`: that id, and the same question if it
+/// carries one.
+fn answers_question(answer: &[u8], id: u16, q: &Query) -> bool {
+    if answer.len() < 12 || answer[..2] != id.to_be_bytes() || answer[2] & 0x80 == 0 {
         return false;
     }
-    let (Ok(a), Ok(q)) = (Message::from_vec(answer), Message::from_vec(query)) else {
+    let Ok(a) = Message::from_vec(answer) else {
         return false;
     };
-    a.queries.is_empty()
-        || a.queries.first().map(|x| (x.name().to_lowercase(), x.query_type()))
-            == q.queries.first().map(|x| (x.name().to_lowercase(), x.query_type()))
+    a.queries.first().is_none_or(|x| {
+        x.query_type() == q.qtype
+            && x.name().to_ascii().to_ascii_lowercase().trim_end_matches('.') == q.qname.trim_end_matches('.')
+    })
 }
 
 async fn udp_exchange(addr: SocketAddr, packet: &[u8], id: u16) -> std::io::Result<Vec<u8>> {

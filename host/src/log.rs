@@ -1,15 +1,13 @@
 //! The `log` plugin: one line per query in CoreDNS's format (`{common}` by default, `{combined}`
 //! or any format of its placeholders), for the names and the response classes configured.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
-use crate::chain::Proto;
+use crate::chain::Query;
 use crate::corefile::{Directive, Error};
-use crate::wire::Request;
 
 const COMMON: &str = "{remote}:{port} - {>id} \"{type} {class} {name} {proto} {size} {>do} {>bufsize}\" {rcode} {>rflags} {rsize} {duration}";
 const COMBINED_TAIL: &str = " \"{>opcode}\"";
@@ -80,14 +78,14 @@ impl Log {
     }
 
     /// Logs the query if the first rule whose name scope holds it takes its response class.
-    pub fn write(&self, req: &Request, client: SocketAddr, proto: Proto, size: usize, response: &[u8], took: Duration) {
-        let Some(rule) = self.rules.iter().find(|r| kubernetai_guest::name::is_subdomain(&req.qname, &r.scope)) else {
+    pub fn write(&self, q: &Query, size: usize, response: &[u8], took: Duration) {
+        let Some(rule) = self.rules.iter().find(|r| kubernetai_guest::name::is_subdomain(&q.qname, &r.scope)) else {
             return;
         };
         if !rule.classes.is_empty() && !rule.classes.contains(&classify(response)) {
             return;
         }
-        println!("[INFO] {}", line(&rule.format, req, client, proto, size, response, took));
+        println!("[INFO] {}", line(&rule.format, q, size, response, took));
     }
 }
 
@@ -126,15 +124,8 @@ pub fn rcode_name(rcode: u8) -> String {
     }
 }
 
-fn line(
-    format: &str,
-    req: &Request,
-    client: SocketAddr,
-    proto: Proto,
-    size: usize,
-    response: &[u8],
-    took: Duration,
-) -> String {
+fn line(format: &str, query: &Query, size: usize, response: &[u8], took: Duration) -> String {
+    let (req, client, proto) = (query, query.client, query.proto);
     let q = &req.message.queries[0];
     let (do_bit, bufsize) = req.message.edns.as_ref().map_or((false, 512), |e| (e.flags().dnssec_ok, e.max_payload()));
     let (rcode, flags) = if response.len() < 4 {
@@ -185,17 +176,20 @@ fn line(
 
 #[cfg(test)]
 mod tests {
-    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use std::net::SocketAddr;
+
+    use hickory_proto::op::{Message, MessageType, OpCode};
     use hickory_proto::rr::rdata::A;
     use hickory_proto::rr::{Name, RData, Record, RecordType};
 
     use super::*;
 
-    fn request(name: &str) -> Request {
+    fn request(name: &str) -> Query {
         let mut m = Message::new(42, MessageType::Query, OpCode::Query);
         m.metadata.recursion_desired = true;
-        m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
-        Request::parse(&m.to_vec().unwrap()).unwrap()
+        m.add_query(hickory_proto::op::Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        let client: SocketAddr = "10.0.0.9:5300".parse().unwrap();
+        Query::new(m.to_vec().unwrap(), m, client, crate::chain::Proto::Udp, 512).unwrap()
     }
 
     fn answer(rcode: ResponseCode, records: usize) -> Vec<u8> {
@@ -213,8 +207,7 @@ mod tests {
     fn the_common_format_is_coredns_default_line() {
         let req = request("web.shop.svc.cluster.local.");
         let resp = answer(ResponseCode::NoError, 1);
-        let client: SocketAddr = "10.0.0.9:5300".parse().unwrap();
-        let got = line(COMMON, &req, client, Proto::Udp, 44, &resp, Duration::from_micros(1500));
+        let got = line(COMMON, &req, 44, &resp, Duration::from_micros(1500));
         let want = format!(
             "10.0.0.9:5300 - 42 \"A IN web.shop.svc.cluster.local. udp 44 false 512\" NOERROR qr,aa,rd {} 0.0015s",
             resp.len()

@@ -120,7 +120,6 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         })?;
     let counters = Arc::new(Counters::default());
     let mut running = Instance::build(&servers, &module, &counters).await?;
-    release_freed_memory();
     // SIGHUP swaps the module; its handler is in place before anyone can learn the server is up.
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("handling SIGHUP")?;
     let mut listeners = Listeners::default();
@@ -159,7 +158,6 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
                 match reload_instance(&args, &live, &counters, &mut listeners, &status).await {
                     Ok(next) => {
                         running = next;
-                        release_freed_memory();
                         eprintln!("[INFO] Reloading complete");
                     }
                     Err(e) => {
@@ -177,17 +175,6 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     }
     eprintln!("[INFO] shutting down: {}", counters.summary());
     Ok(())
-}
-
-/// Hands the memory freed after a load back to the system. Loading a cluster parses every
-/// object's JSON several times over (file, events, each instance); glibc keeps those pages
-/// mapped unless asked, which would leave the server several times larger than what it holds.
-pub fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the kernel; it takes no pointers.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 fn load_servers(args: &cli::Args) -> anyhow::Result<Vec<config::Server>> {

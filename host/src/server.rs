@@ -111,13 +111,13 @@ impl Router {
             c.answered.fetch_add(1, Ordering::Relaxed);
             return vec![req.error(ResponseCode::Refused)];
         };
-        let Some(query) = Query::new(packet.to_vec(), req.message.clone(), client, proto, max_size) else {
+        let Some(query) = Query::from_request(req, packet.to_vec(), client, proto, max_size) else {
             c.formerr.fetch_add(1, Ordering::Relaxed);
             return vec![wire::header_only(packet, ResponseCode::FormErr)];
         };
         let reply = Next { router: self, block: index, at: 0 }.run(&query).await;
         let (messages, by) = match reply {
-            Reply::Answer { bytes, by } => (vec![fit(bytes, max_size, &req)], by),
+            Reply::Answer { bytes, by } => (vec![fit(bytes, &query)], by),
             Reply::Stream { messages, by } => (messages, by),
             Reply::Drop => {
                 c.dropped.fetch_add(1, Ordering::Relaxed);
@@ -125,10 +125,10 @@ impl Router {
             }
             Reply::Fail { rcode, reason, by } => {
                 if let Some(errors) = &block.errors {
-                    let q = &req.message.queries[0];
+                    let q = &query.message.queries[0];
                     errors.report(&format!("{} {} {}: {reason}", rcode.low(), q.name(), q.query_type()));
                 }
-                (vec![req.error(rcode)], by)
+                (vec![wire::error(&query.message, rcode)], by)
             }
         };
         let first = messages.first().map(Vec::as_slice).unwrap_or_default();
@@ -143,7 +143,7 @@ impl Router {
             metrics::report(&block.server, zone, &query, packet.len(), first, size, by, took);
         }
         if let Some(log) = &block.log {
-            log.write(&req, client, proto, packet.len(), first, took);
+            log.write(&query, packet.len(), first, took);
         }
         messages
     }
@@ -174,13 +174,13 @@ impl Router {
 
 /// A response within the client's limit: an upstream's or the cache's answer may be larger than
 /// this client takes over UDP, and is then cut as the module cuts its own.
-fn fit(bytes: Vec<u8>, max_size: u16, req: &Request) -> Vec<u8> {
-    if bytes.len() <= usize::from(max_size) {
+fn fit(bytes: Vec<u8>, q: &Query) -> Vec<u8> {
+    if bytes.len() <= usize::from(q.max_size) {
         return bytes;
     }
     match Message::from_vec(&bytes) {
-        Ok(m) => kubernetai_guest::handler::encode(m, max_size),
-        Err(_) => req.error(ResponseCode::ServFail),
+        Ok(m) => kubernetai_guest::handler::encode(m, q.max_size),
+        Err(_) => wire::error(&q.message, ResponseCode::ServFail),
     }
 }
 
@@ -247,22 +247,15 @@ pub fn udp_worker(
                     };
                     // Spawning polls it again at once, with the task's own waker.
                     runtime.spawn(async move {
-                        let answers = answering.await;
-                        send_all(&sender, &answers, peer);
+                        let answers: Vec<(Vec<u8>, SocketAddr)> =
+                            answering.await.into_iter().map(|a| (a, peer)).collect();
+                        crate::udp_batch::send(&sender, &answers);
                     });
                 }
             }
         }
         crate::udp_batch::send(&socket, &outbox);
         outbox.clear();
-    }
-}
-
-fn send_all(socket: &std::net::UdpSocket, answers: &[Vec<u8>], peer: SocketAddr) {
-    for answer in answers {
-        if let Err(e) = socket.send_to(answer, peer) {
-            eprintln!("[WARNING] udp send to {peer}: {e}");
-        }
     }
 }
 

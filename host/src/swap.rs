@@ -86,8 +86,6 @@ pub async fn run(
                 plugin.swap(module.clone())?;
             }
             *current = module;
-            drop(current);
-            crate::release_freed_memory();
             Ok(plugins.len())
         })
         .await;

@@ -35,22 +35,26 @@ impl Request {
 
     /// An answer with `rcode` and nothing else, as CoreDNS writes when a plugin fails.
     pub fn error(&self, rcode: ResponseCode) -> Vec<u8> {
-        let req = &self.message;
-        let mut m = Message::new(req.metadata.id, MessageType::Response, req.metadata.op_code);
-        m.metadata.recursion_desired = req.metadata.recursion_desired;
-        m.metadata.checking_disabled = req.metadata.checking_disabled;
-        m.metadata.response_code = rcode;
-        m.queries = req.queries.clone();
-        if let Some(e) = &req.edns {
-            let mut out = Edns::new();
-            out.set_max_payload(e.max_payload());
-            m.set_edns(out);
-        }
-        m.to_vec().unwrap_or_else(|_| header_only(&req.metadata.id.to_be_bytes(), rcode))
+        error(&self.message, rcode)
     }
 }
 
 /// The rcode of an answer we send.
 pub fn rcode_of(response: &[u8]) -> Option<u8> {
     response.get(3).map(|b| b & 0x0f)
+}
+
+/// An answer to `req` with `rcode` and nothing else, as CoreDNS writes when a plugin fails.
+pub fn error(req: &Message, rcode: ResponseCode) -> Vec<u8> {
+    let mut m = Message::new(req.metadata.id, MessageType::Response, req.metadata.op_code);
+    m.metadata.recursion_desired = req.metadata.recursion_desired;
+    m.metadata.checking_disabled = req.metadata.checking_disabled;
+    m.metadata.response_code = rcode;
+    m.queries = req.queries.clone();
+    if let Some(e) = &req.edns {
+        let mut out = Edns::new();
+        out.set_max_payload(e.max_payload());
+        m.set_edns(out);
+    }
+    m.to_vec().unwrap_or_else(|_| header_only(&req.metadata.id.to_be_bytes(), rcode))
 }
