@@ -9,6 +9,8 @@
 //! natively it is unit-tested with `cargo test` and can be linked into a host directly.
 
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handler;
 pub mod name;
 pub mod object;

@@ -11,7 +11,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 wasmtime::component::bindgen!({ path: "../wit", world: "kubernetai" });
-use kubernetai::dns::types::{Event, Kind, Object, Outcome, PodMode, Server, Stanza, Transport};
+use self::kubernetai::dns::types::{Event, Kind, Object, Outcome, PodMode, Server, Stanza, Transport};
 
 struct Host {
     wasi: WasiCtx,
@@ -77,7 +77,7 @@ fn main() -> wasmtime::Result<()> {
     // One query, as a DNS server would pass it on.
     let mut query = Message::query();
     query.add_query(Query::query(Name::from_ascii(name)?, RecordType::A));
-    let q = kubernetai::dns::types::Query {
+    let q = self::kubernetai::dns::types::Query {
         packet: query.to_vec()?,
         client: "127.0.0.1".into(),
         client_port: 53000,
@@ -85,7 +85,7 @@ fn main() -> wasmtime::Result<()> {
         max_size: 512,
     };
     match api.call_handle(&mut store, &q)? {
-        Outcome::Answer(bytes) | Outcome::Chase(kubernetai::dns::types::Chase { response: bytes, .. }) => {
+        Outcome::Answer(bytes) | Outcome::Chase(self::kubernetai::dns::types::Chase { response: bytes, .. }) => {
             println!("{}", Message::from_vec(&bytes)?)
         }
         Outcome::Next => println!("next plugin"),

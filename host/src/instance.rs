@@ -15,7 +15,6 @@ use crate::cache::Cache;
 use crate::chain::Stage;
 use crate::config;
 use crate::loop_detect::LoopDetect;
-use crate::manifests;
 use crate::metrics::registry;
 use crate::module::{Module, wit};
 use crate::plugin::Plugin;
@@ -24,6 +23,7 @@ use crate::stanza::Source;
 use crate::status::Endpoint;
 use crate::transfer::Transfer;
 use crate::watch;
+use crate::{manifests, objects};
 
 /// A listening address as the Corefile asks for it: the bound IP (unspecified for all) and the
 /// configured port (0: any free port).
@@ -327,8 +327,9 @@ async fn apply_reports(
 
 fn log_rejected(at: &str, rejected: &[wit::Rejected]) {
     for r in rejected {
-        registry().inc("kubernetai_objects_rejected_total", &[at, &format!("{:?}", r.kind)]);
-        eprintln!("[WARNING] plugin/kubernetai: {at}: skipped {:?} {}: {}", r.kind, r.name, r.reason);
+        let kind = objects::kind_name(r.kind);
+        registry().inc("kubernetai_objects_rejected_total", &[at, kind]);
+        eprintln!("[WARNING] plugin/kubernetai: {at}: skipped {kind} {}: {}", r.name, r.reason);
     }
 }
 
@@ -339,6 +340,6 @@ fn count_events(at: &str, events: &[wit::Event]) {
             wit::Event::Delete(o) => (o.kind, "delete"),
             _ => continue,
         };
-        registry().inc("kubernetai_watch_events_total", &[at, &format!("{kind:?}"), event]);
+        registry().inc("kubernetai_watch_events_total", &[at, objects::kind_name(kind), event]);
     }
 }

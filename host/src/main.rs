@@ -2,52 +2,20 @@
 //! a sandboxed wasm module. It reads a Corefile, feeds each server block's `kubernetai` stanzas
 //! to a module instance, keeps their cluster snapshots current, and serves DNS over UDP and TCP.
 
-mod admin;
-mod autopath;
-mod cache;
-mod chain;
-mod cli;
-mod config;
-mod corefile;
-mod errors;
-mod forward;
-mod http;
-mod instance;
-mod loadbalance;
-mod log;
-mod loop_detect;
-mod manifests;
-mod metrics;
-mod module;
-mod native;
-mod objects;
-mod offline;
-mod plugin;
-mod plugins;
-mod random;
-mod reload;
-mod server;
-mod stanza;
-mod status;
-mod swap;
-mod transfer;
-mod udp_batch;
-mod watch;
-mod wire;
-
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
-use crate::instance::{Instance, ListenKey};
-use crate::metrics::registry;
-use crate::server::Counters;
+use kubernetai::instance::{Instance, ListenKey};
+use kubernetai::metrics::registry;
+use kubernetai::server::Counters;
+use kubernetai::{admin, cli, config, corefile, errors, module, offline, reload, server, status, swap};
 
 fn main() -> ExitCode {
     let args = match cli::parse(std::env::args().skip(1)) {
@@ -102,10 +70,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 async fn run(args: cli::Args) -> anyhow::Result<()> {

@@ -141,6 +141,10 @@ impl Objects {
     pub fn len(&self) -> usize {
         self.0.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// The modification times of `files`: a change in any means a reload.

@@ -145,10 +145,22 @@ const FAMILIES: &[(&str, &str, Type, &[&str])] = &[
         &["stanza", "kind", "event"],
     ),
     (
+        "kubernetai_watch_errors_total",
+        "Failed lists and watches of a kubernetai stanza (connection lost, 410 Gone, undecodable events); each is retried with backoff.",
+        Type::Counter,
+        &["stanza", "kind"],
+    ),
+    (
         "kubernetai_objects_rejected_total",
         "Malformed Kubernetes objects a kubernetai stanza skipped.",
         Type::Counter,
         &["stanza", "kind"],
+    ),
+    (
+        "kubernetai_requests_screened_total",
+        "Requests stopped before any plugin: dropped (short, a response, oversized), answered FORMERR, NOTIMP, REFUSED (class) or BADVERS, and TCP connections over the limit.",
+        Type::Counter,
+        &["reason"],
     ),
     ("kubernetai_module_swaps_total", "Module swaps carried out.", Type::Counter, &[]),
     (
@@ -298,6 +310,12 @@ fn escape(v: &str) -> String {
 
 /// Records one request of a block with `prometheus`, as CoreDNS's metrics plugin does.
 #[allow(clippy::too_many_arguments)]
+/// Counts a request stopped before any plugin, for `reason`.
+pub fn screened(reason: &str) {
+    registry().inc("kubernetai_requests_screened_total", &[reason]);
+}
+
+#[allow(clippy::too_many_arguments)] // one request's every measured aspect, as CoreDNS's metrics take them
 pub fn report(
     server: &str,
     zone: &str,

@@ -23,6 +23,17 @@ pub fn rank(kind: Kind) -> u8 {
     }
 }
 
+/// A kind's name as Kubernetes spells it, for logs and metric labels.
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Namespace => "Namespace",
+        Kind::Service => "Service",
+        Kind::EndpointSlice => "EndpointSlice",
+        Kind::Pod => "Pod",
+        Kind::ServiceImport => "ServiceImport",
+    }
+}
+
 /// One relist per kind with every object of `table`, then the sync state.
 pub fn relist_events(table: &Table, synced: bool) -> Vec<Event> {
     let mut events = Vec::with_capacity(table.len() + 2 * KINDS.len() + 1);

@@ -20,8 +20,18 @@ use crate::log::Log;
 use crate::metrics;
 use crate::wire::{self, Request};
 
-/// A TCP connection idle this long is closed (CoreDNS's default read timeout is of this order).
+/// TCP bounds. Idle, read and write times are CoreDNS's defaults: a connection waiting this long
+/// for the next query is closed, a query must arrive whole within the read time once its length
+/// has, and a client that does not take its answer within the write time is dropped. CoreDNS sets
+/// no bound on connections or on queries per connection; we do, so a client cannot hold the
+/// server's memory or one connection forever.
 const TCP_IDLE: Duration = Duration::from_secs(10);
+const TCP_READ: Duration = Duration::from_secs(3);
+const TCP_WRITE: Duration = Duration::from_secs(5);
+/// Connections open at once per listener; past this, new ones are closed at once and counted.
+pub const TCP_MAX_CONNECTIONS: usize = 1024;
+/// Queries answered on one connection before the server closes it (the client reconnects).
+pub const TCP_MAX_QUERIES: usize = 1000;
 
 /// One server block as the server runs it.
 pub struct Block {
@@ -47,20 +57,23 @@ pub struct Counters {
     /// Module swaps carried out, and candidates refused.
     pub swaps: AtomicU64,
     pub refused: AtomicU64,
+    /// TCP connections closed at once because the listener had its maximum open.
+    pub tcp_rejected: AtomicU64,
 }
 
 impl Counters {
     pub fn summary(&self) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "queries={} answered={} formerr={} dropped={} servfail={} swaps={} refused={}",
+            "queries={} answered={} formerr={} dropped={} servfail={} swaps={} refused={} tcp_rejected={}",
             g(&self.queries),
             g(&self.answered),
             g(&self.formerr),
             g(&self.dropped),
             g(&self.servfail),
             g(&self.swaps),
-            g(&self.refused)
+            g(&self.refused),
+            g(&self.tcp_rejected)
         )
     }
 }
@@ -96,12 +109,25 @@ impl Router {
         // Shorter than a header, or itself a response: never answered (no reflection loops).
         if packet.len() < 12 || packet[2] & 0x80 != 0 {
             c.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::screened(if packet.len() < 12 { "short" } else { "response" });
             return vec![];
+        }
+        if let Some(rcode) = wire::screen(packet) {
+            let counter = if rcode == ResponseCode::FormErr { &c.formerr } else { &c.answered };
+            counter.fetch_add(1, Ordering::Relaxed);
+            metrics::screened(if rcode == ResponseCode::FormErr { "formerr" } else { "notimp" });
+            return vec![wire::header_only(packet, rcode)];
         }
         let Some(req) = Request::parse(packet) else {
             c.formerr.fetch_add(1, Ordering::Relaxed);
+            metrics::screened("formerr");
             return vec![wire::header_only(packet, ResponseCode::FormErr)];
         };
+        if let Some((reason, refusal)) = wire::refusal(&req.message) {
+            c.answered.fetch_add(1, Ordering::Relaxed);
+            metrics::screened(reason);
+            return vec![refusal];
+        }
         let started = Instant::now();
         let max_size = match proto {
             Proto::Udp => req.udp_limit(),
@@ -235,6 +261,7 @@ pub fn udp_worker(
                 // Larger than any query: counted as dropped, as the router would count it.
                 current.counters.queries.fetch_add(1, Ordering::Relaxed);
                 current.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                metrics::screened("oversized");
                 continue;
             }
             let (packet, router) = (packet.to_vec(), current.clone());
@@ -279,13 +306,23 @@ pub fn reuseport_udp(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std:
     Ok(out)
 }
 
-/// Serves TCP on `listener`: several length-framed queries per connection.
+/// Serves TCP on `listener`: several length-framed queries per connection, within the bounds above.
 pub async fn serve_tcp(listener: TcpListener, router: Current) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(TCP_MAX_CONNECTIONS));
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    router.load().counters.tcp_rejected.fetch_add(1, Ordering::Relaxed);
+                    metrics::screened("tcp_connections");
+                    drop(stream);
+                    continue;
+                };
                 let router = router.clone();
-                tokio::spawn(async move { connection(stream, peer, router).await });
+                tokio::spawn(async move {
+                    connection(stream, peer, router).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 eprintln!("[WARNING] tcp accept: {e}");
@@ -297,14 +334,18 @@ pub async fn serve_tcp(listener: TcpListener, router: Current) {
 
 async fn connection(mut stream: TcpStream, peer: SocketAddr, router: Current) {
     let mut buf = Vec::new();
-    loop {
+    for _ in 0..TCP_MAX_QUERIES {
         let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
+        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len[..1])).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        match tokio::time::timeout(TCP_READ, stream.read_exact(&mut len[1..])).await {
             Ok(Ok(_)) => {}
             _ => return,
         }
         buf.resize(usize::from(u16::from_be_bytes(len)), 0);
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut buf)).await {
+        match tokio::time::timeout(TCP_READ, stream.read_exact(&mut buf)).await {
             Ok(Ok(_)) => {}
             _ => return,
         }
@@ -317,8 +358,9 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, router: Current) {
             framed.extend_from_slice(&len.to_be_bytes());
             framed.extend_from_slice(&answer);
         }
-        if stream.write_all(&framed).await.is_err() {
-            return;
+        match tokio::time::timeout(TCP_WRITE, stream.write_all(&framed)).await {
+            Ok(Ok(())) => {}
+            _ => return,
         }
     }
 }

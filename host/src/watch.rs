@@ -149,7 +149,9 @@ pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::Unbo
             Ok(watcher::Event::InitDone) => vec![Event::RelistDone(kind)],
             Err(e) => {
                 // kube-rs backs off and resumes (relisting after 410 Gone); the last state keeps answering.
-                eprintln!("[WARNING] plugin/kubernetai: {at}: watch {kind:?}: {e}");
+                let name = crate::objects::kind_name(kind);
+                eprintln!("[WARNING] plugin/kubernetai: {at}: watch {name}: {e}");
+                crate::metrics::registry().inc("kubernetai_watch_errors_total", &[&at, name]);
                 continue;
             }
         };

@@ -3,6 +3,7 @@
 //! (REFUSED, SERVFAIL, FORMERR).
 
 use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
+use hickory_proto::rr::DNSClass;
 pub use kubernetai_guest::handler::header_only;
 
 /// The largest UDP response we send, whatever the client advertises: above this, fragmentation
@@ -10,6 +11,47 @@ pub use kubernetai_guest::handler::header_only;
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 /// Every client can take this much over UDP.
 pub const MIN_UDP_PAYLOAD: u16 = 512;
+
+/// The screen CoreDNS's DNS library puts a header through before anything reads the message
+/// (its default accept function): any opcode but QUERY is not implemented here; more than one
+/// question, more than one answer or authority record, or more than two additional records
+/// (OPT and TSIG) is a format error. Both are answered with the header alone.
+pub fn screen(packet: &[u8]) -> Option<ResponseCode> {
+    let count = |i: usize| packet.get(i..i + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    let opcode = packet.get(2).map_or(0, |b| (b >> 3) & 0x0f);
+    if opcode != 0 {
+        return Some(ResponseCode::NotImp);
+    }
+    if count(4) != 1 || count(6) > 1 || count(8) > 1 || count(10) > 2 {
+        return Some(ResponseCode::FormErr);
+    }
+    None
+}
+
+/// What CoreDNS's server checks of a parsed query before its plugins see it: a class other than
+/// IN is refused (no `chaos` plugin here), and an EDNS version other than 0 gets BADVERS.
+pub fn refusal(req: &Message) -> Option<(&'static str, Vec<u8>)> {
+    let question = req.queries.first()?;
+    if question.query_class() != DNSClass::IN {
+        return Some(("class", error(req, ResponseCode::Refused)));
+    }
+    let edns = req.edns.as_ref()?;
+    if edns.version() == 0 {
+        return None;
+    }
+    let mut m = Message::new(req.metadata.id, MessageType::Response, req.metadata.op_code);
+    m.metadata.recursion_desired = req.metadata.recursion_desired;
+    m.metadata.response_code = ResponseCode::BADVERS;
+    m.queries = req.queries.clone();
+    let mut out = Edns::new();
+    out.set_max_payload(edns.max_payload().max(MIN_UDP_PAYLOAD));
+    out.set_version(0);
+    m.set_edns(out);
+    Some((
+        "badvers",
+        m.to_vec().unwrap_or_else(|_| header_only(&req.metadata.id.to_be_bytes(), ResponseCode::ServFail)),
+    ))
+}
 
 /// A parsed query, as far as the host needs it.
 pub struct Request {

@@ -104,6 +104,19 @@ impl FakeApi {
         });
     }
 
+    /// Sends `obj` to the watches of its kind as a `event_type` event without storing it: for
+    /// what a healthy API server would not send (an object without a name, an ADDED twice).
+    pub fn inject(&self, event_type: &'static str, mut obj: Value) {
+        let kind = obj["kind"].as_str().expect("kind").to_string();
+        let plural = RESOURCES.iter().find(|r| r.2 == kind).expect("a served kind").0.to_string();
+        self.change(|s| {
+            s.rv += 1;
+            obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
+            let rv = s.rv;
+            s.log.push((rv, plural, event_type, obj));
+        });
+    }
+
     /// Forgets the history: every watch resuming from before now gets 410 Gone.
     pub fn compact(&self) {
         self.change(|s| s.compacted = s.rv + 1);

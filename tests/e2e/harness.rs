@@ -110,6 +110,11 @@ impl Server {
         }
     }
 
+    /// The lines of output not yet read.
+    pub fn drain(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
     /// Every line of output up to and including the first containing `needle`.
     pub fn lines_until(&self, needle: &str) -> Vec<String> {
         let deadline = std::time::Instant::now() + PATIENCE;

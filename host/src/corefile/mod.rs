@@ -66,6 +66,9 @@ pub struct ServerBlock {
 
 /// How deep imports may nest before the file is taken to import itself.
 const MAX_IMPORT_DEPTH: usize = 16;
+/// Snippets that import each other several times grow exponentially with depth: past this many
+/// tokens the Corefile is refused rather than expanded into all memory.
+const MAX_TOKENS: usize = 1 << 20;
 
 /// Reads and parses the Corefile at `path`.
 pub fn load(path: &Path) -> Result<Vec<ServerBlock>, Error> {
@@ -159,6 +162,9 @@ fn expand_imports(
             let imported =
                 if let Some(body) = snippets.get(&arg.text) { body.clone() } else { import_files(arg, snippets)? };
             out.extend(expand_imports(imported, snippets, depth + 1)?);
+            if out.len() > MAX_TOKENS {
+                return Err(Error::token(t, format!("imports expand to more than {MAX_TOKENS} tokens")));
+            }
         }
         i = j;
     }

@@ -1,0 +1,141 @@
+//! Faults of the API server under query load: malformed objects, watches expired (410) again
+//! and again, streams cut in the middle of an object, the server down and back, a restart with a
+//! new history. Throughout, every query of the load is answered from the last good state, each
+//! bad object is logged and counted, and the watch resumes (a new object appears after each
+//! fault).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::apiserver::FakeApi;
+use crate::harness::{Scratch, Server};
+use crate::live::{eventually, namespace, service, slice};
+use crate::load::{Expect, Load};
+use crate::peers::{curl, url_in};
+
+const SERVICES: usize = 20;
+
+/// Objects a real cluster can hold or send that DNS cannot use, each with the name its log line
+/// carries. Every one must be skipped without touching the rest.
+fn malformed() -> Vec<(&'static str, Value)> {
+    let svc = |name: &str, spec: Value| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "shop"}, "spec": spec});
+    let mut bad_slice = slice("shop", "svc-0", "10.1.999.1", true);
+    bad_slice["metadata"]["name"] = json!("svc-0-bad");
+    vec![
+        ("shop/bad-ip", svc("bad-ip", json!({"clusterIP": "10.96.300.1"}))),
+        ("shop/bad-ips", svc("bad-ips", json!({"clusterIP": "10.96.1.1", "clusterIPs": ["10.96.1.1", "fd00::zz"]}))),
+        ("shop/no-target", svc("no-target", json!({"type": "ExternalName"}))),
+        (
+            "shop/bad-port",
+            svc(
+                "bad-port",
+                json!({"clusterIP": "10.96.1.2", "ports": [{"name": "x", "port": 70000, "protocol": "TCP"}]}),
+            ),
+        ),
+        ("shop/svc-0-bad", bad_slice),
+    ]
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+#[test]
+fn the_last_good_state_answers_through_api_server_faults() {
+    let api = FakeApi::start();
+    api.apply(namespace("shop"));
+    let mut expect = Vec::new();
+    for i in 0..SERVICES {
+        let ip = format!("10.96.0.{}", i + 1);
+        api.apply(service("shop", &format!("svc-{i}"), &ip, json!({})));
+        expect.push(Expect::new(&format!("svc-{i}.shop.svc.cluster.local."), &[&[ip.as_str()]]));
+    }
+    let dir = Scratch::new("faults");
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n prometheus 127.0.0.1:0\n kubernetai cluster.local {{\n  endpoint {}\n }}\n}}\n",
+            api.url()
+        ),
+    );
+    let server = Server::start(&corefile);
+    let metrics = url_in(&server.wait_for("plugin/prometheus: serving"));
+    let load = Load::start(server.addr, expect, 3);
+
+    // Each fault, then a new object that must appear: the watch came back.
+    let mut probe = 0;
+    let mut recovered = |server: &Server, api: &FakeApi| {
+        probe += 1;
+        let ip = format!("10.96.9.{probe}");
+        api.apply(service("shop", &format!("probe-{probe}"), &ip, json!({})));
+        eventually(server, &format!("probe-{probe}.shop.svc.cluster.local."), &[&ip]);
+    };
+
+    let bad = malformed();
+    for (_, obj) in &bad {
+        api.apply(obj.clone());
+    }
+    // Objects a healthy API server never sends: no name at all; a huge label; a name too long to
+    // be a DNS label; the same object ADDED twice.
+    api.inject("ADDED", json!({"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "shop"}, "spec": {"clusterIP": "10.96.1.3"}}));
+    let huge = "x".repeat(200_000);
+    api.apply(service("shop", "huge-label", "10.96.1.4", json!({"big": huge})));
+    api.apply(service("shop", &"long".repeat(20), "10.96.1.5", json!({})));
+    let twice = service("shop", "twice", "10.96.1.6", json!({}));
+    api.inject("ADDED", twice.clone());
+    api.inject("ADDED", twice);
+    recovered(&server, &api);
+    eventually(&server, "twice.shop.svc.cluster.local.", &["10.96.1.6"]);
+    eventually(&server, "huge-label.shop.svc.cluster.local.", &["10.96.1.4"]);
+
+    for _ in 0..3 {
+        // Expired: every resumed watch gets 410 Gone and relists.
+        api.compact();
+        api.cut_streams();
+        recovered(&server, &api);
+    }
+    for _ in 0..3 {
+        api.cut_streams();
+        recovered(&server, &api);
+    }
+    api.set_down(true);
+    std::thread::sleep(Duration::from_secs(3));
+    let during_outage = load.answered();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(load.answered() > during_outage, "answers go on while the API server is down");
+    api.set_down(false);
+    recovered(&server, &api);
+    api.restart();
+    recovered(&server, &api);
+
+    let report = load.finish();
+    eprintln!(
+        "faults: {} queries answered at {:.0} qps, slowest {:?}, {} lost, {} wrong",
+        report.answered,
+        report.qps(),
+        report.slowest,
+        report.lost,
+        report.wrong
+    );
+    report.assert_clean();
+
+    let (code, text) = curl(&metrics);
+    assert_eq!(code, 200);
+    // Every malformed object is rejected at each (re)list and its watch event: at least once each.
+    let rejected = metric(&text, "kubernetai_objects_rejected_total");
+    assert!(rejected >= (bad.len() + 1) as f64, "rejections counted: {rejected}\n{text}");
+    assert!(metric(&text, "kubernetai_watch_errors_total") >= 3.0, "watch errors counted\n{text}");
+    let log = server.drain().join("\n");
+    for (name, _) in &bad {
+        assert!(
+            log.contains(&format!("skipped Service {name}:"))
+                || log.contains(&format!("skipped EndpointSlice {name}:")),
+            "{name} logged:\n{log}"
+        );
+    }
+    assert!(log.contains("metadata.name is missing"), "the nameless object is logged:\n{log}");
+}
