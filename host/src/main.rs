@@ -73,6 +73,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: cli::Args) -> anyhow::Result<()> {
+    server::raise_open_files_limit();
     let servers = load_servers(&args)?;
     let mut fingerprint = reload::fingerprint(&args.conf);
     // Taken before the module is read, so a change racing the startup is still seen as one.

@@ -4,6 +4,7 @@
 mod cases;
 mod harness;
 
+mod abuse;
 mod apiserver;
 mod chase;
 mod conformance;
