@@ -146,6 +146,13 @@ impl Server {
         None
     }
 
+    /// The server's resident memory now, in bytes (Linux /proc).
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok());
+        kib.map_or(0, |k| k * 1024)
+    }
+
     /// Sends the server a signal (`HUP`, `TERM`, …).
     pub fn signal(&self, name: &str) {
         let _ = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();

@@ -20,4 +20,5 @@ mod modules;
 mod peers;
 mod plugins;
 mod sandbox;
+mod soak;
 mod transport;
