@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The soak of tests/e2e/soak.rs for a stated time (default 10 minutes): query load on UDP and
-# TCP, the cluster churning behind a fake API server, the module swapped every 1/8 of the run,
-# RSS sampled every second. Prints one `soak:` line of figures; fails on any lost or wrong
-# answer, a crash, or RSS growth beyond the test's bound.
+# TCP, the cluster churning behind a fake API server, the module swapped every 1/8 of the run
+# (at most 30 s apart), RSS sampled every second. Prints the `soak:` lines of figures; fails on
+# any lost or wrong answer, a crash, or RSS growth beyond the test's bound.
 #   bash scripts/soak.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."

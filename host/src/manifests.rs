@@ -49,45 +49,51 @@ pub fn load(files: &[PathBuf]) -> Result<Objects, ManifestError> {
         let name = file.display().to_string();
         let text =
             std::fs::read_to_string(file).map_err(|source| ManifestError::Read { file: name.clone(), source })?;
-        // A List's items are kept as slices of the text and decoded one at a time: a whole
-        // cluster as one JSON tree would take many times the file's size, and the allocator
-        // keeps what it once took.
-        #[derive(serde::Deserialize)]
-        struct Shape<'a> {
-            #[serde(borrow, default)]
-            items: Option<&'a serde_json::value::RawValue>,
-        }
-        // Text that is no JSON is a JSON error; JSON of the wrong shape is a shape error.
-        let error = |source: serde_json::Error| {
-            if source.is_data() {
-                ManifestError::Shape { file: name.clone() }
-            } else {
-                ManifestError::Json { file: name.clone(), source }
-            }
-        };
-        let shape: Shape = serde_json::from_str(&text).map_err(error)?;
-        let raw_items: Vec<&serde_json::value::RawValue> = match shape.items {
-            Some(list) => serde_json::from_str(list.get()).map_err(error)?,
-            None => vec![serde_json::from_str(&text).map_err(error)?],
-        };
-        for (i, raw) in raw_items.into_iter().enumerate() {
-            let item: Value = serde_json::from_str(raw.get()).map_err(error)?;
-            if !item.is_object() {
-                return Err(ManifestError::Shape { file: name });
-            }
-            let Some(kind) = item.get("kind").and_then(Value::as_str).and_then(kind_of) else {
-                if !item.get("kind").is_some_and(Value::is_string) {
-                    eprintln!("[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped");
-                }
-                continue;
-            };
-            let meta = item.get("metadata");
-            let text = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str).unwrap_or_default().to_string();
-            let key = (objects::rank(kind), text("namespace"), text("name"));
-            objects.0.insert(key, (kind, prune(kind, item).to_string()));
-        }
+        parse(&name, &text, &mut objects)?;
     }
     Ok(objects)
+}
+
+/// Adds the objects of one manifest's `text` (an object or a List), read from `name`.
+pub fn parse(name: &str, text: &str, objects: &mut Objects) -> Result<(), ManifestError> {
+    // A List's items are kept as slices of the text and decoded one at a time: a whole
+    // cluster as one JSON tree would take many times the file's size, and the allocator
+    // keeps what it once took.
+    #[derive(serde::Deserialize)]
+    struct Shape<'a> {
+        #[serde(borrow, default)]
+        items: Option<&'a serde_json::value::RawValue>,
+    }
+    // Text that is no JSON is a JSON error; JSON of the wrong shape is a shape error.
+    let error = |source: serde_json::Error| {
+        if source.is_data() {
+            ManifestError::Shape { file: name.to_string() }
+        } else {
+            ManifestError::Json { file: name.to_string(), source }
+        }
+    };
+    let shape: Shape = serde_json::from_str(text).map_err(error)?;
+    let raw_items: Vec<&serde_json::value::RawValue> = match shape.items {
+        Some(list) => serde_json::from_str(list.get()).map_err(error)?,
+        None => vec![serde_json::from_str(text).map_err(error)?],
+    };
+    for (i, raw) in raw_items.into_iter().enumerate() {
+        let item: Value = serde_json::from_str(raw.get()).map_err(error)?;
+        if !item.is_object() {
+            return Err(ManifestError::Shape { file: name.to_string() });
+        }
+        let Some(kind) = item.get("kind").and_then(Value::as_str).and_then(kind_of) else {
+            if !item.get("kind").is_some_and(Value::is_string) {
+                eprintln!("[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped");
+            }
+            continue;
+        };
+        let meta = item.get("metadata");
+        let text = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str).unwrap_or_default().to_string();
+        let key = (objects::rank(kind), text("namespace"), text("name"));
+        objects.0.insert(key, (kind, prune(kind, item).to_string()));
+    }
+    Ok(())
 }
 
 /// Drops what DNS never reads, so neither the host nor the guest holds it.

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use crate::apiserver::FakeApi;
 use crate::harness::{Scratch, Server};
-use crate::live::{eventually, namespace, service, slice};
-use crate::load::{Expect, Load};
+use crate::live::{eventually, service, slice};
+use crate::load::{Load, stable_services};
 use crate::peers::{curl, url_in};
 
 const SERVICES: usize = 20;
@@ -47,13 +47,7 @@ fn metric(text: &str, name: &str) -> f64 {
 #[test]
 fn the_last_good_state_answers_through_api_server_faults() {
     let api = FakeApi::start();
-    api.apply(namespace("shop"));
-    let mut expect = Vec::new();
-    for i in 0..SERVICES {
-        let ip = format!("10.96.0.{}", i + 1);
-        api.apply(service("shop", &format!("svc-{i}"), &ip, json!({})));
-        expect.push(Expect::new(&format!("svc-{i}.shop.svc.cluster.local."), &[&[ip.as_str()]]));
-    }
+    let expect = stable_services(&api, "shop", "svc", SERVICES);
     let dir = Scratch::new("faults");
     let corefile = dir.write(
         "Corefile",

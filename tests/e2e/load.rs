@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
+use crate::apiserver::FakeApi;
 use crate::harness;
+use crate::live::{namespace, service};
 
 /// How long a UDP query may wait for its answer before it counts as lost: far above any answer
 /// time of a healthy server, so a loss is a real loss.
@@ -53,6 +55,19 @@ impl Expect {
         }
         Ok(())
     }
+}
+
+/// Namespace `ns` and `n` ClusterIP services `{prefix}-{i}` (10.96.0.1 up) on `api`, with what
+/// a load should get for each: the stable names a fault or soak test asks throughout.
+pub fn stable_services(api: &FakeApi, ns: &str, prefix: &str, n: usize) -> Vec<Expect> {
+    api.apply(namespace(ns));
+    (0..n)
+        .map(|i| {
+            let ip = format!("10.96.0.{}", i + 1);
+            api.apply(service(ns, &format!("{prefix}-{i}"), &ip, serde_json::json!({})));
+            Expect::new(&format!("{prefix}-{i}.{ns}.svc.cluster.local."), &[&[ip.as_str()]])
+        })
+        .collect()
 }
 
 #[derive(Default)]

@@ -235,8 +235,13 @@ impl Blocks {
             );
         }
         let Some(first) = keys.first().cloned() else {
-            let t = self.peek().cloned().expect("called with tokens left");
-            return Err(Error::token(&t, "expected a server block key (like '.:53') before '{'"));
+            // Only commas before the `{`, or before the end of the file: point at what is there.
+            let at = self.peek().or_else(|| self.tokens.last());
+            let message = "expected a server block key (like '.:53')";
+            return Err(match at {
+                Some(t) => Error::token(t, message),
+                None => Error { file: String::new(), line: 0, message: message.to_string() },
+            });
         };
         let directives = if self.peek().is_some_and(|t| t.is("{")) {
             self.pos += 1;
@@ -338,6 +343,23 @@ mod tests {
             })
             .collect::<Vec<_>>()
             .join(" | ")
+    }
+
+    #[test]
+    fn a_key_of_commas_alone_is_an_error_not_a_panic() {
+        // Found by the corefile fuzz target (tests/fuzz/corefile/crash-d73aa31d…).
+        for text in [",\n     ", ",, {\n}\n", "cluster.local {\n}\n,"] {
+            let err = parse_str(text).expect_err(text);
+            assert!(err.to_string().contains("expected a server block key"), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn snippets_importing_each_other_are_refused_past_the_token_bound() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fuzz/corefile/snippet-bomb"))
+            .expect("the regression case");
+        let err = parse_str(&text).expect_err("4^10 copies of a snippet");
+        assert!(err.to_string().contains("imports expand to more than"), "{err}");
     }
 
     #[test]
