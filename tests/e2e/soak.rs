@@ -56,7 +56,7 @@ fn churn_and_module_swaps_under_load_lose_nothing_and_keep_memory_flat() {
         let i = round % CHURN;
         let ip = format!("10.97.{}.{}", round / 250 % 250, round % 250 + 1);
         api.apply(service("soak", &format!("churn-{i}"), "None", json!({"round": round.to_string()})));
-        api.apply(slice("soak", &format!("churn-{i}"), &ip, round % 3 != 0));
+        api.apply(slice("soak", &format!("churn-{i}"), &ip, !round.is_multiple_of(3)));
         let old = (round + CHURN / 2) % CHURN;
         api.delete("EndpointSlice", "soak", &format!("churn-{old}-1"));
         api.delete("Service", "soak", &format!("churn-{old}"));
