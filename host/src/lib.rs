@@ -25,6 +25,7 @@ pub mod objects;
 pub mod offline;
 pub mod plugin;
 pub mod plugins;
+pub mod process;
 pub mod random;
 pub mod reload;
 pub mod server;

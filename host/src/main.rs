@@ -15,9 +15,10 @@ use tokio::net::TcpListener;
 use kubernetai::instance::{Instance, ListenKey};
 use kubernetai::metrics::registry;
 use kubernetai::server::Counters;
-use kubernetai::{admin, cli, config, corefile, errors, module, offline, reload, server, status, swap};
+use kubernetai::{admin, cli, config, corefile, errors, module, offline, process, reload, server, status, swap};
 
 fn main() -> ExitCode {
+    process::cap_malloc_arenas();
     let args = match cli::parse(std::env::args().skip(1)) {
         Ok(cli::Command::Run(args)) => args,
         Ok(cli::Command::CheckModule(path)) => {
@@ -73,7 +74,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: cli::Args) -> anyhow::Result<()> {
-    server::raise_open_files_limit();
+    process::raise_open_files_limit();
     let servers = load_servers(&args)?;
     let mut fingerprint = reload::fingerprint(&args.conf);
     // Taken before the module is read, so a change racing the startup is still seen as one.

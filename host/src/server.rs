@@ -306,20 +306,6 @@ pub fn reuseport_udp(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std:
     Ok(out)
 }
 
-/// Lifts the soft limit on open files to the hard one, as Go programs (CoreDNS among them) do
-/// at start: every TCP client holds a descriptor, and the connection bound above is meant to be
-/// the limit that bites, not the default 1,024 files.
-pub fn raise_open_files_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 /// Serves TCP on `listener`: several length-framed queries per connection, within the bounds above.
 pub async fn serve_tcp(listener: TcpListener, router: Current) {
     let slots = Arc::new(tokio::sync::Semaphore::new(TCP_MAX_CONNECTIONS));

@@ -91,6 +91,7 @@ pub async fn run(
         .await;
         let result = match outcome {
             Ok(Ok(n)) => {
+                crate::process::trim_heap();
                 counters.swaps.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::registry().inc("kubernetai_module_swaps_total", &[]);
                 let text = format!(
