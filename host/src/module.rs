@@ -21,7 +21,7 @@ use crate::native::Native;
 wasmtime::component::bindgen!({ path: "../wit", world: "kubernetai" });
 
 /// The WIT types, as the host sees them.
-pub use kubernetai::dns::types as wit;
+pub use self::kubernetai::dns::types as wit;
 
 /// The module built with this host, embedded at compile time (see build.rs).
 pub static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kubernetai_guest.wasm"));

@@ -1,6 +1,7 @@
-//! The little the host itself reads and writes of DNS messages: the question (to pick a server
-//! block), the client's EDNS0 payload size, the error answers the host gives without the module
-//! (REFUSED, SERVFAIL, FORMERR).
+//! The little the host itself reads and writes of DNS messages: the screen CoreDNS applies
+//! before any plugin, the question (to pick a server block), the client's EDNS0 payload size,
+//! and the error answers the host gives without the module (FORMERR, NOTIMP, REFUSED, BADVERS,
+//! SERVFAIL).
 
 use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
 use hickory_proto::rr::DNSClass;
