@@ -54,15 +54,13 @@ pub fn plugin() -> Plugin {
     second.multicluster = vec!["clusterset.local.".into()];
     second.pods = PodMode::Insecure;
     let server = Server { local_ips: vec![IpAddr::from([192, 0, 2, 53])] };
-    let stanzas = vec![first, second];
-    let count = stanzas.len();
-    let mut p = match Plugin::new(server, stanzas) {
+    let mut p = match Plugin::new(server, vec![first, second]) {
         Ok(p) => p,
         Err(e) => panic!("the fuzzing fixture is invalid: {e}"),
     };
     let mut events: Vec<Event> = CLUSTER.iter().map(|(kind, json)| Event::Apply(*kind, (*json).to_string())).collect();
     events.push(Event::Synced(true));
-    for i in 0..count {
+    for i in 0..p.stanzas.len() {
         let _ = p.apply(i, 1, events.clone());
     }
     p
@@ -134,7 +132,7 @@ pub fn events(data: &[u8]) {
         }
         events.push(event);
     }
-    for i in 0..2 {
+    for i in 0..p.stanzas.len() {
         let _ = p.apply(i, 2, events.clone());
     }
     for name in KEPT {
@@ -151,8 +149,8 @@ pub fn events(data: &[u8]) {
     }
 }
 
-/// A relist drops what it does not list, so relists of kinds the kept names use, and any event
-/// naming namespace "ns", are left out: they may legitimately change the kept answers.
+/// A relist drops what it does not list, and an event in namespace "ns" may change the kept
+/// names: both legitimately change the kept answers, so they are left out.
 fn touches_kept(event: &Event) -> bool {
     match event {
         Event::RelistStart(_) | Event::RelistDone(_) => true,

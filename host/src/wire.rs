@@ -36,22 +36,9 @@ pub fn refusal(req: &Message) -> Option<(&'static str, Vec<u8>)> {
     if question.query_class() != DNSClass::IN {
         return Some(("class", error(req, ResponseCode::Refused)));
     }
-    let edns = req.edns.as_ref()?;
-    if edns.version() == 0 {
-        return None;
-    }
-    let mut m = Message::new(req.metadata.id, MessageType::Response, req.metadata.op_code);
-    m.metadata.recursion_desired = req.metadata.recursion_desired;
-    m.metadata.response_code = ResponseCode::BADVERS;
-    m.queries = req.queries.clone();
-    let mut out = Edns::new();
-    out.set_max_payload(edns.max_payload().max(MIN_UDP_PAYLOAD));
-    out.set_version(0);
-    m.set_edns(out);
-    Some((
-        "badvers",
-        m.to_vec().unwrap_or_else(|_| header_only(&req.metadata.id.to_be_bytes(), ResponseCode::ServFail)),
-    ))
+    // The answer's OPT is version 0, as `error` writes it; the rcode's high bits go there.
+    let version = req.edns.as_ref()?.version();
+    (version != 0).then(|| ("badvers", error(req, ResponseCode::BADVERS)))
 }
 
 /// A parsed query, as far as the host needs it.

@@ -12,7 +12,7 @@ use crate::apiserver::FakeApi;
 use crate::harness::{Scratch, Server};
 use crate::live::{eventually, service, slice};
 use crate::load::{Load, stable_services};
-use crate::peers::{curl, url_in};
+use crate::peers::{curl, metric, url_in};
 
 const SERVICES: usize = 20;
 
@@ -35,13 +35,6 @@ fn malformed() -> Vec<(&'static str, Value)> {
         ),
         ("shop/svc-0-bad", bad_slice),
     ]
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-        .sum()
 }
 
 #[test]
@@ -120,9 +113,9 @@ fn the_last_good_state_answers_through_api_server_faults() {
     let (code, text) = curl(&metrics);
     assert_eq!(code, 200);
     // Every malformed object is rejected at each (re)list and its watch event: at least once each.
-    let rejected = metric(&text, "kubernetai_objects_rejected_total");
+    let rejected = metric(&text, "kubernetai_objects_rejected_total", "");
     assert!(rejected >= (bad.len() + 1) as f64, "rejections counted: {rejected}\n{text}");
-    assert!(metric(&text, "kubernetai_watch_errors_total") >= 3.0, "watch errors counted\n{text}");
+    assert!(metric(&text, "kubernetai_watch_errors_total", "") >= 3.0, "watch errors counted\n{text}");
     let log = server.drain().join("\n");
     for (name, _) in &bad {
         assert!(

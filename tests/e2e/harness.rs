@@ -208,18 +208,20 @@ pub fn udp(addr: SocketAddr, packet: &[u8]) -> Vec<u8> {
 pub fn tcp(addr: SocketAddr, packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut conn = TcpStream::connect(addr).expect("connect");
     conn.set_read_timeout(Some(PATIENCE)).expect("timeout");
-    let mut out = Vec::new();
-    for p in packets {
-        let mut framed = (p.len() as u16).to_be_bytes().to_vec();
-        framed.extend_from_slice(p);
-        conn.write_all(&framed).expect("write");
-        let mut len = [0u8; 2];
-        conn.read_exact(&mut len).expect("length");
-        let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        conn.read_exact(&mut answer).expect("answer");
-        out.push(answer);
-    }
-    out
+    packets.iter().map(|p| ask_tcp(&mut conn, p).expect("an answer over tcp")).collect()
+}
+
+/// One length-framed query on an open connection; None if the server closed it instead of
+/// answering.
+pub fn ask_tcp(conn: &mut TcpStream, packet: &[u8]) -> Option<Vec<u8>> {
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    conn.write_all(&framed).ok()?;
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).ok()?;
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    conn.read_exact(&mut answer).ok()?;
+    Some(answer)
 }
 
 pub fn parse(bytes: &[u8]) -> Message {

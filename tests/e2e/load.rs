@@ -215,7 +215,6 @@ fn receive(sock: &UdpSocket, id: u16, buf: &mut [u8]) -> Option<Vec<u8>> {
 /// One query over the current TCP connection, opening a new one when it is used up or the
 /// server closed it (the server bounds queries per connection).
 fn tcp_ask(addr: SocketAddr, conn: &mut Option<(TcpStream, usize)>, packet: &[u8]) -> Option<Vec<u8>> {
-    use std::io::{Read, Write};
     for _ in 0..2 {
         if conn.as_ref().is_none_or(|(_, used)| *used >= TCP_REUSE) {
             let stream = TcpStream::connect(addr).ok()?;
@@ -224,14 +223,8 @@ fn tcp_ask(addr: SocketAddr, conn: &mut Option<(TcpStream, usize)>, packet: &[u8
         }
         let (stream, used) = conn.as_mut()?;
         *used += 1;
-        let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
-        framed.extend_from_slice(packet);
-        let mut len = [0u8; 2];
-        if stream.write_all(&framed).is_ok() && stream.read_exact(&mut len).is_ok() {
-            let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
-            if stream.read_exact(&mut answer).is_ok() {
-                return Some(answer);
-            }
+        if let Some(answer) = harness::ask_tcp(stream, packet) {
+            return Some(answer);
         }
         // The connection went away between queries: one retry on a new one.
         *conn = None;

@@ -57,6 +57,15 @@ pub fn curl(url: &str) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
+/// A metric's value from an exposition, by name and a label fragment (summed over
+/// the series that match).
+pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
 /// The URL an endpoint line of the server's output names ("... on http://127.0.0.1:4567/health").
 pub fn url_in(line: &str) -> String {
     line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL in the line").to_string()

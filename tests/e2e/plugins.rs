@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::apiserver::FakeApi;
 use crate::harness::{self, Scratch, Server};
 use crate::live::{eventually, lookup, namespace, service, slice};
-use crate::peers::{Knot, Upstream, curl, dig, free_port, kdig, runnable, url_in};
+use crate::peers::{Knot, Upstream, curl, dig, free_port, kdig, metric, runnable, url_in};
 
 /// The upstream's zone: the root, so every name outside the cluster gets a real answer (NXDOMAIN
 /// for all but www.example.org), whatever search domains the test machine's resolv.conf adds.
@@ -41,14 +41,6 @@ fn short(out: &str) -> Vec<String> {
         out.lines().filter(|l| !l.is_empty() && !l.starts_with(';')).map(|l| l.trim().to_string()).collect();
     lines.sort();
     lines
-}
-
-/// A metric's value from an exposition, by name and a label fragment.
-fn metric(text: &str, name: &str, labels: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
-        .sum()
 }
 
 #[test]
