@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""A synthetic cluster, generated deterministically, in the three forms the benchmark serves it:
+"""A synthetic cluster, generated deterministically, in the three forms the benchmark serves it.
+Objects are shaped as `kubectl get ... -o json` prints them from a real cluster: pods with full
+specs, statuses, conditions and owner references (~1.9 KB each), services and EndpointSlices with
+labels, annotations, owner references and targetRefs, managedFields on every tenth object.
 
 - cluster.json: the `kubectl get ... -o json` List kubernetai reads (`manifests`);
 - cluster.local.zone and 10.in-addr.arpa.zone: the same names as static zones for knot and NSD,
@@ -14,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import zlib
 
 TTL = 5
 
@@ -21,6 +25,94 @@ TTL = 5
 def ip(base, i):
     """The i-th address of a /16 (base "10.96"), skipping .0 and .255."""
     return f"{base}.{i // 254 % 256}.{i % 254 + 1}"
+
+
+NODES = 40
+
+
+def uid(kind, i):
+    """A stable UUID-shaped uid, as the API server assigns."""
+    h = f"{zlib.crc32(f'{kind}/{i}'.encode()):08x}{zlib.crc32(f'{i}/{kind}'.encode()):08x}{i:016x}"
+    return f"{h[0:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:32]}"
+
+
+def stamp(i):
+    return f"2026-11-{1 + i % 24:02d}T{i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}Z"
+
+
+def managed_fields(manager, i):
+    """The managedFields kubectl prints: verbose, and useless to DNS."""
+    return [{"apiVersion": "v1", "fieldsType": "FieldsV1", "manager": manager, "operation": "Update",
+             "time": stamp(i), "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                                          "f:spec": {"f:ports": {".": {}}, "f:selector": {}},
+                                          "f:status": {"f:conditions": {".": {}}}}}]
+
+
+def pod_object(i, ns, addr, app):
+    """A Pod as `kubectl get pods -o json` prints one from a Deployment's ReplicaSet (~1.9 KB)."""
+    rs = f"{app}-{i % 97:05x}a7f9"
+    node = f"node-{i % NODES}"
+    meta = {"name": f"pod-{i}", "namespace": ns, "generateName": f"{rs}-", "uid": uid("pod", i),
+            "resourceVersion": str(100000 + i), "creationTimestamp": stamp(i),
+            "labels": {"app": app, "pod-template-hash": f"{i % 97:05x}a7f9", "tier": "backend"},
+            "annotations": {"kubectl.kubernetes.io/restartedAt": stamp(i + 1),
+                            "prometheus.io/scrape": "true", "prometheus.io/port": "9090"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": uid("rs", i % 97),
+                                 "controller": True, "blockOwnerDeletion": True}]}
+    if i % 10 == 0:
+        meta["managedFields"] = managed_fields("kube-controller-manager", i)
+    spec = {"containers": [{"name": app, "image": f"registry.example/{app}:1.{i % 7}.3",
+                            "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
+                            "resources": {"limits": {"memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
+                            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+                            "imagePullPolicy": "IfNotPresent"}],
+            "dnsPolicy": "ClusterFirst", "enableServiceLinks": True, "nodeName": node, "preemptionPolicy": "PreemptLowerPriority",
+            "priority": 0, "restartPolicy": "Always", "schedulerName": "default-scheduler", "securityContext": {},
+            "serviceAccountName": "default", "terminationGracePeriodSeconds": 30,
+            "tolerations": [{"effect": "NoExecute", "key": "node.kubernetes.io/not-ready", "operator": "Exists", "tolerationSeconds": 300}]}
+    conds = [{"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": stamp(i)}
+             for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")]
+    status = {"phase": "Running", "conditions": conds, "hostIP": f"192.168.{i % NODES // 250}.{i % NODES + 1}",
+              "hostIPs": [{"ip": f"192.168.{i % NODES // 250}.{i % NODES + 1}"}], "podIP": addr, "podIPs": [{"ip": addr}],
+              "qosClass": "Burstable", "startTime": stamp(i),
+              "containerStatuses": [{"name": app, "ready": True, "restartCount": i % 3, "started": True,
+                                     "image": f"registry.example/{app}:1.{i % 7}.3",
+                                     "imageID": f"registry.example/{app}@sha256:{uid('img', i % 7).replace('-', '')}",
+                                     "containerID": f"containerd://{uid('c', i).replace('-', '')}",
+                                     "lastState": {}, "state": {"running": {"startedAt": stamp(i)}}}]}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+
+
+def service_object(i, name, ns, spec):
+    meta = {"name": name, "namespace": ns, "uid": uid("svc", i), "resourceVersion": str(200000 + i),
+            "creationTimestamp": stamp(i), "labels": {"app": name, "app.kubernetes.io/managed-by": "Helm"},
+            "annotations": {"meta.helm.sh/release-name": name, "meta.helm.sh/release-namespace": ns}}
+    if i % 10 == 0:
+        meta["managedFields"] = managed_fields("helm", i)
+    full = {"ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster",
+            "selector": {"app": name}, "sessionAffinity": "None", **spec}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": full, "status": {"loadBalancer": {}}}
+
+
+def slice_object(i, name, ns, endpoints):
+    meta = {"name": f"{name}-a", "generateName": f"{name}-", "namespace": ns, "uid": uid("eps", i),
+            "resourceVersion": str(300000 + i), "creationTimestamp": stamp(i),
+            "labels": {"kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+            "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": stamp(i + 2)},
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": name, "uid": uid("svc", i),
+                                 "controller": True, "blockOwnerDeletion": True}]}
+    if i % 10 == 0:
+        meta["managedFields"] = managed_fields("kube-controller-manager", i)
+    eps = []
+    for k, (addr, hostname) in enumerate(endpoints):
+        e = {"addresses": [addr], "conditions": {"ready": True, "serving": True, "terminating": False},
+             "nodeName": f"node-{(i + k) % NODES}", "zone": f"zone-{(i + k) % 3}",
+             "targetRef": {"kind": "Pod", "name": f"{name}-{k}", "namespace": ns, "uid": uid("tr", i * 16 + k)}}
+        if hostname:
+            e["hostname"] = hostname
+        eps.append(e)
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", "metadata": meta,
+            "endpoints": eps, "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
 
 
 def main():
@@ -36,7 +128,10 @@ def main():
     rng = random.Random(a.seed)
     os.makedirs(a.out, exist_ok=True)
 
-    items = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"ns-{n}"}} for n in range(a.namespaces)]
+    items = [{"apiVersion": "v1", "kind": "Namespace",
+              "metadata": {"name": f"ns-{n}", "uid": uid("ns", n), "resourceVersion": str(n + 10), "creationTimestamp": stamp(n),
+                           "labels": {"kubernetes.io/metadata.name": f"ns-{n}"}},
+              "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}} for n in range(a.namespaces)]
     records = []  # (owner relative to cluster.local., type, data)
     ptrs = []  # (reverse owner, target)
     pod_ips = []
@@ -44,8 +139,7 @@ def main():
         ns = f"ns-{i % a.namespaces}"
         addr = f"10.{100 + i // 64516}.{i // 254 % 254}.{i % 254 + 1}"
         pod_ips.append((ns, addr))
-        items.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"pod-{i}", "namespace": ns},
-                      "status": {"phase": "Running", "podIP": addr, "podIPs": [{"ip": addr}]}})
+        items.append(pod_object(i, ns, addr, f"app-{i % 997}"))
 
     services = []
     for i in range(a.services):
@@ -53,15 +147,11 @@ def main():
         name = f"svc-{i}"
         cip = ip("10.96", i)
         services.append((name, ns))
-        items.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
-                      "spec": {"type": "ClusterIP", "clusterIP": cip, "clusterIPs": [cip],
-                               "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
+        items.append(service_object(i, name, ns, {"type": "ClusterIP", "clusterIP": cip, "clusterIPs": [cip],
+                                                   "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}))
         # Two ready endpoints from the pods, as a real service has.
         eps = [pod_ips[(2 * i + k) % max(1, len(pod_ips))][1] for k in range(2)] if pod_ips else []
-        items.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-                      "metadata": {"name": f"{name}-a", "namespace": ns, "labels": {"kubernetes.io/service-name": name}},
-                      "endpoints": [{"addresses": [e], "conditions": {"ready": True}} for e in eps],
-                      "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]})
+        items.append(slice_object(i, name, ns, [(e, None) for e in eps]))
         base = f"{name}.{ns}.svc"
         records.append((base, "A", cip))
         records.append((base, "SRV", f"0 100 80 {base}.cluster.local."))
@@ -76,13 +166,9 @@ def main():
         n = rng.randint(1, 10)
         addrs = [ip("10.200", i * 10 + k) for k in range(n)]
         headless.append((name, ns))
-        items.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
-                      "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}})
-        items.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-                      "metadata": {"name": f"{name}-a", "namespace": ns, "labels": {"kubernetes.io/service-name": name}},
-                      "endpoints": [{"addresses": [e], "hostname": f"{name}-{k}", "conditions": {"ready": True}}
-                                    for k, e in enumerate(addrs)],
-                      "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]})
+        items.append(service_object(a.services + i, name, ns, {"type": "ClusterIP", "clusterIP": "None", "clusterIPs": ["None"],
+                                                               "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}))
+        items.append(slice_object(a.services + i, name, ns, [(e, f"{name}-{k}") for k, e in enumerate(addrs)]))
         base = f"{name}.{ns}.svc"
         weight = max(1, 100 // n)
         for k, e in enumerate(addrs):

@@ -380,13 +380,17 @@ impl ServiceImport {
     }
 }
 
-/// A v1 Pod: where it is and whether it is going away.
+/// A v1 Pod, as much as DNS needs of one: where it is and whether it is going away.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pod {
     pub key: Key,
-    pub ips: Vec<IpAddr>,
+    /// `status.podIP` (the first of `podIPs`): the one address CoreDNS indexes a pod by.
+    pub ip: Option<IpAddr>,
     /// A deletion timestamp is set: CoreDNS stops answering for it at once.
     pub terminating: bool,
+    /// Its phase is Succeeded, Failed or Unknown: CoreDNS never lists such a pod (a finished
+    /// Job's pod keeps its address in the API but must not answer for it).
+    pub finished: bool,
 }
 
 impl Pod {
@@ -402,6 +406,7 @@ impl Pod {
             pod_ip: Option<String>,
             #[serde(rename = "podIPs")]
             pod_ips: Vec<PodIp>,
+            phase: Option<String>,
         }
         let raw: Parts<IgnoredAny, Status> = serde_json::from_str(json)?;
         let key = raw.metadata.key()?;
@@ -409,8 +414,9 @@ impl Pod {
         if texts.is_empty() {
             texts.extend(raw.status.pod_ip.filter(|s| !s.is_empty()));
         }
-        let ips = texts.iter().map(|s| ip("status.podIPs", s)).collect::<Result<_, _>>()?;
-        Ok(Pod { key, ips, terminating: raw.metadata.deletion_timestamp.is_some() })
+        let ips = texts.iter().map(|s| ip("status.podIPs", s)).collect::<Result<Vec<_>, _>>()?;
+        let finished = matches!(raw.status.phase.as_deref(), Some("Succeeded" | "Failed" | "Unknown"));
+        Ok(Pod { key, ip: ips.first().copied(), terminating: raw.metadata.deletion_timestamp.is_some(), finished })
     }
 }
 
@@ -474,7 +480,7 @@ mod tests {
         let ns = Namespace::decode(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a","labels":{"x":"y"}},"spec":{"finalizers":["kubernetes"]},"status":{"phase":"Active"}}"#).unwrap();
         assert_eq!(ns.key.name, "a");
         let pod = Pod::decode(r#"{"metadata":{"name":"p","namespace":"a"},"spec":{"containers":[{"name":"c"}]},"status":{"podIP":"10.0.0.1","phase":"Running","conditions":[]}}"#).unwrap();
-        assert_eq!(pod.ips, vec!["10.0.0.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(pod.ip, Some("10.0.0.1".parse::<IpAddr>().unwrap()));
         let svc = Service::decode(r#"{"metadata":{"name":"s","namespace":"a"},"spec":{"clusterIP":"10.0.0.2","sessionAffinity":"None"},"status":{"loadBalancer":{}}}"#).unwrap();
         assert_eq!(svc.kind, ServiceKind::ClusterIp(vec!["10.0.0.2".parse().unwrap()]));
     }

@@ -98,7 +98,7 @@ fn pods(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
         _ => {
             let exists = snap
                 .pods_with_ip(&ip)
-                .any(|p| !p.terminating && p.key.namespace == r.namespace && p.ips.first() == Some(&ip));
+                .any(|p| !p.terminating && p.namespace == r.namespace);
             if exists { Ok(vec![found()]) } else { Err(NameError::NoItems) }
         }
     }

@@ -20,7 +20,7 @@ impl Plugin {
                 return None;
             }
             let pod = snap.pods_with_ip(&client).find(|p| !p.terminating)?;
-            let ns = &pod.key.namespace;
+            let ns = pod.namespace;
             let zone = if zone == "." { "" } else { zone };
             Some(vec![
                 format!("{ns}.svc.{zone}"),

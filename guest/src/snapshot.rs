@@ -2,8 +2,9 @@
 //! watch-event protocol that keeps them exact. A relist builds a fresh table beside the live one
 //! and swaps it in whole on `RelistDone`, so a name never vanishes while its kind is relisted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::object::{
     self, EndpointSlice, Key, KeyPair, Namespace, ObjectError, Pod, Service, ServiceImport, ServiceKind,
@@ -85,14 +86,18 @@ pub struct Snapshot {
     namespaces: Table<Namespace>,
     services: Table<Service>,
     slices: Table<EndpointSlice>,
-    pods: Table<Pod>,
+    pods: Table<PodEntry>,
     imports: Table<ServiceImport>,
     /// service key → keys of its endpoint slices (derived from `slices.live`).
     slices_by_service: HashMap<Key, KeySet>,
     /// ServiceImport key → keys of its multicluster endpoint slices (derived from `slices.live`).
     slices_by_import: HashMap<Key, KeySet>,
-    /// pod IP → keys of pods with that IP (derived from `pods.live`).
-    pods_by_ip: HashMap<IpAddr, KeySet>,
+    /// pod IP → the namespace of each pod with that IP, and whether it is terminating (derived
+    /// from `pods.live`). A cluster has a hundred thousand pods and a few hundred namespaces:
+    /// each pod costs its address, a shared namespace name and a flag.
+    pods_by_ip: HashMap<IpAddr, Vec<(Arc<str>, bool)>>,
+    /// Every namespace name a pod was indexed with, shared by the index's entries.
+    pod_namespaces: HashSet<Arc<str>>,
     /// cluster IP → keys of services holding it (derived from `services.live`), for PTR.
     services_by_ip: HashMap<IpAddr, KeySet>,
     /// endpoint address → keys of slices holding it (derived from `slices.live`), for PTR.
@@ -164,14 +169,20 @@ impl Snapshot {
             }
             Kind::Pod => {
                 let pod = Pod::decode(json)?;
+                if pod.finished {
+                    // As if listed with CoreDNS's field selector: a pod that finished is gone.
+                    self.remove(Kind::Pod, pod.key);
+                    return Ok(());
+                }
+                let entry = PodEntry { ip: pod.ip, terminating: pod.terminating };
                 let live = self.pods.relist.is_none();
-                if let Some(old) = self.pods.target().insert(pod.key.clone(), pod.clone())
+                if let Some(old) = self.pods.target().insert(pod.key.clone(), entry)
                     && live
                 {
-                    self.unindex_pod(&old);
+                    unindex_pod(&mut self.pods_by_ip, &pod.key, &old);
                 }
                 if live {
-                    self.index_pod(&pod);
+                    index_pod(&mut self.pods_by_ip, &mut self.pod_namespaces, &pod.key, &entry);
                 }
             }
             Kind::ServiceImport => {
@@ -217,7 +228,7 @@ impl Snapshot {
                 match self.pods.target().remove(&key) {
                     Some(old) => {
                         if live {
-                            self.unindex_pod(&old);
+                            unindex_pod(&mut self.pods_by_ip, &key, &old);
                         }
                         true
                     }
@@ -245,8 +256,10 @@ impl Snapshot {
                 let done = self.services.finish_relist();
                 if done {
                     self.services_by_ip.clear();
-                    let services: Vec<Service> = self.services.live.values().cloned().collect();
-                    services.iter().for_each(|s| self.index_service(s));
+                    // Taken out while indexed, not copied: the copy would stay in linear memory.
+                    let live = std::mem::take(&mut self.services.live);
+                    live.values().for_each(|s| self.index_service(s));
+                    self.services.live = live;
                 }
                 done
             }
@@ -256,8 +269,9 @@ impl Snapshot {
                     self.slices_by_service.clear();
                     self.slices_by_import.clear();
                     self.slices_by_ip.clear();
-                    let slices: Vec<EndpointSlice> = self.slices.live.values().cloned().collect();
-                    slices.iter().for_each(|s| self.index_slice(s));
+                    let live = std::mem::take(&mut self.slices.live);
+                    live.values().for_each(|s| self.index_slice(s));
+                    self.slices.live = live;
                 }
                 done
             }
@@ -265,8 +279,9 @@ impl Snapshot {
                 let done = self.pods.finish_relist();
                 if done {
                     self.pods_by_ip.clear();
-                    let pods: Vec<Pod> = self.pods.live.values().cloned().collect();
-                    pods.iter().for_each(|p| self.index_pod(p));
+                    for (key, entry) in &self.pods.live {
+                        index_pod(&mut self.pods_by_ip, &mut self.pod_namespaces, key, entry);
+                    }
                 }
                 done
             }
@@ -306,16 +321,6 @@ impl Snapshot {
             remove_from(&mut self.slices_by_import, import, &s.key);
         }
     }
-    fn index_pod(&mut self, p: &Pod) {
-        for ip in &p.ips {
-            self.pods_by_ip.entry(*ip).or_default().insert(p.key.clone());
-        }
-    }
-    fn unindex_pod(&mut self, p: &Pod) {
-        for ip in &p.ips {
-            remove_from(&mut self.pods_by_ip, ip, &p.key);
-        }
-    }
 
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
         self.namespaces.get("", name)
@@ -339,9 +344,9 @@ impl Snapshot {
         self.slices_by_import.get(key).into_iter().flatten().filter_map(|k| self.slices.live.get(k))
     }
 
-    /// Every pod with address `ip`.
-    pub fn pods_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = &Pod> {
-        self.pods_by_ip.get(ip).into_iter().flatten().filter_map(|k| self.pods.live.get(k))
+    /// Every pod whose address (`status.podIP`) is `ip`.
+    pub fn pods_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = PodAt<'_>> {
+        self.pods_by_ip.get(ip).into_iter().flatten().map(|(ns, terminating)| PodAt { namespace: ns, terminating: *terminating })
     }
 
     /// Every service holding `ip` as a cluster IP, in key order.
@@ -370,6 +375,52 @@ impl Snapshot {
 
     pub fn modified(&self) -> u64 {
         self.modified
+    }
+}
+
+/// What the snapshot keeps of a pod: DNS asks only whether a pod with an address lives in a
+/// namespace, so a pod is its address and whether it is going away.
+#[derive(Clone, Copy, Debug)]
+struct PodEntry {
+    ip: Option<IpAddr>,
+    terminating: bool,
+}
+
+/// A pod as the address index finds it.
+#[derive(Clone, Copy, Debug)]
+pub struct PodAt<'a> {
+    pub namespace: &'a str,
+    /// A deletion timestamp is set: CoreDNS stops answering for it at once.
+    pub terminating: bool,
+}
+
+fn index_pod(
+    by_ip: &mut HashMap<IpAddr, Vec<(Arc<str>, bool)>>,
+    namespaces: &mut HashSet<Arc<str>>,
+    key: &Key,
+    pod: &PodEntry,
+) {
+    let Some(ip) = pod.ip else { return };
+    let namespace = match namespaces.get(key.namespace.as_str()) {
+        Some(shared) => shared.clone(),
+        None => {
+            let shared: Arc<str> = Arc::from(key.namespace.as_str());
+            namespaces.insert(shared.clone());
+            shared
+        }
+    };
+    by_ip.entry(ip).or_default().push((namespace, pod.terminating));
+}
+
+fn unindex_pod(by_ip: &mut HashMap<IpAddr, Vec<(Arc<str>, bool)>>, key: &Key, pod: &PodEntry) {
+    let Some(ip) = pod.ip else { return };
+    if let Some(pods) = by_ip.get_mut(&ip) {
+        if let Some(at) = pods.iter().position(|(ns, t)| **ns == *key.namespace && *t == pod.terminating) {
+            pods.swap_remove(at);
+        }
+        if pods.is_empty() {
+            by_ip.remove(&ip);
+        }
     }
 }
 

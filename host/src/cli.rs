@@ -1,5 +1,5 @@
-//! The command line, with CoreDNS's flags: `-conf FILE`, `-dns.port N`, `-version`, `-plugins`,
-//! and `-module FILE` for a kubernetai module other than the built-in one (`native`: the
+//! The command line, with CoreDNS's flags: `-conf FILE`, `-dns.port N` (or `-p N`), `-quiet`,
+//! `-pidfile FILE`, `-version`, `-plugins`, and `-module FILE` for a kubernetai module other than the built-in one (`native`: the
 //! resolution library linked into the host, no sandbox; the benchmark baseline).
 //! Like Go's flag package, one or two dashes and `-flag=value` are all accepted.
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::config::DEFAULT_PORT;
 use crate::plugins;
 
-pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port PORT] [-module FILE|native] [-module.memory MIB] [-admin ADDR|none] [-version] [-plugins]";
+pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port|-p PORT] [-quiet] [-pidfile FILE] [-module FILE|native] [-module.memory MIB] [-admin ADDR|none] [-version] [-plugins]";
 
 /// What the server was asked to do.
 pub struct Args {
@@ -20,6 +20,10 @@ pub struct Args {
     pub memory_limit: usize,
     /// Where the admin endpoint listens; None when turned off.
     pub admin: Option<String>,
+    /// `-quiet`: no startup banner (the zones and the version), as CoreDNS.
+    pub quiet: bool,
+    /// `-pidfile FILE`: the process id is written there at start and removed at exit.
+    pub pidfile: Option<PathBuf>,
 }
 
 pub enum Command {
@@ -39,6 +43,8 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         module: None,
         memory_limit: crate::module::DEFAULT_MEMORY_LIMIT,
         admin: Some(crate::admin::DEFAULT_ADDR.to_string()),
+        quiet: false,
+        pidfile: None,
     };
     let mut it = argv.into_iter().peekable();
     match it.peek().map(String::as_str) {
@@ -96,10 +102,19 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
                     .ok_or_else(|| format!("invalid -module.memory {v:?} (MiB, at least 1)"))?;
                 args.memory_limit = mib << 20;
             }
-            "dns.port" => {
+            "dns.port" | "p" => {
                 let v = value()?;
-                args.port = v.parse().map_err(|_| format!("invalid -dns.port {v:?}"))?;
+                args.port = v.parse().map_err(|_| format!("invalid -{name} {v:?}"))?;
             }
+            // A boolean flag, as Go's: `-quiet`, `-quiet=true` or `-quiet=false`.
+            "quiet" => {
+                args.quiet = match inline.as_deref() {
+                    None | Some("true" | "1" | "t" | "T" | "TRUE" | "True") => true,
+                    Some("false" | "0" | "f" | "F" | "FALSE" | "False") => false,
+                    Some(v) => return Err(format!("invalid boolean value {v:?} for -quiet")),
+                }
+            }
+            "pidfile" => args.pidfile = Some(PathBuf::from(value()?)),
             "version" => {
                 return Ok(Command::Print(format!(
                     "kubernetai-{}\ncontract kubernetai:dns@{}",
@@ -120,4 +135,28 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         }
     }
     Ok(Command::Run(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(argv: &[&str]) -> Args {
+        match parse(argv.iter().map(|s| s.to_string())) {
+            Ok(Command::Run(args)) => args,
+            Ok(_) => panic!("not a run"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn coredns_flags_found_in_existing_manifests() {
+        let args = run(&["-conf", "/etc/coredns/Corefile", "-p", "5353", "-quiet", "-pidfile", "/run/k.pid"]);
+        assert_eq!((args.port, args.quiet), (5353, true));
+        assert_eq!(args.pidfile.as_deref(), Some(std::path::Path::new("/run/k.pid")));
+        assert!(!run(&["--quiet=false"]).quiet);
+        assert_eq!(run(&["-dns.port=1053"]).port, 1053);
+        assert!(parse(["-quiet=maybe".to_string()]).is_err());
+        assert!(parse(["-p".to_string()]).is_err());
+    }
 }

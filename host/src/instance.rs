@@ -193,24 +193,31 @@ pub async fn start_stanzas(
                 // Stamped before reading, so a change racing the startup is still seen as one.
                 let stamp = manifests::stamp(files);
                 let objects = manifests::load(files).with_context(|| format!("kubernetai stanza at {}", st.at))?;
-                let events = objects.initial_events();
+                let loaded = objects.len();
+                let events = objects.into_initial();
+                let count = events.len();
                 let started = std::time::Instant::now();
-                let rejected = instance.apply(index, crate::now(), &events)?;
+                let rejected = instance.apply(index, crate::now(), events)?;
                 let took = started.elapsed();
                 log_rejected(&st.at, &rejected);
-                // Every instance of the pool took every event: the rate is per instance.
                 eprintln!(
                     "[INFO] plugin/kubernetai: {}: loaded {} objects from {} file(s) in {:.0} ms ({:.0} events/s per instance)",
                     st.at,
-                    objects.len(),
+                    loaded,
                     files.len(),
                     took.as_secs_f64() * 1000.0,
-                    events.len() as f64 * instance.pool_size() as f64 / took.as_secs_f64().max(1e-9)
+                    count as f64 / took.as_secs_f64().max(1e-9)
                 );
-                let watch = watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), stamp, objects);
+                registry().set("kubernetai_stanza_synced", &[server, &st.at], 1.0);
+                // Reading the file took many times its size in short-lived allocations.
+                crate::process::trim_heap();
+                let watch = watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), stamp);
                 tasks.push(tokio::spawn(watch).abort_handle());
             }
             Source::Api(api) => {
+                if api.endpoint.is_some() || api.kubeconfig.is_some() {
+                    instance.set_remote(index, std::time::Instant::now() + st.startup_timeout);
+                }
                 let client = watch::client(api).await.with_context(|| format!("kubernetai stanza at {}", st.at))?;
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 let kinds = watch::kinds(&st.guest);
@@ -253,7 +260,6 @@ async fn watch_manifests(
     at: String,
     files: Vec<std::path::PathBuf>,
     mut stamp: Vec<Option<SystemTime>>,
-    mut current: manifests::Objects,
 ) {
     loop {
         tokio::time::sleep(manifests::POLL_INTERVAL).await;
@@ -269,16 +275,17 @@ async fn watch_manifests(
                 continue;
             }
         };
-        let events = current.diff(&next);
+        let events = instance.changes(index, next.into_table());
         if events.is_empty() {
             continue;
         }
-        let result = instance.apply(index, crate::now(), &events);
+        let count = events.len();
+        let result = instance.apply(index, crate::now(), events);
         match result {
             Ok(rejected) => {
                 log_rejected(&at, &rejected);
-                eprintln!("[INFO] plugin/kubernetai: {at}: applied {} change(s)", events.len());
-                current = next;
+                eprintln!("[INFO] plugin/kubernetai: {at}: applied {count} change(s)");
+                crate::process::trim_heap();
             }
             Err(e) => eprintln!("[ERROR] plugin/kubernetai: {at}: applying changes: {e:#}"),
         }
@@ -313,7 +320,7 @@ async fn apply_reports(
         }
         let became_synced = events.iter().any(|e| matches!(e, wit::Event::Synced(true)));
         count_events(&at, &events);
-        match instance.apply(index, crate::now(), &events) {
+        match instance.apply(index, crate::now(), events) {
             Ok(rejected) => log_rejected(&at, &rejected),
             Err(e) => eprintln!("[ERROR] plugin/kubernetai: {at}: applying watch events: {e:#}"),
         }

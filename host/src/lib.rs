@@ -26,6 +26,7 @@ pub mod offline;
 pub mod plugin;
 pub mod plugins;
 pub mod process;
+pub mod prune;
 pub mod random;
 pub mod reload;
 pub mod server;

@@ -75,6 +75,10 @@ fn main() -> ExitCode {
 
 async fn run(args: cli::Args) -> anyhow::Result<()> {
     process::raise_open_files_limit();
+    let _pidfile = match &args.pidfile {
+        Some(path) => Some(process::Pidfile::write(path)?),
+        None => None,
+    };
     let servers = load_servers(&args)?;
     let mut fingerprint = reload::fingerprint(&args.conf);
     // Taken before the module is read, so a change racing the startup is still seen as one.
@@ -93,7 +97,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     let status = status::Status::default();
     status.configure(&running.status, running.plugins.clone()).await?;
     listeners.probe_loops(&running);
-    announce(&servers);
+    announce(&servers, args.quiet);
 
     let (admin_tx, admin_rx) = tokio::sync::mpsc::channel(4);
     if let Some(addr) = &args.admin {
@@ -111,31 +115,46 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    use tokio::signal::unix::{SignalKind, signal};
+    // SIGUSR1 reloads the Corefile now, as CoreDNS does; SIGQUIT ends at once, without lameduck.
+    let mut usr1 = signal(SignalKind::user_defined1()).context("handling SIGUSR1")?;
+    let mut quit = signal(SignalKind::quit()).context("handling SIGQUIT")?;
     loop {
         let wait = running.reload.map_or(Duration::MAX, |(interval, jitter)| reload::next_wait(interval, jitter));
-        tokio::select! {
+        let forced = tokio::select! {
             _ = &mut shutdown => break,
-            _ = tokio::time::sleep(wait.min(Duration::from_secs(86400))) => {
-                let now = reload::fingerprint(&args.conf);
-                if running.reload.is_none() || now == fingerprint {
-                    continue;
-                }
-                fingerprint = now;
-                match reload_instance(&args, &live, &counters, &mut listeners, &status).await {
-                    Ok(next) => {
-                        running = next;
-                        eprintln!("[INFO] Reloading complete");
-                    }
-                    Err(e) => {
-                        registry().inc("coredns_reload_failed_total", &[]);
-                        eprintln!("[ERROR] Restart failed: {e:#}");
-                    }
-                }
+            _ = quit.recv() => {
+                println!("[INFO] SIGQUIT: shutting down at once: {}", counters.summary());
+                // exit() runs no destructors: the pidfile goes by hand.
+                drop(_pidfile);
+                std::process::exit(0);
+            }
+            _ = usr1.recv() => true,
+            _ = tokio::time::sleep(wait.min(Duration::from_secs(86400))) => false,
+        };
+        let now = reload::fingerprint(&args.conf);
+        if !forced && (running.reload.is_none() || now == fingerprint) {
+            continue;
+        }
+        fingerprint = now;
+        if forced {
+            println!("[INFO] SIGUSR1: reloading");
+        }
+        match reload_instance(&args, &live, &counters, &mut listeners, &status).await {
+            Ok(next) => {
+                running = next;
+                println!("[INFO] Reloading complete");
+            }
+            Err(e) => {
+                registry().inc("coredns_reload_failed_total", &[]);
+                eprintln!("[ERROR] Restart failed: {e:#}");
             }
         }
     }
     if !running.lameduck.is_zero() {
-        // Still answering, so clients and load balancers move away before the sockets close.
+        // Still answering, so clients and load balancers move away before the sockets close;
+        // no longer ready, so the Service stops sending new clients here.
+        status.enter_lameduck();
         eprintln!("[INFO] plugin/health: Going into lameduck mode for {}", errors::go_duration(running.lameduck));
         tokio::time::sleep(running.lameduck).await;
     }
@@ -148,8 +167,11 @@ fn load_servers(args: &cli::Args) -> anyhow::Result<Vec<config::Server>> {
     Ok(config::servers(&blocks, args.port)?)
 }
 
-/// CoreDNS's startup banner: every zone and port served, then the version.
-fn announce(servers: &[config::Server]) {
+/// CoreDNS's startup banner: every zone and port served, then the version; none with `-quiet`.
+fn announce(servers: &[config::Server], quiet: bool) {
+    if quiet {
+        return;
+    }
     for srv in servers {
         for (zone, port) in &srv.keys {
             println!("{zone}:{port}");
@@ -174,7 +196,7 @@ async fn reload_instance(
     listeners.serve(&next).await?;
     listeners.probe_loops(&next);
     live.set_plugins(next.plugins.clone());
-    announce(&servers);
+    announce(&servers, args.quiet);
     Ok(next)
 }
 

@@ -7,10 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
-
-use crate::module::wit::{Event, Kind, Object};
+use crate::module::wit::{Event, Kind};
 use crate::objects::{self, Table};
+use crate::prune;
 
 /// How often files are checked for changes: small local files, cheap to stat.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -78,70 +77,33 @@ pub fn parse(name: &str, text: &str, objects: &mut Objects) -> Result<(), Manife
         None => vec![serde_json::from_str(text).map_err(error)?],
     };
     for (i, raw) in raw_items.into_iter().enumerate() {
-        let item: Value = serde_json::from_str(raw.get()).map_err(error)?;
-        if !item.is_object() {
-            return Err(ManifestError::Shape { file: name.to_string() });
-        }
-        let Some(kind) = item.get("kind").and_then(Value::as_str).and_then(kind_of) else {
-            if !item.get("kind").is_some_and(Value::is_string) {
+        let object = prune::read(raw.get()).ok_or_else(|| ManifestError::Shape { file: name.to_string() })?;
+        let Some(kind) = object.kind().as_deref().and_then(kind_of) else {
+            if object.kind().is_none_or(|k| k.is_empty()) {
                 eprintln!("[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped");
             }
             continue;
         };
-        let meta = item.get("metadata");
-        let text = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str).unwrap_or_default().to_string();
-        let key = (objects::rank(kind), text("namespace"), text("name"));
-        objects.0.insert(key, (kind, prune(kind, item).to_string()));
+        let pruned = object.prune(kind);
+        objects.0.insert(kind, &pruned.namespace, &pruned.name, pruned.json);
     }
     Ok(())
 }
 
-/// Drops what DNS never reads, so neither the host nor the guest holds it.
-pub fn prune(kind: Kind, mut item: Value) -> Value {
-    if let Some(meta) = item.get_mut("metadata").and_then(Value::as_object_mut) {
-        for field in [
-            "managedFields",
-            "annotations",
-            "ownerReferences",
-            "generateName",
-            "creationTimestamp",
-            "uid",
-            "resourceVersion",
-        ] {
-            meta.remove(field);
-        }
-    }
-    if kind == Kind::Pod
-        && let Some(o) = item.as_object_mut()
-    {
-        o.remove("spec");
-        if let Some(status) = o.get_mut("status").and_then(Value::as_object_mut) {
-            status.retain(|k, _| k == "podIP" || k == "podIPs" || k == "phase");
-        }
-    }
-    item
-}
-
 impl Objects {
-    /// The events of a first list: a relist of every kind, then synced.
+    /// The events of a first list: a relist of every kind, then synced (the objects copied).
     pub fn initial_events(&self) -> Vec<Event> {
-        objects::relist_events(&self.0, true)
+        objects::relist_events(&self.0, true).collect()
     }
 
-    /// The events that turn `self` into `next`.
-    pub fn diff(&self, next: &Objects) -> Vec<Event> {
-        let mut events = Vec::new();
-        for (key, (kind, json)) in &next.0 {
-            if self.0.get(key).is_none_or(|(_, old)| old != json) {
-                events.push(Event::Apply(Object { kind: *kind, json: json.clone() }));
-            }
-        }
-        for (key, (kind, json)) in &self.0 {
-            if !next.0.contains_key(key) {
-                events.push(Event::Delete(Object { kind: *kind, json: json.clone() }));
-            }
-        }
-        events
+    /// The events of a first list, taking the objects.
+    pub fn into_initial(self) -> Vec<Event> {
+        objects::into_relist_events(self.0, true)
+    }
+
+    /// The objects, for the plugin to diff against the ones it holds.
+    pub fn into_table(self) -> Table {
+        self.0
     }
 
     pub fn len(&self) -> usize {
@@ -189,8 +151,9 @@ mod tests {
         );
         let first = load(std::slice::from_ref(&f)).expect("loads");
         assert_eq!(first.len(), 2);
-        assert!(!first.0.values().any(|(_, j)| j.contains("managedFields")));
-        let initial = first.initial_events();
+        assert!(!first.0.of_kind(Kind::Service).any(|(_, _, j)| j.contains("managedFields")));
+        let mut held = first.clone();
+        let initial = first.into_initial();
         assert!(matches!(initial.last(), Some(Event::Synced(true))));
 
         write(
@@ -199,8 +162,8 @@ mod tests {
             &format!(r#"{{"kind":"List","items":[{},{}]}}"#, svc("x", "10.0.0.9"), svc("z", "10.0.0.3")),
         );
         let next = load(std::slice::from_ref(&f)).expect("loads");
-        let diff = first.diff(&next);
-        let summary: Vec<String> = diff
+        let diff = objects::changes(&held.0, next.clone().into_table());
+        let mut summary: Vec<String> = diff
             .iter()
             .map(|e| match e {
                 Event::Apply(o) => format!("apply {}", &o.json[o.json.find("name").unwrap_or(0)..][7..8]),
@@ -208,7 +171,11 @@ mod tests {
                 _ => "other".into(),
             })
             .collect();
+        summary.sort();
         assert_eq!(summary, ["apply x", "apply z", "delete y"]);
+        held = next;
+        let unchanged = objects::changes(&held.0, load(std::slice::from_ref(&f)).expect("loads").into_table());
+        assert!(unchanged.is_empty(), "{unchanged:?}");
 
         write(&dir, "c.json", "{ not json");
         assert!(load(std::slice::from_ref(&f)).expect_err("bad json").to_string().contains("not JSON"));

@@ -2,14 +2,13 @@
 //! objects every stanza was fed (so a fresh instance can be brought up to date), and the
 //! replacement of one instance by another — after a trap, or for a new module.
 //!
-//! A block is served by a pool of instances of one module, one per worker thread, each holding
-//! the whole snapshot. Events go to the object store and to every instance, in order, under one
-//! lock; replacements are built and swapped under that same lock, so no event is lost between
-//! the replay and the swap. A query takes one idle instance; queries in flight on the old
-//! instances finish there before a swap completes.
+//! A block is served by one instance of the module, whatever the number of worker threads, so
+//! each stanza's snapshot exists once; workers take turns calling it. Events go to the object
+//! store and to the instance, in order, under one lock; replacements are built and swapped under
+//! that same lock, so no event is lost between the replay and the swap. A query in flight on the
+//! old instance finishes there before a swap completes.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use serde::Deserialize;
@@ -26,7 +25,7 @@ struct Objects {
     synced: bool,
 }
 
-fn key(kind: wit::Kind, json: &str) -> Option<(u8, String, String)> {
+fn key(json: &str) -> Option<(String, String)> {
     #[derive(Deserialize, Default)]
     #[serde(default)]
     struct Meta {
@@ -39,40 +38,49 @@ fn key(kind: wit::Kind, json: &str) -> Option<(u8, String, String)> {
         metadata: Meta,
     }
     let m = serde_json::from_str::<Only>(json).ok()?.metadata;
-    Some((rank(kind), m.namespace, m.name))
+    Some((m.namespace, m.name))
 }
 
 impl Objects {
-    fn record(&mut self, event: &wit::Event) {
+    fn record(&mut self, event: wit::Event) {
         match event {
             wit::Event::Apply(o) => {
-                if let Some(k) = key(o.kind, &o.json) {
-                    let target = self.relist.get_mut(&k.0).unwrap_or(&mut self.live);
-                    target.insert(k, (o.kind, o.json.clone()));
+                if let Some((namespace, name)) = key(&o.json) {
+                    let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
+                    target.insert(o.kind, &namespace, &name, o.json);
                 }
             }
             wit::Event::Delete(o) => {
-                if let Some(k) = key(o.kind, &o.json) {
-                    let target = self.relist.get_mut(&k.0).unwrap_or(&mut self.live);
-                    target.remove(&k);
+                if let Some((namespace, name)) = key(&o.json) {
+                    let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
+                    target.remove(o.kind, &namespace, &name);
                 }
             }
             wit::Event::RelistStart(kind) => {
-                self.relist.insert(rank(*kind), BTreeMap::new());
+                self.relist.insert(rank(kind), Table::default());
             }
             wit::Event::RelistDone(kind) => {
-                if let Some(fresh) = self.relist.remove(&rank(*kind)) {
-                    self.live.retain(|k, _| k.0 != rank(*kind));
-                    self.live.extend(fresh);
+                if let Some(fresh) = self.relist.remove(&rank(kind)) {
+                    self.live.replace_kind(kind, fresh);
                 }
             }
-            wit::Event::Synced(s) => self.synced = *s,
+            wit::Event::Synced(s) => self.synced = s,
         }
     }
 
-    /// The events that bring an empty instance to this state: one relist per kind, then sync.
-    fn replay(&self) -> Vec<wit::Event> {
-        relist_events(&self.live, self.synced)
+    /// Feeds an empty instance this state: one relist per kind, then sync, in batches built
+    /// as they go, so a replay never holds a second copy of the whole cluster.
+    fn replay(&self, instance: &mut Instance, stanza: u32) -> Result<(), ModuleError> {
+        let mut batch = Vec::with_capacity(REPLAY_BATCH);
+        for event in relist_events(&self.live, self.synced) {
+            batch.push(event);
+            if batch.len() == REPLAY_BATCH {
+                instance.apply(stanza, crate::now(), &batch)?;
+                batch.clear();
+            }
+        }
+        instance.apply(stanza, crate::now(), &batch)?;
+        Ok(())
     }
 }
 
@@ -80,76 +88,80 @@ impl Objects {
 /// the instance as large as the whole snapshot in transit.
 const REPLAY_BATCH: usize = 1000;
 
-/// The instances answering queries, all of one module.
+/// The instance answering queries, and the module it is of.
 struct Generation {
-    instances: Vec<Mutex<Instance>>,
+    slot: Mutex<Slot>,
     module: Module,
+}
+
+/// An instance and whether a failed call left it unusable: the next caller repairs it first.
+struct Slot {
+    instance: Instance,
+    broken: bool,
+}
+
+impl Slot {
+    fn new(instance: Instance) -> Mutex<Slot> {
+        Mutex::new(Slot { instance, broken: false })
+    }
 }
 
 /// One server block's plugin.
 pub struct Plugin {
     server: wit::Server,
     stanzas: Vec<wit::Stanza>,
-    /// Every stanza's objects; held while events are applied and while instances are replaced.
+    /// Every stanza's objects; held while events are applied and while the instance is replaced.
     fed: Mutex<Vec<Objects>>,
-    /// One instance per worker thread, each holding the whole snapshot, so queries on different
-    /// threads do not wait for each other.
+    /// One instance however many worker threads serve: the snapshot exists once, and workers
+    /// take turns (a call is a few microseconds; the kernel's UDP path costs more).
     current: RwLock<Generation>,
-    /// Which instance the next query tries first.
-    next: AtomicUsize,
-}
-
-/// How many instances serve a block: one per worker thread of the runtime (one per core).
-fn pool_size() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    /// Per stanza, when a remote cluster's stanza stops holding readiness back unsynced.
+    remote_until: Mutex<Vec<Option<std::time::Instant>>>,
 }
 
 impl Plugin {
-    /// A plugin whose instances are configured with `stanzas` and hold no objects yet.
+    /// A plugin whose instance is configured with `stanzas` and holds no objects yet.
     pub fn new(module: Module, server: wit::Server, stanzas: Vec<wit::Stanza>) -> Result<Self, ModuleError> {
         let fed: Vec<Objects> = stanzas.iter().map(|_| Objects::default()).collect();
-        let instances = (0..pool_size())
-            .map(|_| outside_runtime(|| build(&module, &server, &stanzas, &fed)).map(Mutex::new))
-            .collect::<Result<_, _>>()?;
+        let fed_len = fed.len();
+        let instance = outside_runtime(|| build(&module, &server, &stanzas, &fed))?;
         Ok(Plugin {
             server,
             stanzas,
             fed: Mutex::new(fed),
-            current: RwLock::new(Generation { instances, module }),
-            next: AtomicUsize::new(0),
+            current: RwLock::new(Generation { slot: Slot::new(instance), module }),
+            remote_until: Mutex::new(vec![None; fed_len]),
         })
     }
 
-    /// Applies a stanza's events: recorded, then fed to every instance in the same order.
-    pub fn apply(&self, stanza: u32, now: u64, events: &[wit::Event]) -> Result<Vec<wit::Rejected>, ModuleError> {
+    /// Applies a stanza's events: fed to the instance, then kept (moved, not copied) for replays.
+    pub fn apply(&self, stanza: u32, now: u64, events: Vec<wit::Event>) -> Result<Vec<wit::Rejected>, ModuleError> {
         let mut fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(objects) = fed.get_mut(stanza as usize) {
-            events.iter().for_each(|e| objects.record(e));
-        }
-        let mut first: Option<Result<Vec<wit::Rejected>, ModuleError>> = None;
-        let mut broken = Vec::new();
-        {
+        let result = {
             let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
-            for (i, instance) in generation.instances.iter().enumerate() {
-                let result = outside_runtime(|| {
-                    apply_batched(&mut instance.lock().unwrap_or_else(|p| p.into_inner()), stanza, now, events)
-                });
+            let mut slot = generation.slot.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.broken {
+                // Repaired below from the objects just recorded, these events included.
+                Ok(Vec::new())
+            } else {
+                let result = outside_runtime(|| apply_batched(&mut slot.instance, stanza, now, &events));
                 if let Err(e) = &result {
-                    eprintln!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding instance {i}");
+                    eprintln!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding the instance");
                     crate::metrics::registry().inc("kubernetai_module_traps_total", &[e.call()]);
-                    broken.push(i);
+                    slot.broken = true;
                 }
-                first.get_or_insert(result);
+                result
             }
+        };
+        if let Some(objects) = fed.get_mut(stanza as usize) {
+            events.into_iter().for_each(|e| objects.record(e));
         }
-        for i in broken {
-            self.rebuild_locked(&fed, i);
-        }
-        first.unwrap_or(Ok(Vec::new()))
+        self.repair_locked(&fed);
+        result
     }
 
-    /// Answers a query on the first idle instance; a trap or a missed deadline is the caller's
-    /// SERVFAIL, and that instance is rebuilt from the recorded objects.
+    /// Answers a query; a trap or a missed deadline is the caller's SERVFAIL, and the instance is
+    /// rebuilt from the recorded objects before the next call.
     pub fn handle(&self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
         self.with_instance(|instance| instance.handle(query))
     }
@@ -164,71 +176,106 @@ impl Plugin {
         self.with_instance(|instance| instance.search_path(qname, client))
     }
 
-    /// How many instances serve this block.
+    /// How many instances serve this block: one, whatever the number of cores.
     pub fn pool_size(&self) -> usize {
-        self.current.read().unwrap_or_else(|p| p.into_inner()).instances.len()
+        1
     }
 
-    /// Whether every stanza has its first complete view of its cluster (the `ready` plugin).
+    /// The events that turn stanza `stanza`'s objects into `next` (a manifest file read again):
+    /// the source diffs against the one copy the plugin keeps instead of a copy of its own.
+    pub fn changes(&self, stanza: u32, next: Table) -> Vec<wit::Event> {
+        let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        fed.get(stanza as usize).map(|objects| crate::objects::changes(&objects.live, next)).unwrap_or_default()
+    }
+
+    /// Whether every stanza has its first complete view of its cluster.
     pub fn synced(&self) -> bool {
         self.fed.lock().unwrap_or_else(|p| p.into_inner()).iter().all(|o| o.synced)
     }
 
-    /// Runs `call` on the first idle instance, rebuilding the instance if the call fails.
-    fn with_instance<T>(&self, call: impl FnOnce(&mut Instance) -> Result<T, ModuleError>) -> Result<T, ModuleError> {
-        let (result, used) = {
-            let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
-            let n = generation.instances.len();
-            let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-            let idle =
-                (0..n).map(|k| (start + k) % n).find_map(|i| generation.instances[i].try_lock().ok().map(|g| (i, g)));
-            let (used, mut instance) = match idle {
-                Some(found) => found,
-                None => (start, generation.instances[start].lock().unwrap_or_else(|p| p.into_inner())),
-            };
-            (outside_runtime(|| call(&mut instance)), used)
-        };
-        if let Err(e) = &result {
-            eprintln!("[ERROR] plugin/kubernetai: {e}; rebuilding instance {used}");
-            crate::metrics::registry().inc("kubernetai_module_traps_total", &[e.call()]);
-            let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
-            self.rebuild_locked(&fed, used);
+    /// Marks stanza `stanza` as a remote cluster's (`endpoint` or `kubeconfig`): unsynced, it
+    /// holds readiness back only until `until`.
+    pub fn set_remote(&self, stanza: u32, until: std::time::Instant) {
+        if let Some(slot) = self.remote_until.lock().unwrap_or_else(|p| p.into_inner()).get_mut(stanza as usize) {
+            *slot = Some(until);
         }
-        result
     }
 
-    /// Replaces instance `i` with a fresh one of the current module, fed `fed`.
-    fn rebuild_locked(&self, fed: &[Objects], i: usize) {
-        let module = self.current.read().unwrap_or_else(|p| p.into_inner()).module.clone();
-        match outside_runtime(|| build(&module, &self.server, &self.stanzas, fed)) {
-            Ok(fresh) => {
+    /// The `ready` plugin's answer: every stanza has synced, except a remote cluster's whose
+    /// startup_timeout has passed. Another cluster's outage must never keep this replica out of
+    /// its own cluster's Service; that stanza's names answer SERVFAIL (or fall through) until it
+    /// syncs.
+    pub fn ready(&self) -> bool {
+        let now = std::time::Instant::now();
+        let remote = self.remote_until.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        fed.iter().zip(remote).all(|(o, until)| o.synced || until.is_some_and(|u| now >= u))
+    }
+
+    /// Runs `call` on the instance. A failed call marks it broken and rebuilds it; a caller that
+    /// finds it broken waits for (or does) the rebuild, then calls once more.
+    fn with_instance<T>(
+        &self,
+        mut call: impl FnMut(&mut Instance) -> Result<T, ModuleError>,
+    ) -> Result<T, ModuleError> {
+        for _ in 0..2 {
+            {
                 let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
-                if let Some(slot) = generation.instances.get(i) {
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+                let mut slot = generation.slot.lock().unwrap_or_else(|p| p.into_inner());
+                if !slot.broken {
+                    let result = outside_runtime(|| call(&mut slot.instance));
+                    if let Err(e) = &result {
+                        eprintln!("[ERROR] plugin/kubernetai: {e}; rebuilding the instance");
+                        crate::metrics::registry().inc("kubernetai_module_traps_total", &[e.call()]);
+                        slot.broken = true;
+                    } else {
+                        return result;
+                    }
+                    // The instance is rebuilt below, outside its own lock (repairs take the
+                    // objects' lock first, as `apply` and `swap` do).
+                    drop(slot);
+                    drop(generation);
+                    self.repair_locked(&self.fed.lock().unwrap_or_else(|p| p.into_inner()));
+                    return result;
                 }
             }
-            Err(e) => eprintln!("[ERROR] plugin/kubernetai: rebuilding instance {i} failed: {e}"),
+            self.repair_locked(&self.fed.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        Err(ModuleError::Trap {
+            call: "handle",
+            reason: "the instance could not be rebuilt".into(),
+            stderr: String::new(),
+        })
+    }
+
+    /// Rebuilds the instance from `fed` if a failed call left it broken. Callers hold the
+    /// objects' lock, so only one rebuild runs and no event is missed by it.
+    fn repair_locked(&self, fed: &[Objects]) {
+        let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
+        if !generation.slot.lock().unwrap_or_else(|p| p.into_inner()).broken {
+            return;
+        }
+        // Queries wait for the lock of the broken slot only long enough to see it is broken.
+        match outside_runtime(|| build(&generation.module, &self.server, &self.stanzas, fed)) {
+            Ok(fresh) => *generation.slot.lock().unwrap_or_else(|p| p.into_inner()) = Slot { instance: fresh, broken: false },
+            Err(e) => eprintln!("[ERROR] plugin/kubernetai: rebuilding the instance failed: {e}"),
         }
     }
 
-    /// Replaces the module: candidates are instantiated, configured, fed every object and
-    /// checked with a query per stanza before they take over together. On any failure the
-    /// running module keeps serving and the error says which step failed.
+    /// Replaces the module: a candidate is instantiated, configured, fed every object and
+    /// checked with a query per stanza before it takes over. On any failure the running module
+    /// keeps serving and the error says which step failed.
     pub fn swap(&self, module: Module) -> Result<(), ModuleError> {
         let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
-        let mut instances = Vec::new();
-        for _ in 0..pool_size() {
-            let mut candidate = build(&module, &self.server, &self.stanzas, &fed)?;
-            for stanza in &self.stanzas {
-                let Some(zone) = stanza.zones.iter().find(|z| !kubernetai_guest::resolve::is_reverse(z)) else {
-                    continue;
-                };
-                self_check(&mut candidate, zone)?;
-            }
-            instances.push(Mutex::new(candidate));
+        let mut candidate = build(&module, &self.server, &self.stanzas, &fed)?;
+        for stanza in &self.stanzas {
+            let Some(zone) = stanza.zones.iter().find(|z| !kubernetai_guest::resolve::is_reverse(z)) else {
+                continue;
+            };
+            self_check(&mut candidate, zone)?;
         }
-        // Queries in flight finish on the old instances: the write lock waits for them.
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Generation { instances, module };
+        // A query in flight finishes on the old instance: the write lock waits for it.
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Generation { slot: Slot::new(candidate), module };
         Ok(())
     }
 }
@@ -272,7 +319,7 @@ fn build(
     let mut instance = module.instantiate()?;
     instance.configure(server, stanzas)?;
     for (i, objects) in fed.iter().enumerate() {
-        apply_batched(&mut instance, i as u32, crate::now(), &objects.replay())?;
+        objects.replay(&mut instance, i as u32)?;
     }
     Ok(instance)
 }
@@ -306,5 +353,34 @@ fn self_check(candidate: &mut Instance, zone: &str) -> Result<(), ModuleError> {
             Ok(())
         }
         other => Err(fail(format!("expected an answer, got {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin() -> Plugin {
+        let blocks = crate::corefile::parse("cluster.local {\n kubernetai\n}\n", std::path::Path::new("(test)"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let servers = crate::config::servers(&blocks, 53).unwrap_or_else(|e| panic!("{e}"));
+        let stanzas = servers[0].stanzas.iter().map(|s| s.guest.clone()).collect();
+        let native = crate::module::from_source(Some(std::path::Path::new("native")), 1 << 20);
+        Plugin::new(native.unwrap_or_else(|e| panic!("{e}")), wit::Server { local_ips: vec![] }, stanzas)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn an_in_cluster_stanza_gates_readiness_until_synced_a_remote_one_until_its_timeout() {
+        let p = plugin();
+        assert!(!p.ready(), "unsynced, in-cluster");
+        p.set_remote(0, std::time::Instant::now() + std::time::Duration::from_secs(60));
+        assert!(!p.ready(), "unsynced, remote, within its startup_timeout");
+        p.set_remote(0, std::time::Instant::now());
+        assert!(p.ready() && !p.synced(), "unsynced, remote, past its startup_timeout");
+
+        let p = plugin();
+        p.apply(0, 1, vec![wit::Event::Synced(true)]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.ready() && p.synced());
     }
 }

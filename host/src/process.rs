@@ -1,4 +1,5 @@
-//! Process-wide settings made once at start: the open-files limit and the allocator's arenas.
+//! Process-wide settings made once at start: the open-files limit, the allocator's arenas and
+//! the pidfile.
 
 /// Lifts the soft limit on open files to the hard one, as Go programs (CoreDNS among them) do
 /// at start: every TCP client holds a descriptor, and the server's connection bound, not the
@@ -32,11 +33,30 @@ pub fn cap_malloc_arenas() {
 }
 
 /// Hands the allocator's free pages back to the system. Called after a module swap, which frees
-/// a compile's worth of memory (tens of MiB) that glibc would otherwise keep in its arenas.
+/// a compile's worth of memory (tens of MiB) that glibc would otherwise keep in its arenas, and
+/// after a manifest file is read (the file and its decoded items, many times the objects kept).
 pub fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory of the allocator.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// The `-pidfile` file: written at start, removed when the server exits normally.
+pub struct Pidfile(std::path::PathBuf);
+
+impl Pidfile {
+    pub fn write(path: &std::path::Path) -> anyhow::Result<Pidfile> {
+        use anyhow::Context;
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing the pidfile {}", path.display()))?;
+        Ok(Pidfile(path.to_path_buf()))
+    }
+}
+
+impl Drop for Pidfile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

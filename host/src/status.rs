@@ -3,6 +3,7 @@
 //! address serves, and which plugins must be ready, follow the current Corefile.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -75,9 +76,16 @@ pub struct Status {
     routes: Arc<ArcSwap<Routes>>,
     /// Addresses already listening, as configured.
     bound: Mutex<BTreeSet<String>>,
+    /// Shutting down but still answering: /ready fails, as CoreDNS's does in lameduck.
+    lameduck: Arc<AtomicBool>,
 }
 
 impl Status {
+    /// From now on /ready answers 503: the server is going away.
+    pub fn enter_lameduck(&self) {
+        self.lameduck.store(true, Ordering::Relaxed);
+    }
+
     /// Serves `wanted` from now on, binding the addresses not yet listening.
     pub async fn configure(&self, wanted: &[(String, Endpoint)], plugins: Vec<Arc<Plugin>>) -> anyhow::Result<()> {
         let mut at: BTreeMap<String, BTreeSet<Endpoint>> = BTreeMap::new();
@@ -101,10 +109,12 @@ impl Status {
             }
             self.bound.lock().unwrap_or_else(|p| p.into_inner()).insert(addr.clone());
             let routes = self.routes.clone();
+            let lameduck = self.lameduck.clone();
             let handler: http::Handler = Arc::new(move |_method, path| {
                 let routes = routes.load_full();
                 let addr = addr.clone();
-                Box::pin(async move { respond(&routes, &addr, &path) })
+                let lameduck = lameduck.load(Ordering::Relaxed);
+                Box::pin(async move { respond(&routes, &addr, &path, lameduck) })
             });
             tokio::spawn(http::serve(listener, "status", handler));
         }
@@ -112,15 +122,16 @@ impl Status {
     }
 }
 
-fn respond(routes: &Routes, addr: &str, path: &str) -> Response {
+fn respond(routes: &Routes, addr: &str, path: &str, lameduck: bool) -> Response {
     let served = routes.at.get(addr);
     let endpoint = [Endpoint::Health, Endpoint::Ready, Endpoint::Metrics]
         .into_iter()
         .find(|e| e.path() == path && served.is_some_and(|s| s.contains(e)));
     match endpoint {
         Some(Endpoint::Health) => Response::text(200, "OK"),
+        Some(Endpoint::Ready) if lameduck => Response::text(503, "lameduck"),
         Some(Endpoint::Ready) => {
-            if routes.plugins.iter().all(|p| p.synced()) {
+            if routes.plugins.iter().all(|p| p.ready()) {
                 Response::text(200, "OK")
             } else {
                 // CoreDNS lists the plugins that are not ready yet.

@@ -14,7 +14,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Config};
 use tokio::sync::mpsc;
 
-use crate::manifests;
+use crate::prune;
 use crate::module::wit::{self, Event, Kind, Object};
 use crate::stanza::ApiOptions;
 
@@ -119,8 +119,8 @@ pub enum Report {
 }
 
 fn object(kind: Kind, obj: &DynamicObject) -> Option<Event> {
-    let value = serde_json::to_value(obj).ok()?;
-    Some(Event::Apply(Object { kind, json: manifests::prune(kind, value).to_string() }))
+    let json = serde_json::to_string(obj).ok()?;
+    Some(Event::Apply(Object { kind, json: prune::prune(kind, &json)?.json }))
 }
 
 /// Watches `kind` for ever, sending its events to `tx`. `labels` and `namespace_labels` go to

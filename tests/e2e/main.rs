@@ -17,6 +17,7 @@ mod live;
 mod load;
 mod manifests;
 mod modules;
+mod operator;
 mod peers;
 mod plugins;
 mod sandbox;

@@ -16,10 +16,17 @@ use crate::harness::Scratch;
 
 /// A port free for both UDP and TCP on 127.0.0.1 right now (for peers that cannot take port 0).
 pub fn free_port() -> u16 {
+    use std::sync::atomic::AtomicU16;
+    // Below the kernel's ephemeral range (32768 and up by default): a port handed out here is
+    // free until the test binds it, where one of the ephemeral range could meanwhile be taken by
+    // any outgoing connection of the tests running beside it.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let offset = (std::process::id() % 1000) as u16 * 20;
     loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
-        let port = udp.local_addr().expect("addr").port();
+        let port = 12000 + offset.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 20000;
+        let Ok(udp) = UdpSocket::bind(("127.0.0.1", port)) else { continue };
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            drop(udp);
             return port;
         }
     }

@@ -120,6 +120,7 @@ fn the_corefile_operators_run_serves_both_clusters_and_forwards_the_rest() {
     server.wait_for("Going into lameduck mode for 5s");
     assert_eq!(short(&dig(at, &["cart.shop.svc.cluster.local", "A", "+short"])), ["10.1.0.5"]);
     assert_eq!(curl(&health).0, 200, "health answers during lameduck");
+    assert_eq!(curl(&ready).0, 503, "not ready during lameduck, as CoreDNS");
     assert!(server.exited(Duration::from_secs(15)).is_some(), "stopped after lameduck");
     assert!(stopping.elapsed() >= Duration::from_secs(4), "stopped after {:?}", stopping.elapsed());
 }
