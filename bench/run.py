@@ -280,6 +280,7 @@ def main():
     p.add_argument("--large-headless", type=int, default=2)
     p.add_argument("--large-pods", type=int, default=100000)
     p.add_argument("--large-only", action="store_true", help="only the large cluster's memory, start-up and swap")
+    p.add_argument("--qps-only", action="store_true", help="only the query runs of the default cluster")
     args = p.parse_args()
     default = os.path.join(args.out, "default")
     large = os.path.join(args.out, "large")
@@ -289,6 +290,8 @@ def main():
     if not args.large_only:
         with open(os.path.join(args.out, "servers.log"), "w") as log:
             q = qps_runs(args, default, log)
+    if args.qps_only:
+        return
     big = large_run(args, large, os.path.join(args.out, "large.log"), SERVER_CORE)
     big2 = large_run(args, large, os.path.join(args.out, "large-2cores.log"), None)
     print(f"large cluster: RSS {big['rss']:.1f} MB on one core, {big2['rss']:.1f} MB on two; synced answers after "

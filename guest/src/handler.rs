@@ -17,6 +17,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use crate::config::{ConfigError, Server, Stanza};
 use crate::name;
 use crate::resolve::{self, Found, Host, NameError};
+use crate::answers::Answers;
 use crate::snapshot::{Event, Rejected, Snapshot};
 
 /// The transport a query came over.
@@ -66,6 +67,8 @@ const HEADER_LEN: usize = 12;
 pub struct Plugin {
     pub(crate) server: Server,
     pub(crate) stanzas: Vec<(Stanza, Snapshot)>,
+    /// Answers given since the last change of any snapshot.
+    answers: Answers,
 }
 
 /// `apply` named a stanza the plugin does not have.
@@ -78,17 +81,31 @@ impl Plugin {
         if let Some(i) = stanzas.iter().position(|s| s.zones.is_empty()) {
             return Err(ConfigError::NoZones { stanza: i });
         }
-        Ok(Plugin { server, stanzas: stanzas.into_iter().map(|s| (s, Snapshot::default())).collect() })
+        Ok(Plugin {
+            server,
+            stanzas: stanzas.into_iter().map(|s| (s, Snapshot::default())).collect(),
+            answers: Answers::default(),
+        })
     }
 
     /// Applies watch events to stanza `stanza`'s snapshot.
     pub fn apply(&mut self, stanza: usize, now: u64, events: Vec<Event>) -> Result<Vec<Rejected>, NoSuchStanza> {
         let (_, snap) = self.stanzas.get_mut(stanza).ok_or(NoSuchStanza(stanza))?;
+        self.answers.clear();
         Ok(snap.apply(now, events))
     }
 
-    /// Answers one query.
+    /// Answers one query: as last time if nothing changed since, else resolved afresh.
     pub fn handle(&self, q: &Query) -> Outcome {
+        if let Some(known) = self.answers.get(q.packet, q.max_size) {
+            return known;
+        }
+        let outcome = self.resolve(q);
+        self.answers.put(q.packet, q.max_size, &outcome);
+        outcome
+    }
+
+    fn resolve(&self, q: &Query) -> Outcome {
         let p = q.packet;
         if p.len() < HEADER_LEN || p[2] & 0x80 != 0 {
             return Outcome::Drop;
@@ -627,5 +644,26 @@ mod tests {
         two_questions[5] = 2;
         assert_eq!(rcode(&two_questions), 1, "FORMERR");
         assert_eq!(rcode(&good[..good.len() - 2]), 1, "FORMERR for a cut question");
+    }
+
+    #[test]
+    fn an_answer_is_reused_with_the_new_id_until_the_snapshot_changes() {
+        let mut p = plugin(vec![Stanza::new(&["cluster.local"])], true);
+        let mut packet = query("Web.ns.svc.cluster.local.", RecordType::A);
+        let first = ask(&p, &packet);
+        packet[..2].copy_from_slice(&7777u16.to_be_bytes());
+        let Outcome::Answer(again) = ask(&p, &packet) else { panic!("an answer") };
+        let again = Message::from_vec(&again).unwrap();
+        assert_eq!(again.metadata.id, 7777, "the new query's id");
+        assert_eq!(Outcome::Answer(again.to_vec().unwrap()), {
+            let Outcome::Answer(b) = first else { panic!("an answer") };
+            let mut m = Message::from_vec(&b).unwrap();
+            m.metadata.id = 7777;
+            Outcome::Answer(m.to_vec().unwrap())
+        });
+        assert_eq!(again.answers[0].name.to_string(), "Web.ns.svc.cluster.local.", "the query's case");
+        let changed = r#"{"metadata":{"name":"web","namespace":"ns"},"spec":{"clusterIP":"10.0.0.2"}}"#;
+        p.apply(0, 8, vec![Event::Apply(crate::snapshot::Kind::Service, changed.into())]).unwrap();
+        assert_eq!(answer(&p, "Web.ns.svc.cluster.local.", RecordType::A).answers[0].data.to_string(), "10.0.0.2");
     }
 }

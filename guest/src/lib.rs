@@ -8,6 +8,7 @@
 //! bindings in `glue` that only convert between the WIT types of `wit/` and these; compiled
 //! natively it is unit-tested with `cargo test` and can be linked into a host directly.
 
+pub mod answers;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
