@@ -187,31 +187,41 @@ impl Next<'_> {
     }
 }
 
+/// A query as the module takes it.
+pub fn module_query(packet: Vec<u8>, client: SocketAddr, proto: Proto, max_size: u16) -> wit::Query {
+    wit::Query {
+        packet,
+        client: client.ip().to_string(),
+        client_port: client.port(),
+        transport: if proto == Proto::Udp { wit::Transport::Udp } else { wit::Transport::Tcp },
+        max_size,
+    }
+}
+
+/// Whether `bytes` are a response to `query`: its id, QR set.
+pub fn answers_query(bytes: &[u8], query: &[u8]) -> bool {
+    bytes.len() >= 12 && query.len() >= 2 && bytes[..2] == query[..2] && bytes[2] & 0x80 != 0
+}
+
+/// The module's answer to `query`: it reaches the network only if it is a response to it.
+pub fn module_answer(bytes: Vec<u8>, query: &[u8]) -> Reply {
+    const BY: &str = "kubernetai";
+    if answers_query(&bytes, query) {
+        Reply::Answer { bytes, by: BY }
+    } else {
+        Reply::servfail(
+            BY,
+            format!("plugin/kubernetai: the module answered {} bytes that are no response to this query", bytes.len()),
+        )
+    }
+}
+
 /// The kubernetai module's answer; a name it passes on goes down the chain, a CNAME out of its
 /// zones is completed through the server (as CoreDNS's upstream lookup).
 async fn kubernetai<'a>(plugin: &'a Plugin, next: Next<'a>, q: &'a Query) -> Reply {
     const BY: &str = "kubernetai";
-    let query = wit::Query {
-        packet: q.packet.clone(),
-        client: q.client.ip().to_string(),
-        client_port: q.client.port(),
-        transport: if q.proto == Proto::Udp { wit::Transport::Udp } else { wit::Transport::Tcp },
-        max_size: q.max_size,
-    };
-    let response = |bytes: Vec<u8>| {
-        // The module's bytes reach the network only if they are a response to this query.
-        if bytes.len() >= 12 && bytes[..2] == q.packet[..2] && bytes[2] & 0x80 != 0 {
-            Reply::Answer { bytes, by: BY }
-        } else {
-            Reply::servfail(
-                BY,
-                format!(
-                    "plugin/kubernetai: the module answered {} bytes that are no response to this query",
-                    bytes.len()
-                ),
-            )
-        }
-    };
+    let query = module_query(q.packet.clone(), q.client, q.proto, q.max_size);
+    let response = |bytes: Vec<u8>| module_answer(bytes, &q.packet);
     match plugin.handle(&query) {
         Ok(wit::Outcome::Answer(bytes)) => response(bytes),
         Ok(wit::Outcome::Chase(chase)) => match Message::from_vec(&chase.response) {

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use crate::chain::Query;
+use crate::chain::{Proto, Query};
 
 #[derive(Clone, Copy)]
 enum Type {
@@ -315,11 +315,30 @@ pub fn screened(reason: &str) {
     registry().inc("kubernetai_requests_screened_total", &[reason]);
 }
 
+/// What the request metrics read of a query.
+pub struct Asked {
+    pub ipv4: bool,
+    pub qtype: u16,
+    pub proto: Proto,
+    pub dnssec_ok: bool,
+}
+
+impl Asked {
+    pub fn of(q: &Query) -> Asked {
+        Asked {
+            ipv4: q.client.is_ipv4(),
+            qtype: u16::from(q.qtype),
+            proto: q.proto,
+            dnssec_ok: q.message.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // one request's every measured aspect, as CoreDNS's metrics take them
 pub fn report(
     server: &str,
     zone: &str,
-    q: &Query,
+    q: &Asked,
     request_size: usize,
     response: &[u8],
     response_size: usize,
@@ -327,11 +346,11 @@ pub fn report(
     took: Duration,
 ) {
     let r = registry();
-    let family = if q.client.is_ipv4() { "1" } else { "2" };
-    let qtype = q.qtype.to_string();
+    let family = if q.ipv4 { "1" } else { "2" };
+    let qtype = hickory_proto::rr::RecordType::from(q.qtype).to_string();
     let proto = q.proto.name();
     r.inc("coredns_dns_requests_total", &[server, zone, "", proto, family, &qtype]);
-    if q.message.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok) {
+    if q.dnssec_ok {
         r.inc("coredns_dns_do_requests_total", &[server, zone, ""]);
     }
     r.observe("coredns_dns_request_duration_seconds", &[server, zone, ""], took.as_secs_f64());

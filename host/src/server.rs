@@ -84,6 +84,15 @@ pub struct Router {
     pub counters: Arc<Counters>,
 }
 
+/// What became of a query on the path that builds no message.
+enum Plain {
+    Answered(Vec<Vec<u8>>),
+    /// The module failed, or answered what the full path must judge: this is the chain's reply.
+    Failed(Reply),
+    /// Not a plain query, or not one the module answered: the full path takes it from the top.
+    NotPlain,
+}
+
 /// The router a listener uses now; a reload replaces it while the sockets stay open.
 pub type Current = Arc<ArcSwap<Router>>;
 
@@ -118,6 +127,12 @@ impl Router {
             metrics::screened(if rcode == ResponseCode::FormErr { "formerr" } else { "notimp" });
             return vec![wire::header_only(packet, rcode)];
         }
+        let started = Instant::now();
+        let plain = match self.answer_plain(packet, client, proto, started) {
+            Plain::Answered(messages) => return messages,
+            Plain::Failed(reply) => Some(reply),
+            Plain::NotPlain => None,
+        };
         let Some(req) = Request::parse(packet) else {
             c.formerr.fetch_add(1, Ordering::Relaxed);
             metrics::screened("formerr");
@@ -128,7 +143,6 @@ impl Router {
             metrics::screened(reason);
             return vec![refusal];
         }
-        let started = Instant::now();
         let max_size = match proto {
             Proto::Udp => req.udp_limit(),
             Proto::Tcp => u16::MAX,
@@ -141,7 +155,10 @@ impl Router {
             c.formerr.fetch_add(1, Ordering::Relaxed);
             return vec![wire::header_only(packet, ResponseCode::FormErr)];
         };
-        let reply = Next { router: self, block: index, at: 0 }.run(&query).await;
+        let reply = match plain {
+            Some(reply) => reply,
+            None => Next { router: self, block: index, at: 0 }.run(&query).await,
+        };
         let (messages, by) = match reply {
             Reply::Answer { bytes, by } => (vec![fit(bytes, &query)], by),
             Reply::Stream { messages, by } => (messages, by),
@@ -157,21 +174,60 @@ impl Router {
                 (vec![wire::error(&query.message, rcode)], by)
             }
         };
-        let first = messages.first().map(Vec::as_slice).unwrap_or_default();
-        match wire::rcode_of(first) {
+        self.count(&messages);
+        let took = started.elapsed();
+        if block.metrics {
+            let (first, size) = (messages.first().map(Vec::as_slice).unwrap_or_default(), messages.iter().map(Vec::len).sum());
+            metrics::report(&block.server, zone, &metrics::Asked::of(&query), packet.len(), first, size, by, took);
+        }
+        if let Some(log) = &block.log {
+            log.write(&query, packet.len(), messages.first().map(Vec::as_slice).unwrap_or_default(), took);
+        }
+        messages
+    }
+
+    /// Counts an answer by its rcode.
+    fn count(&self, messages: &[Vec<u8>]) {
+        let c = &self.counters;
+        match wire::rcode_of(messages.first().map(Vec::as_slice).unwrap_or_default()) {
             Some(1) => c.formerr.fetch_add(1, Ordering::Relaxed),
             Some(2) => c.servfail.fetch_add(1, Ordering::Relaxed),
             _ => c.answered.fetch_add(1, Ordering::Relaxed),
         };
-        let took = started.elapsed();
+    }
+
+    /// The common case without building a message: a plain query (see [`wire::plain`]) for a
+    /// block whose chain starts with kubernetai and that logs no queries, answered by the module.
+    /// Anything else the module says (next, chase, drop) goes the full way, where the module's
+    /// answer cache makes asking it again cheap; a module failure is not asked twice.
+    fn answer_plain(&self, packet: &[u8], client: SocketAddr, proto: Proto, started: Instant) -> Plain {
+        const BY: &str = "kubernetai";
+        let Some(plain) = wire::plain(packet) else { return Plain::NotPlain };
+        let Some((_, block, zone)) = self.block(&plain.qname) else { return Plain::NotPlain };
+        let (Some(Stage::Kubernetai(plugin)), None) = (block.stages.first(), &block.log) else {
+            return Plain::NotPlain;
+        };
+        let max_size = match proto {
+            Proto::Udp => plain.udp_limit,
+            Proto::Tcp => u16::MAX,
+        };
+        let bytes = match plugin.handle(&crate::chain::module_query(packet.to_vec(), client, proto, max_size)) {
+            Ok(crate::module::wit::Outcome::Answer(bytes)) => bytes,
+            Ok(_) => return Plain::NotPlain,
+            Err(e) => return Plain::Failed(Reply::servfail(BY, e.to_string())),
+        };
+        if !crate::chain::answers_query(&bytes, packet) || bytes.len() > usize::from(max_size) {
+            // The full path says why (a foreign answer) or cuts it (an oversized one).
+            return Plain::Failed(crate::chain::module_answer(bytes, packet));
+        }
+        let messages = vec![bytes];
+        self.count(&messages);
         if block.metrics {
-            let size: usize = messages.iter().map(Vec::len).sum();
-            metrics::report(&block.server, zone, &query, packet.len(), first, size, by, took);
+            let asked = metrics::Asked { ipv4: client.is_ipv4(), qtype: plain.qtype, proto, dnssec_ok: plain.dnssec_ok };
+            let size = messages[0].len();
+            metrics::report(&block.server, zone, &asked, packet.len(), &messages[0], size, BY, started.elapsed());
         }
-        if let Some(log) = &block.log {
-            log.write(&query, packet.len(), first, took);
-        }
-        messages
+        Plain::Answered(messages)
     }
 
     /// Resolves `name`/`qtype` through the chain of the block serving `name`, from its top, as

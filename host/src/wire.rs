@@ -88,3 +88,122 @@ pub fn error(req: &Message, rcode: ResponseCode) -> Vec<u8> {
     }
     m.to_vec().unwrap_or_else(|_| header_only(&req.metadata.id.to_be_bytes(), rcode))
 }
+
+/// The question and EDNS of a plain query, read straight from its bytes: enough to route it and
+/// hand it to the module without building a message. None for anything less plain — another
+/// class, EDNS version, a compressed or escaped name, extra records, trailing bytes — which the
+/// full parse then decides.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Plain {
+    /// Lowercase, fully qualified.
+    pub qname: String,
+    pub qtype: u16,
+    /// The response size this client can take over UDP (as [`Request::udp_limit`]).
+    pub udp_limit: u16,
+    pub dnssec_ok: bool,
+}
+
+pub fn plain(packet: &[u8]) -> Option<Plain> {
+    let u16_at = |i: usize| packet.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let (qd, an, ns, ar) = (u16_at(4)?, u16_at(6)?, u16_at(8)?, u16_at(10)?);
+    if qd != 1 || an != 0 || ns != 0 || ar > 1 {
+        return None;
+    }
+    let mut qname = String::with_capacity(64);
+    let mut at = 12;
+    loop {
+        let len = usize::from(*packet.get(at)?);
+        at += 1;
+        if len == 0 {
+            break;
+        }
+        // 0xC0 and up are pointers (or reserved): the full parse reads those.
+        let label = packet.get(at..at + len).filter(|_| len <= 63)?;
+        if !label.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_') {
+            return None;
+        }
+        qname.extend(label.iter().map(|b| char::from(b.to_ascii_lowercase())));
+        qname.push('.');
+        at += len;
+    }
+    if qname.is_empty() || qname.len() > 254 {
+        return None;
+    }
+    let (qtype, qclass) = (u16_at(at)?, u16_at(at + 2)?);
+    if qclass != u16::from(DNSClass::IN) {
+        return None;
+    }
+    at += 4;
+    let (mut udp_limit, mut dnssec_ok) = (MIN_UDP_PAYLOAD, false);
+    if ar == 1 {
+        // OPT: root owner, type 41, class = payload size, TTL = extended rcode, version, flags.
+        if packet.get(at) != Some(&0) || u16_at(at + 1)? != 41 {
+            return None;
+        }
+        let (payload, version, flags) = (u16_at(at + 3)?, *packet.get(at + 6)?, u16_at(at + 7)?);
+        if version != 0 {
+            return None;
+        }
+        udp_limit = payload.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD);
+        dnssec_ok = flags & 0x8000 != 0;
+        at += 11 + usize::from(u16_at(at + 9)?);
+    }
+    (at == packet.len()).then_some(Plain { qname, qtype, udp_limit, dnssec_ok })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+
+    fn packet(name: &str, qtype: RecordType, edns: Option<(u16, u8, bool)>) -> Vec<u8> {
+        let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(Name::from_ascii(name).expect("name"), qtype));
+        if let Some((size, version, dnssec_ok)) = edns {
+            let mut e = Edns::new();
+            e.set_max_payload(size);
+            e.set_version(version);
+            e.flags_mut().dnssec_ok = dnssec_ok;
+            m.set_edns(e);
+        }
+        m.to_vec().expect("encodes")
+    }
+
+    #[test]
+    fn a_plain_query_is_read_as_the_full_parse_reads_it() {
+        for (name, qtype, edns) in [
+            ("Web.Shop.svc.cluster.local.", RecordType::A, None),
+            ("_http._tcp.web.shop.svc.cluster.local.", RecordType::SRV, Some((4096, 0, true))),
+            ("10.0.96.10.in-addr.arpa.", RecordType::PTR, Some((300, 0, false))),
+        ] {
+            let p = packet(name, qtype, edns);
+            let req = Request::parse(&p).expect("parses");
+            let plain = plain(&p).expect("plain");
+            assert_eq!(plain.qname, req.qname);
+            assert_eq!(plain.qtype, u16::from(qtype));
+            assert_eq!(plain.udp_limit, req.udp_limit());
+            assert_eq!(plain.dnssec_ok, req.message.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok));
+        }
+    }
+
+    #[test]
+    fn anything_less_plain_goes_to_the_full_parse() {
+        assert!(plain(&packet("a.b.", RecordType::A, Some((1232, 1, false)))).is_none(), "EDNS version 1");
+        let mut chaos = packet("version.bind.", RecordType::TXT, None);
+        let n = chaos.len();
+        chaos[n - 1] = 3;
+        assert!(plain(&chaos).is_none(), "class CH");
+        let mut trailing = packet("a.b.", RecordType::A, None);
+        trailing.push(0);
+        assert!(plain(&trailing).is_none(), "trailing bytes");
+        let mut escaped = packet("ab.c.", RecordType::A, None);
+        escaped[13] = b' ';
+        assert!(plain(&escaped).is_none(), "a byte the full parse escapes");
+        assert!(plain(&packet(".", RecordType::NS, None)).is_none(), "the root");
+        let p = packet("a.b.", RecordType::A, None);
+        for cut in 0..p.len() {
+            assert!(plain(&p[..cut]).is_none(), "cut at {cut}");
+        }
+    }
+}
