@@ -55,14 +55,6 @@ pub fn load(files: &[PathBuf]) -> Result<Objects, ManifestError> {
 
 /// Adds the objects of one manifest's `text` (an object or a List), read from `name`.
 pub fn parse(name: &str, text: &str, objects: &mut Objects) -> Result<(), ManifestError> {
-    // A List's items are kept as slices of the text and decoded one at a time: a whole
-    // cluster as one JSON tree would take many times the file's size, and the allocator
-    // keeps what it once took.
-    #[derive(serde::Deserialize)]
-    struct Shape<'a> {
-        #[serde(borrow, default)]
-        items: Option<&'a serde_json::value::RawValue>,
-    }
     // Text that is no JSON is a JSON error; JSON of the wrong shape is a shape error.
     let error = |source: serde_json::Error| {
         if source.is_data() {
@@ -71,23 +63,85 @@ pub fn parse(name: &str, text: &str, objects: &mut Objects) -> Result<(), Manife
             ManifestError::Json { file: name.to_string(), source }
         }
     };
-    let shape: Shape = serde_json::from_str(text).map_err(error)?;
-    let raw_items: Vec<&serde_json::value::RawValue> = match shape.items {
-        Some(list) => serde_json::from_str(list.get()).map_err(error)?,
-        None => vec![serde_json::from_str(text).map_err(error)?],
-    };
-    for (i, raw) in raw_items.into_iter().enumerate() {
-        let object = prune::read(raw.get()).ok_or_else(|| ManifestError::Shape { file: name.to_string() })?;
+    let mut index = 0;
+    let mut add = |raw: &str| -> Result<(), serde_json::Error> {
+        let i = index;
+        index += 1;
+        let object = prune::read(raw).ok_or_else(|| serde::de::Error::custom("an item is no object"))?;
         let Some(kind) = object.kind().as_deref().and_then(kind_of) else {
             if object.kind().is_none_or(|k| k.is_empty()) {
                 eprintln!("[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped");
             }
-            continue;
+            return Ok(());
         };
         let pruned = object.prune(kind);
         objects.0.insert(kind, &pruned.namespace, &pruned.name, pruned.json);
+        Ok(())
+    };
+    // A List's items are pruned one at a time as the text is read, in one pass: a whole cluster
+    // as one JSON tree would take many times the file's size, and the allocator keeps what it
+    // once took.
+    let mut de = serde_json::Deserializer::from_str(text);
+    let listed = serde::Deserializer::deserialize_any(&mut de, ListItems(&mut add)).map_err(error)?;
+    de.end().map_err(error)?;
+    if !listed {
+        add(text).map_err(error)?;
     }
     Ok(())
+}
+
+/// Visits the top level of a manifest: each element of its `items` goes to the callback as raw
+/// JSON; the value says whether there was an `items` list at all.
+struct ListItems<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(&str) -> Result<(), serde_json::Error>> serde::de::Visitor<'de> for ListItems<'_, F> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object (a List or a single object)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut listed = false;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "items" && !listed {
+                listed = map.next_value_seed(Each(&mut *self.0))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(listed)
+    }
+}
+
+/// The elements of `items`, each handed on as raw JSON; `null` is no list.
+struct Each<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(&str) -> Result<(), serde_json::Error>> serde::de::DeserializeSeed<'de> for Each<'_, F> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(&str) -> Result<(), serde_json::Error>> serde::de::Visitor<'de> for Each<'_, F> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of objects")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while let Some(raw) = seq.next_element::<&'de serde_json::value::RawValue>()? {
+            (self.0)(raw.get()).map_err(serde::de::Error::custom)?;
+        }
+        Ok(true)
+    }
 }
 
 impl Objects {
