@@ -119,6 +119,29 @@ fn deploy_manifests_match_the_kubernetes_schema_and_the_corefile() {
         .map(|p| (p.port, p.protocol.unwrap_or_default()))
         .collect();
     assert!(ports.contains(&(53, "UDP".into())) && ports.contains(&(53, "TCP".into())), "{ports:?}");
+    // It takes over cluster DNS: CoreDNS's Service name, label and fixed address, selecting
+    // these pods, which carry the label dashboards and NodeLocal DNSCache select.
+    let svc = &main.services[0];
+    assert_eq!((svc.metadata.name.as_deref(), svc.metadata.namespace.as_deref()), (Some("kube-dns"), Some("kube-system")));
+    let label = |labels: &Option<std::collections::BTreeMap<String, String>>| {
+        labels.as_ref().and_then(|l| l.get("k8s-app")).cloned().unwrap_or_default()
+    };
+    assert_eq!(label(&svc.metadata.labels), "kube-dns");
+    let spec = svc.spec.as_ref().expect("service spec");
+    assert!(spec.cluster_ip.as_deref().is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_ok()), "a fixed clusterIP");
+    let pod_labels = main.deployments[0].spec.template.metadata.as_ref().and_then(|m| m.labels.clone());
+    assert_eq!(label(&pod_labels), "kube-dns");
+    let selector = spec.selector.clone().unwrap_or_default();
+    assert!(!selector.is_empty() && selector.iter().all(|(k, v)| pod_labels.as_ref().and_then(|l| l.get(k)) == Some(v)));
+    // Hardening and placement as CoreDNS's own manifests.
+    let seccomp = pod.security_context.as_ref().and_then(|s| s.seccomp_profile.as_ref()).map(|p| p.type_.clone());
+    assert_eq!(seccomp.as_deref(), Some("RuntimeDefault"));
+    assert_eq!(pod.node_selector.as_ref().and_then(|n| n.get("kubernetes.io/os")).map(String::as_str), Some("linux"));
+    assert_eq!(pod.priority_class_name.as_deref(), Some("system-cluster-critical"));
+    // The memory limit covers the README's measured peak of a module swap on the large cluster.
+    let limit = c.resources.as_ref().and_then(|r| r.limits.as_ref()).and_then(|l| l.get("memory")).map(|q| q.0.clone());
+    let mib: u64 = limit.as_deref().and_then(|l| l.strip_suffix("Mi")).and_then(|n| n.parse().ok()).expect("a limit in Mi");
+    assert!(mib * 1024 * 1024 >= 316_000_000, "{mib}Mi is below the measured swap peak");
     // list and watch on what the stanzas watch (pods verified, endpoints on, no multicluster).
     let mut granted = BTreeSet::new();
     for rule in &main.roles[0].rules.clone().unwrap_or_default() {
