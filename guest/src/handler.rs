@@ -83,7 +83,10 @@ impl Plugin {
         }
         Ok(Plugin {
             server,
-            stanzas: stanzas.into_iter().map(|s| (s, Snapshot::default())).collect(),
+            stanzas: stanzas.into_iter().map(|s| {
+                let snap = Snapshot::for_stanza(&s);
+                (s, snap)
+            }).collect(),
             answers: Answers::default(),
         })
     }

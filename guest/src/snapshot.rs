@@ -105,9 +105,22 @@ pub struct Snapshot {
     synced: bool,
     /// Seconds since the epoch of the last change: the zone's SOA serial.
     modified: u64,
+    /// Whether the stanza selects by labels (`labels`, `namespace_labels`): without a selector
+    /// nothing reads an object's labels, and they are not kept (a few hundred bytes an object).
+    keep_labels: bool,
+    keep_namespace_labels: bool,
 }
 
 impl Snapshot {
+    /// An empty snapshot for a stanza whose options are `stanza`'s.
+    pub fn for_stanza(stanza: &crate::config::Stanza) -> Self {
+        Snapshot {
+            keep_labels: stanza.labels.is_some(),
+            keep_namespace_labels: stanza.namespace_labels.is_some(),
+            ..Snapshot::default()
+        }
+    }
+
     /// Applies `events` in order; returns the objects skipped as malformed.
     pub fn apply(&mut self, now: u64, events: Vec<Event>) -> Vec<Rejected> {
         let mut rejected = Vec::new();
@@ -140,11 +153,17 @@ impl Snapshot {
     fn put(&mut self, kind: Kind, json: &str) -> Result<(), ObjectError> {
         match kind {
             Kind::Namespace => {
-                let ns = Namespace::decode(json)?;
+                let mut ns = Namespace::decode(json)?;
+                if !self.keep_namespace_labels {
+                    ns.labels.clear();
+                }
                 self.namespaces.target().insert(ns.key.clone(), ns);
             }
             Kind::Service => {
-                let svc = Service::decode(json)?;
+                let mut svc = Service::decode(json)?;
+                if !self.keep_labels {
+                    svc.labels.clear();
+                }
                 let live = self.services.relist.is_none();
                 if let Some(old) = self.services.target().insert(svc.key.clone(), svc.clone())
                     && live
@@ -156,7 +175,10 @@ impl Snapshot {
                 }
             }
             Kind::EndpointSlice => {
-                let slice = EndpointSlice::decode(json)?;
+                let mut slice = EndpointSlice::decode(json)?;
+                if !self.keep_labels {
+                    slice.labels.clear();
+                }
                 let live = self.slices.relist.is_none();
                 if let Some(old) = self.slices.target().insert(slice.key.clone(), slice.clone())
                     && live

@@ -64,9 +64,15 @@ struct PodStatus<'a> {
     #[serde(borrow, default, rename = "podIP", skip_serializing_if = "Option::is_none")]
     pod_ip: Raw<'a>,
     #[serde(borrow, default, rename = "podIPs", skip_serializing_if = "Option::is_none")]
-    pod_ips: Raw<'a>,
+    pod_ips: Option<Vec<PodIp<'a>>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     phase: Raw<'a>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct PodIp<'a> {
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    ip: Raw<'a>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -160,7 +166,15 @@ fn kept<'a>(kind: Kind, item: &Item<'a>) -> Result<Kept<'a>, serde_json::Error> 
         Kind::Namespace => {}
         Kind::Pod => {
             metadata.labels = None;
-            kept.status = field(item.status)?;
+            let mut status: Option<PodStatus> = field(item.status)?;
+            // `podIPs` that only repeat `podIP` (every single-stack pod) say nothing more.
+            if let Some(s) = &mut status
+                && let (Some(ip), Some([only])) = (s.pod_ip, s.pod_ips.as_deref())
+                && only.ip.map(RawValue::get) == Some(ip.get())
+            {
+                s.pod_ips = None;
+            }
+            kept.status = status;
         }
         Kind::Service => kept.spec = field(item.spec)?.map(Spec::Service),
         Kind::EndpointSlice => {
@@ -205,6 +219,11 @@ impl<'a> Object<'a> {
         let meta: Meta = field(self.item.metadata).ok().flatten().unwrap_or_default();
         let (namespace, name) = (text(meta.namespace), text(meta.name));
         let json = match kept(kind, &self.item).and_then(|k| serde_json::to_string(&k)) {
+            // A raw newline can only be layout kept from an indented file (`kubectl -o json`
+            // indents): such text is written again without it.
+            Ok(pruned) if pruned.contains('\n') => {
+                serde_json::from_str::<serde_json::Value>(&pruned).map_or(pruned, |v| v.to_string())
+            }
             Ok(pruned) => pruned,
             // Not the shape Kubernetes writes: the module says why, from the whole object.
             Err(_) => self.text.to_string(),
@@ -230,9 +249,13 @@ mod tests {
             "podIPs":[{"ip":"10.0.0.1"}],"conditions":[{"type":"Ready"}],"hostIP":"192.0.2.1"}}"#;
         let p = prune(Kind::Pod, pod).expect("an object");
         assert_eq!((p.namespace.as_str(), p.name.as_str()), ("a", "p"));
+        assert_eq!(p.json, r#"{"metadata":{"name":"p","namespace":"a"},"status":{"podIP":"10.0.0.1","phase":"Running"}}"#);
+        let dual = r#"{"metadata":{"name":"p","namespace":"a"},"status":{"podIP":"10.0.0.1",
+            "podIPs": [ {"ip": "10.0.0.1"},
+                        {"ip": "fd00::1"} ]}}"#;
         assert_eq!(
-            p.json,
-            r#"{"metadata":{"name":"p","namespace":"a"},"status":{"podIP":"10.0.0.1","podIPs":[{"ip":"10.0.0.1"}],"phase":"Running"}}"#
+            prune(Kind::Pod, dual).expect("an object").json,
+            r#"{"metadata":{"name":"p","namespace":"a"},"status":{"podIP":"10.0.0.1","podIPs":[{"ip":"10.0.0.1"},{"ip":"fd00::1"}]}}"#
         );
 
         let slice = r#"{"kind":"EndpointSlice","addressType":"IPv4","metadata":{"name":"s-1","namespace":"a",
@@ -255,6 +278,12 @@ mod tests {
             prune(Kind::Service, service).expect("an object").json,
             r#"{"metadata":{"name":"s","namespace":"a"},"spec":{"type":"ClusterIP","clusterIP":"10.96.0.1","clusterIPs":["10.96.0.1"],"ports":[{"name":"http","port":80,"protocol":"TCP"}]}}"#
         );
+    }
+
+    #[test]
+    fn an_indented_file_is_kept_without_its_layout() {
+        let indented = "{\n  \"metadata\": {\n    \"name\": \"n\",\n    \"labels\": {\n      \"a\": \"b\"\n    }\n  }\n}";
+        assert_eq!(prune(Kind::Namespace, indented).expect("an object").json, r#"{"metadata":{"labels":{"a":"b"},"name":"n"}}"#);
     }
 
     #[test]
