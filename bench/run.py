@@ -55,7 +55,7 @@ def free_port():
 
 
 def rss_mb(pid):
-    """Resident memory of a process and its peak, in MB."""
+    """Resident memory of a process and its peak, in MiB."""
     fields = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -69,6 +69,21 @@ def answers(port, name="svc-0.ns-0.svc.cluster.local"):
     out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), name, "A", "+short", "+time=1", "+tries=1"],
                          capture_output=True, text=True).stdout
     return out.strip()
+
+
+def answered_by_socket(port, name="svc-0.ns-0.svc.cluster.local"):
+    """One A query over UDP from this process: whether an answer with records came back (no dig
+    process started per try, so a start-up time is not padded by the probe's own start-up)."""
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    query += b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\x00\x00\x01\x00\x01"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.05)
+        try:
+            s.sendto(query, ("127.0.0.1", port))
+            answer = s.recv(4096)
+        except OSError:
+            return False
+    return len(answer) > 12 and answer[:2] == query[:2] and (answer[6] << 8 | answer[7]) > 0
 
 
 def wait_answering(port, proc, what):
@@ -222,7 +237,7 @@ def qps_runs(args, data, log):
             print(f"{name}: {peak['qps']:.0f} qps peak ({peak['lost']:.0f} lost), "
                   f"{peak['us_per_query']:.2f} µs server CPU per answer; at 80 %: "
                   f"{steady['qps']:.0f} qps, {steady['lost']:.0f} lost, p50 {steady.get('p50_ms', 0):.3f} ms, "
-                  f"p99 {steady.get('p99_ms', 0):.3f} ms; RSS {rss:.1f} MB", flush=True)
+                  f"p99 {steady.get('p99_ms', 0):.3f} ms; RSS {rss:.1f} MiB", flush=True)
         finally:
             stop(proc)
     return results
@@ -239,12 +254,11 @@ def large_run(args, data, log_path, core):
         started = time.time()
         proc = kubernetai(data, port, ["-module", module, "-admin", admin], log, core)
         try:
-            # Listening comes after the whole cluster is loaded into every instance.
-            for _ in range(1200):
-                if proc.poll() is not None or "listening on" in open(log_path).read():
-                    break
-                time.sleep(0.1)
-            wait_answering(port, proc, "kubernetai (large)")
+            # From the process's start to its first answer from the cluster, probed every 20 ms.
+            while not answered_by_socket(port):
+                if proc.poll() is not None or time.time() - started > 120:
+                    sys.exit(f"kubernetai (large) did not answer on port {port}")
+                time.sleep(0.02)
             startup = time.time() - started
             rss, _ = rss_mb(proc.pid)
             t0 = time.time()
@@ -294,8 +308,8 @@ def main():
         return
     big = large_run(args, large, os.path.join(args.out, "large.log"), SERVER_CORE)
     big2 = large_run(args, large, os.path.join(args.out, "large-2cores.log"), None)
-    print(f"large cluster: RSS {big['rss']:.1f} MB on one core, {big2['rss']:.1f} MB on two; synced answers after "
-          f"{big['startup_s']:.2f} s; swap {big['swap_s']:.2f} s", flush=True)
+    print(f"large cluster: RSS {big['rss']:.1f} MiB on one core, {big2['rss']:.1f} MiB on two; synced answers after "
+          f"{big['startup_s']:.2f} s on one core, {big2['startup_s']:.2f} s on two; swap {big['swap_s']:.2f} s", flush=True)
     if args.large_only:
         return
 
@@ -319,16 +333,17 @@ def main():
         rows.append((f"latency {pct} at 80 % (ms)", *(f"{x['steady'].get(key, 0):.3f}" for x in (w, n, k, d)), "",
                      f"{ratio(w['steady'].get(key, 0), k['steady'].get(key, 0))} × knot"))
     pods, svcs = args.pods, args.services + args.headless
-    rows.append(("RSS, default cluster (MB)", *(f"{x['rss']:.1f}" for x in (w, n, k, d)),
+    rows.append(("RSS, default cluster (MiB)", *(f"{x['rss']:.1f}" for x in (w, n, k, d)),
                  f"{coredns_mb(pods, svcs):.0f}", f"{ratio(w['rss'], coredns_mb(pods, svcs))} × CoreDNS"))
     lp, ls = args.large_pods, args.large_services + args.large_headless
     rows += [
-        (f"RSS, large cluster ({ls} services, {lp} pods) (MB)", f"{big['rss']:.1f}", "", "", "",
-         f"{coredns_mb(lp, ls):.0f}", f"{ratio(big['rss'], coredns_mb(lp, ls))} × CoreDNS (target ≤ 100 MB)"),
-        ("RSS, large cluster, two cores (MB)", f"{big2['rss']:.1f}", "", "", "", "",
-         f"+{big2['rss'] - big['rss']:.1f} MB over one core (target ≤ 10)"),
-        ("start to synced answers, large, from the manifest (s)", f"{big['startup_s']:.2f}", "", "", "", "", "target ≤ 2"),
-        ("RSS after a hot swap, large (MB)", f"{big['rss_after_swap']:.1f} (peak {big['hwm']:.1f})", "", "", "", "", ""),
+        (f"RSS, large cluster ({ls} services, {lp} pods) (MiB)", f"{big['rss']:.1f}", "", "", "",
+         f"{coredns_mb(lp, ls):.0f} MB", f"target ≤ 100"),
+        ("RSS, large cluster, two cores (MiB)", f"{big2['rss']:.1f}", "", "", "", "",
+         f"+{big2['rss'] - big['rss']:.1f} MiB over one core (target ≤ 10)"),
+        ("start to synced answers, large, from the manifest (s)", f"{big['startup_s']:.2f} (two cores {big2['startup_s']:.2f})",
+         "", "", "", "", "target ≤ 2"),
+        ("RSS after a hot swap, large (MiB)", f"{big['rss_after_swap']:.1f} (peak {big['hwm']:.1f})", "", "", "", "", ""),
         (f"snapshot load, {big['objects']} objects (ms)", f"{big['load_ms']}", "", "", "", "", "target < 1000"),
         ("watch path (events/s per instance)", f"{big['events_per_s']}", "", "", "", "", "target ≥ 50000"),
         ("hot swap, large (s)", f"{big['swap_s']:.2f}", "", "", "", "", "target ≤ 1.5; " + big["swap_text"]),

@@ -60,11 +60,12 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Options, Error> {
         zones.iter().map(crate::config::zone_of).collect::<Result<_, _>>()?
     };
     let source = match last.text.strip_prefix('@') {
-        Some("kubernetai") => Ok("kubernetai".to_string()),
+        // `@kubernetes` in a Corefile written for CoreDNS's own plugin: the stanzas play its part.
+        Some("kubernetai" | "kubernetes") => Ok("kubernetai".to_string()),
         Some(other) => {
             return Err(Error::token(
                 last,
-                format!("autopath: unknown plugin @{other}; only @kubernetai gives a search path"),
+                format!("autopath: unknown plugin @{other}; only @kubernetai (or @kubernetes) gives a search path"),
             ));
         }
         None => Err(search_domains(&last.text)

@@ -359,7 +359,7 @@ mod tests {
             ),
             (
                 ". {\n autopath @etcd\n}\n",
-                "Corefile:2 - autopath: unknown plugin @etcd; only @kubernetai gives a search path".into(),
+                "Corefile:2 - autopath: unknown plugin @etcd; only @kubernetai (or @kubernetes) gives a search path".into(),
             ),
             (
                 ". {\n loadbalance weighted w.txt\n}\n",

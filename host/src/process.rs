@@ -15,20 +15,19 @@ pub fn raise_open_files_limit() {
     }
 }
 
-/// Caps glibc's malloc arenas at one per core. By default glibc makes a new arena whenever a
+/// Caps glibc's malloc arenas at one. By default glibc makes a new arena whenever a
 /// thread finds the others locked, up to eight per core, and keeps what each ever held: under
 /// query load every module swap (a compile on threads of its own) left a few MiB behind, resident
 /// memory going 65 → 134 MiB over 19 swaps in 100 s of tests/e2e/soak.rs. With the cap, and
-/// [`trim_heap`] after each swap, the same run stays flat near 40 MiB.
+/// [`trim_heap`] after each swap, the same run stays flat near 40 MiB. One arena in all: a
+/// second one kept the module compiler's leftovers (5 MiB on the large cluster), so memory grew
+/// with the number of cores; a query's path allocates a handful of small blocks, and the UDP
+/// workers measured no slower sharing the one arena.
 pub fn cap_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let cores = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
-        // SAFETY: mallopt only sets an allocator parameter; called before the runtime starts threads.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, cores);
-        }
+    // SAFETY: mallopt only sets an allocator parameter; called before the runtime starts threads.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
