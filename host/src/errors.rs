@@ -76,11 +76,11 @@ impl Errors {
             let mut state = p.state.lock().unwrap_or_else(|e| e.into_inner());
             state.0 += 1;
             if state.0 == 1 && p.show_first {
-                eprintln!("[{}] plugin/errors: {text}", p.level.tag());
+                println!("[{}] plugin/errors: {text}", p.level.tag());
             }
             return;
         }
-        eprintln!("[ERROR] plugin/errors: {text}");
+        println!("[ERROR] plugin/errors: {text}");
     }
 
     /// Writes the consolidated lines of every period that has ended; runs for as long as the block.
@@ -98,7 +98,7 @@ impl Errors {
                     continue;
                 }
                 if state.0 > 0 {
-                    eprintln!(
+                    println!(
                         "[{}] plugin/errors: {} errors like '{}' occurred in last {}",
                         p.level.tag(),
                         state.0,

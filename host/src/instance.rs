@@ -159,7 +159,7 @@ impl Instance {
         // As CoreDNS: wait for every stanza's first list, each up to its startup_timeout, then serve.
         let waits = syncs.into_iter().map(|(at, timeout, mut synced): Sync| async move {
             if tokio::time::timeout(timeout, synced.wait_for(|s| *s)).await.is_err() {
-                eprintln!("[WARNING] plugin/kubernetai: {at}: starting server with unsynced Kubernetes API");
+                println!("[WARNING] plugin/kubernetai: {at}: starting server with unsynced Kubernetes API");
             }
         });
         futures::future::join_all(waits).await;
@@ -200,7 +200,7 @@ pub async fn start_stanzas(
                 let rejected = instance.apply(index, crate::now(), events)?;
                 let took = started.elapsed();
                 log_rejected(&st.at, &rejected);
-                eprintln!(
+                println!(
                     "[INFO] plugin/kubernetai: {}: loaded {} objects from {} file(s) in {:.0} ms ({:.0} events/s per instance)",
                     st.at,
                     loaded,
@@ -271,7 +271,7 @@ async fn watch_manifests(
         let next = match manifests::load(&files) {
             Ok(next) => next,
             Err(e) => {
-                eprintln!("[ERROR] plugin/kubernetai: {at}: {e}; keeping the last good objects");
+                println!("[ERROR] plugin/kubernetai: {at}: {e}; keeping the last good objects");
                 continue;
             }
         };
@@ -284,10 +284,10 @@ async fn watch_manifests(
         match result {
             Ok(rejected) => {
                 log_rejected(&at, &rejected);
-                eprintln!("[INFO] plugin/kubernetai: {at}: applied {count} change(s)");
+                println!("[INFO] plugin/kubernetai: {at}: applied {count} change(s)");
                 crate::process::trim_heap();
             }
-            Err(e) => eprintln!("[ERROR] plugin/kubernetai: {at}: applying changes: {e:#}"),
+            Err(e) => println!("[ERROR] plugin/kubernetai: {at}: applying changes: {e:#}"),
         }
     }
 }
@@ -322,10 +322,10 @@ async fn apply_reports(
         count_events(&at, &events);
         match instance.apply(index, crate::now(), events) {
             Ok(rejected) => log_rejected(&at, &rejected),
-            Err(e) => eprintln!("[ERROR] plugin/kubernetai: {at}: applying watch events: {e:#}"),
+            Err(e) => println!("[ERROR] plugin/kubernetai: {at}: applying watch events: {e:#}"),
         }
         if became_synced {
-            eprintln!("[INFO] plugin/kubernetai: {at}: synced with the Kubernetes API");
+            println!("[INFO] plugin/kubernetai: {at}: synced with the Kubernetes API");
             registry().set("kubernetai_stanza_synced", &[server, &at], 1.0);
             let _ = synced.send(true);
         }
@@ -336,7 +336,7 @@ fn log_rejected(at: &str, rejected: &[wit::Rejected]) {
     for r in rejected {
         let kind = objects::kind_name(r.kind);
         registry().inc("kubernetai_objects_rejected_total", &[at, kind]);
-        eprintln!("[WARNING] plugin/kubernetai: {at}: skipped {kind} {}: {}", r.name, r.reason);
+        println!("[WARNING] plugin/kubernetai: {at}: skipped {kind} {}: {}", r.name, r.reason);
     }
 }
 

@@ -56,7 +56,7 @@ impl LoopDetect {
             let seen = self.seen.fetch_add(1, Ordering::AcqRel) + 1;
             if seen > 2 {
                 let address = self.address.lock().map(|a| a.clone()).unwrap_or_default();
-                eprintln!(
+                println!(
                     "[FATAL] plugin/loop: Loop ({} -> {address}) detected for zone {:?}, see https://coredns.io/plugins/loop#troubleshooting. Query: \"HINFO {}\"",
                     q.client, self.zone, self.qname
                 );

@@ -60,14 +60,14 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("[FATAL] starting the runtime: {e}");
+            println!("[FATAL] starting the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("[FATAL] {e:#}");
+            println!("[FATAL] {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -106,7 +106,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
                 println!("[INFO] admin endpoint on http://{}", listener.local_addr()?);
                 tokio::spawn(admin::serve(listener, admin_tx));
             }
-            Err(e) => eprintln!("[WARNING] admin endpoint {addr}: {e}; module swaps by SIGHUP and file change only"),
+            Err(e) => println!("[WARNING] admin endpoint {addr}: {e}; module swaps by SIGHUP and file change only"),
         }
     }
     let live = Arc::new(swap::Live::new(module, running.plugins.clone()));
@@ -147,7 +147,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
             }
             Err(e) => {
                 registry().inc("coredns_reload_failed_total", &[]);
-                eprintln!("[ERROR] Restart failed: {e:#}");
+                println!("[ERROR] Restart failed: {e:#}");
             }
         }
     }
@@ -155,10 +155,10 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         // Still answering, so clients and load balancers move away before the sockets close;
         // no longer ready, so the Service stops sending new clients here.
         status.enter_lameduck();
-        eprintln!("[INFO] plugin/health: Going into lameduck mode for {}", errors::go_duration(running.lameduck));
+        println!("[INFO] plugin/health: Going into lameduck mode for {}", errors::go_duration(running.lameduck));
         tokio::time::sleep(running.lameduck).await;
     }
-    eprintln!("[INFO] shutting down: {}", counters.summary());
+    println!("[INFO] shutting down: {}", counters.summary());
     Ok(())
 }
 

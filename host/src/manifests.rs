@@ -70,7 +70,7 @@ pub fn parse(name: &str, text: &str, objects: &mut Objects) -> Result<(), Manife
         let object = prune::read(raw).ok_or_else(|| serde::de::Error::custom("an item is no object"))?;
         let Some(kind) = object.kind().as_deref().and_then(kind_of) else {
             if object.kind().is_none_or(|k| k.is_empty()) {
-                eprintln!("[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped");
+                println!("[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped");
             }
             return Ok(());
         };

@@ -146,7 +146,7 @@ impl Plugin {
             } else {
                 let result = outside_runtime(|| apply_batched(&mut slot.instance, stanza, now, &events));
                 if let Err(e) = &result {
-                    eprintln!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding the instance");
+                    println!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding the instance");
                     crate::metrics::registry().inc("kubernetai_module_traps_total", &[e.call()]);
                     slot.broken = true;
                 }
@@ -225,7 +225,7 @@ impl Plugin {
                 if !slot.broken {
                     let result = outside_runtime(|| call(&mut slot.instance));
                     if let Err(e) = &result {
-                        eprintln!("[ERROR] plugin/kubernetai: {e}; rebuilding the instance");
+                        println!("[ERROR] plugin/kubernetai: {e}; rebuilding the instance");
                         crate::metrics::registry().inc("kubernetai_module_traps_total", &[e.call()]);
                         slot.broken = true;
                     } else {
@@ -258,7 +258,7 @@ impl Plugin {
         // Queries wait for the lock of the broken slot only long enough to see it is broken.
         match outside_runtime(|| build(&generation.module, &self.server, &self.stanzas, fed)) {
             Ok(fresh) => *generation.slot.lock().unwrap_or_else(|p| p.into_inner()) = Slot { instance: fresh, broken: false },
-            Err(e) => eprintln!("[ERROR] plugin/kubernetai: rebuilding the instance failed: {e}"),
+            Err(e) => println!("[ERROR] plugin/kubernetai: rebuilding the instance failed: {e}"),
         }
     }
 

@@ -293,7 +293,7 @@ pub fn udp_worker(
     // Tokio's sockets and timers made by the chain (forward) need the runtime's context.
     let _context = runtime.enter();
     if let Err(e) = socket.set_read_timeout(Some(UDP_STOP_CHECK)) {
-        eprintln!("[WARNING] udp worker: {e}");
+        println!("[WARNING] udp worker: {e}");
     }
     let mut inbox = crate::udp_batch::Inbox::default();
     let mut outbox: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(crate::udp_batch::BATCH);
@@ -304,7 +304,7 @@ pub fn udp_worker(
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
             Err(e) => {
                 // ICMP errors from earlier sends surface here on some systems: not fatal.
-                eprintln!("[WARNING] udp receive: {e}");
+                println!("[WARNING] udp receive: {e}");
                 continue;
             }
         }
@@ -381,7 +381,7 @@ pub async fn serve_tcp(listener: TcpListener, router: Current) {
                 });
             }
             Err(e) => {
-                eprintln!("[WARNING] tcp accept: {e}");
+                println!("[WARNING] tcp accept: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -115,7 +115,7 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
                     return Err(err(format!("endpoint {url:?} must be an http:// or https:// URL")));
                 }
                 if args.len() > 1 {
-                    eprintln!(
+                    println!(
                         "[WARNING] plugin/kubernetai: {}: multiple endpoints are deprecated, only {url} is used",
                         opt.name.at()
                     );

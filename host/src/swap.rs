@@ -98,19 +98,19 @@ pub async fn run(
                     "module swapped in {n} server block(s) in {:.0} ms",
                     started.elapsed().as_secs_f64() * 1000.0
                 );
-                eprintln!("[INFO] plugin/kubernetai: {text}");
+                println!("[INFO] plugin/kubernetai: {text}");
                 Ok(text)
             }
             Ok(Err(e)) => {
                 counters.refused.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::registry().inc("kubernetai_module_swaps_refused_total", &[]);
                 let text = format!("module refused, the running one keeps serving: {e}");
-                eprintln!("[ERROR] plugin/kubernetai: {text}");
+                println!("[ERROR] plugin/kubernetai: {text}");
                 Err(text)
             }
             Err(e) => {
                 counters.refused.fetch_add(1, Ordering::Relaxed);
-                eprintln!("[ERROR] plugin/kubernetai: module swap task failed: {e}");
+                println!("[ERROR] plugin/kubernetai: module swap task failed: {e}");
                 Err(format!("module swap task failed: {e}"))
             }
         };

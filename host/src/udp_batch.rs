@@ -139,7 +139,7 @@ pub fn send(socket: &UdpSocket, out: &[(Vec<u8>, SocketAddr)]) {
             };
             if n <= 0 {
                 // The first datagram failed: report it and go on with the rest.
-                eprintln!("[WARNING] udp send to {}: {}", chunk[sent].1, io::Error::last_os_error());
+                println!("[WARNING] udp send to {}: {}", chunk[sent].1, io::Error::last_os_error());
                 sent += 1;
             } else {
                 sent += n as usize;

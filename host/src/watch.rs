@@ -150,7 +150,7 @@ pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::Unbo
             Err(e) => {
                 // kube-rs backs off and resumes (relisting after 410 Gone); the last state keeps answering.
                 let name = crate::objects::kind_name(kind);
-                eprintln!("[WARNING] plugin/kubernetai: {at}: watch {name}: {e}");
+                println!("[WARNING] plugin/kubernetai: {at}: watch {name}: {e}");
                 crate::metrics::registry().inc("kubernetai_watch_errors_total", &[&at, name]);
                 continue;
             }

@@ -86,3 +86,45 @@ fn an_unreachable_remote_cluster_does_not_hold_readiness_back() {
     };
     assert!(synced("Corefile:9", " 0") && synced("Corefile:5", " 1"), "{text}");
 }
+
+#[test]
+fn the_http_endpoints_are_bounded() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Instant;
+
+    let dir = Scratch::new("operator-http");
+    let corefile = dir.write("Corefile", ". {\n bind 127.0.0.1\n health 127.0.0.1:0\n}\n");
+    let server = Server::start(&corefile);
+    let health = url_in(&server.wait_for("plugin/health: serving"));
+    let addr = health.trim_start_matches("http://").trim_end_matches("/health").to_string();
+    let reply = |conn: &mut TcpStream| {
+        let mut out = String::new();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let _ = conn.read_to_string(&mut out);
+        out
+    };
+
+    // A request head longer than the cap: 431, not a server reading for ever.
+    let mut long = TcpStream::connect(&addr).expect("connect");
+    long.write_all(format!("GET /health?{} HTTP/1.1\r\n", "a".repeat(20_000)).as_bytes()).expect("write");
+    assert!(reply(&mut long).starts_with("HTTP/1.1 431"), "an oversized head is refused");
+
+    // More idle connections than the limit: the one past it is closed at once.
+    let idle: Vec<TcpStream> = (0..64).map(|_| TcpStream::connect(&addr).expect("connect")).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = TcpStream::connect(&addr).expect("connect");
+    let _ = extra.write_all(b"GET /health HTTP/1.1\r\n\r\n");
+    let started = Instant::now();
+    assert_eq!(reply(&mut extra), "", "past the connection limit nothing is served");
+    assert!(started.elapsed() < Duration::from_secs(2), "closed at once, not after a timeout");
+
+    // An idle connection is closed after the read timeout, and its slot serves again.
+    let started = Instant::now();
+    let mut first = idle.into_iter().next().expect("one");
+    assert_eq!(reply(&mut first), "");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(3) && waited < Duration::from_secs(9), "closed after {waited:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(curl(&health), (200, "OK".to_string()));
+}
