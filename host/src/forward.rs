@@ -290,7 +290,7 @@ impl Forward {
                     let rc = bytes.get(3).map_or(2, |b| b & 0x0f);
                     registry().observe(
                         "coredns_proxy_request_duration_seconds",
-                        &["forward", &u.label, &crate::log::rcode_name(rc)],
+                        &["forward", &u.label, crate::log::rcode_name(rc)],
                         started.elapsed().as_secs_f64(),
                     );
                     if self.next_rcodes.iter().any(|r| r.low() == rc) {

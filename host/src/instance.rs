@@ -305,10 +305,14 @@ async fn apply_reports(
 ) {
     while let Some(first) = rx.recv().await {
         let mut events = Vec::new();
+        let mut triggers = Vec::new();
         let mut report = Some(first);
         while let Some(r) = report.take() {
             match r {
-                watch::Report::Events(mut e) => events.append(&mut e),
+                watch::Report::Events(mut e, mut t) => {
+                    events.append(&mut e);
+                    triggers.append(&mut t);
+                }
                 watch::Report::Listed(kind) => {
                     pending.retain(|k| *k != kind);
                     if pending.is_empty() && !*synced.borrow() {
@@ -323,6 +327,12 @@ async fn apply_reports(
         match instance.apply(index, crate::now(), events) {
             Ok(rejected) => log_rejected(&at, &rejected),
             Err(e) => println!("[ERROR] plugin/kubernetai: {at}: applying watch events: {e:#}"),
+        }
+        // The answers reflect these changes from now on.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        for t in triggers {
+            let took = (now - t.at).max(0.0);
+            registry().observe("coredns_kubernetes_dns_programming_duration_seconds", &[t.service_kind], took);
         }
         if became_synced {
             println!("[INFO] plugin/kubernetai: {at}: synced with the Kubernetes API");

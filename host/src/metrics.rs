@@ -20,6 +20,11 @@ enum Type {
 const TIME_BUCKETS: &[f64] = &[
     0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192,
 ];
+/// CoreDNS's buckets for the programming latency: 1 ms to ~16 min, doubling.
+const PROGRAMMING_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384, 32.768,
+    65.536, 131.072, 262.144, 524.288,
+];
 const SIZE_BUCKETS: &[f64] = &[0., 100., 200., 300., 400., 511., 1023., 2047., 4095., 8291., 16e3, 32e3, 48e3, 64e3];
 
 /// Every metric this server exports: name, help, type, label names.
@@ -133,6 +138,12 @@ const FAMILIES: &[(&str, &str, Type, &[&str])] = &[
     ),
     ("coredns_health_request_failures_total", "The number of times the health check failed.", Type::Counter, &[]),
     (
+        "coredns_kubernetes_dns_programming_duration_seconds",
+        "Histogram of the time (in seconds) it took to program a dns instance.",
+        Type::Histogram(PROGRAMMING_BUCKETS),
+        &["service_kind"],
+    ),
+    (
         "kubernetai_stanza_synced",
         "Whether a kubernetai stanza has its first complete view of its cluster (1) or not (0).",
         Type::Gauge,
@@ -184,13 +195,19 @@ enum Value {
 
 #[derive(Default)]
 pub struct Registry {
-    /// metric name → label values → value.
-    series: Mutex<BTreeMap<&'static str, BTreeMap<Vec<String>, Value>>>,
+    /// metric name → label values (joined by [`SEP`]) → value, with the buffer a key is written
+    /// into to probe, so updating a series that exists allocates nothing.
+    series: Mutex<(BTreeMap<&'static str, BTreeMap<String, Value>>, String)>,
 }
+
+/// Separates label values in a series key: a control character no label value holds.
+const SEP: char = '\u{1f}';
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     let r = Registry::default();
     r.set("coredns_build_info", &[env!("CARGO_PKG_VERSION"), "", "rust"], 1.0);
+    // Exported at 0, as dashboards expect: a panic ends this process rather than one query.
+    r.add("coredns_panics_total", &[], 0.0);
     r
 });
 
@@ -210,14 +227,26 @@ impl Registry {
             return;
         };
         debug_assert_eq!(labels.len(), names.len(), "{name}");
-        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let (series, key) = &mut *guard;
+        key.clear();
+        for (i, l) in labels.iter().enumerate() {
+            if i > 0 {
+                key.push(SEP);
+            }
+            key.push_str(l);
+        }
         let values = series.entry(name).or_default();
-        let key: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
-        let value = values.entry(key).or_insert_with(|| match kind {
-            Type::Histogram(b) => Value::Histogram { counts: vec![0; b.len()], sum: 0.0, count: 0 },
-            _ => Value::Scalar(0.0),
-        });
-        f(value, kind);
+        if !values.contains_key(key.as_str()) {
+            let fresh = match kind {
+                Type::Histogram(b) => Value::Histogram { counts: vec![0; b.len()], sum: 0.0, count: 0 },
+                _ => Value::Scalar(0.0),
+            };
+            values.insert(key.clone(), fresh);
+        }
+        if let Some(value) = values.get_mut(key.as_str()) {
+            f(value, kind);
+        }
     }
 
     pub fn add(&self, name: &str, labels: &[&str], by: f64) {
@@ -256,12 +285,13 @@ impl Registry {
 
     /// Forgets every series of `name` (gauges of things that are gone after a reload).
     pub fn clear(&self, name: &str) {
-        self.series.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.series.lock().unwrap_or_else(|p| p.into_inner()).0.remove(name);
     }
 
     /// The text exposition of every metric with at least one series.
     pub fn render(&self) -> String {
-        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let series = &guard.0;
         let mut out = String::new();
         for &(name, help, kind, names) in FAMILIES {
             let Some(values) = series.get(name) else {
@@ -274,8 +304,11 @@ impl Registry {
             };
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {type_name}");
             for (labels, value) in values {
-                let pairs: Vec<String> =
-                    names.iter().zip(labels).map(|(n, v)| format!("{n}=\"{}\"", escape(v))).collect();
+                let pairs: Vec<String> = if names.is_empty() {
+                    Vec::new()
+                } else {
+                    names.iter().zip(labels.split(SEP)).map(|(n, v)| format!("{n}=\"{}\"", escape(v))).collect()
+                };
                 match (value, kind) {
                     (Value::Scalar(x), _) => {
                         let _ = writeln!(out, "{name}{} {x}", braces(&pairs));
@@ -296,7 +329,67 @@ impl Registry {
                 }
             }
         }
+        drop(guard);
+        process_metrics(&mut out);
         out
+    }
+}
+
+/// The standard process metrics of Prometheus clients (CoreDNS's Go client exports them), read
+/// from /proc when scraped.
+fn process_metrics(out: &mut String) {
+    let ticks = 100.0; // USER_HZ on Linux
+    let page = 4096.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields after the command: state is 0, utime 11, stime 12, starttime 19, vsize 20, rss 21.
+    let cpu = (field(11) + field(12)) / ticks;
+    let boot = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse::<f64>().ok()))
+        .unwrap_or(0.0);
+    let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    let max_fds = {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit only writes the struct passed.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur as f64 } else { 0.0 }
+    };
+    for (name, help, kind, value) in [
+        ("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", "counter", cpu),
+        ("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge", field(21) * page),
+        ("process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge", field(20)),
+        ("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge", boot + field(19) / ticks),
+        ("process_open_fds", "Number of open file descriptors.", "gauge", fds as f64),
+        ("process_max_fds", "Maximum number of open file descriptors.", "gauge", max_fds),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    }
+}
+
+/// The `type` label of the request metrics: CoreDNS's monitored types by name, any other as
+/// "other", so the label's values stay few whatever clients ask.
+pub fn qtype_label(qtype: u16) -> &'static str {
+    match qtype {
+        1 => "A",
+        2 => "NS",
+        5 => "CNAME",
+        6 => "SOA",
+        12 => "PTR",
+        15 => "MX",
+        16 => "TXT",
+        28 => "AAAA",
+        33 => "SRV",
+        43 => "DS",
+        46 => "RRSIG",
+        47 => "NSEC",
+        48 => "DNSKEY",
+        50 => "NSEC3",
+        65 => "HTTPS",
+        251 => "IXFR",
+        252 => "AXFR",
+        255 => "ANY",
+        _ => "other",
     }
 }
 
@@ -347,15 +440,15 @@ pub fn report(
 ) {
     let r = registry();
     let family = if q.ipv4 { "1" } else { "2" };
-    let qtype = hickory_proto::rr::RecordType::from(q.qtype).to_string();
+    let qtype = qtype_label(q.qtype);
     let proto = q.proto.name();
-    r.inc("coredns_dns_requests_total", &[server, zone, "", proto, family, &qtype]);
+    r.inc("coredns_dns_requests_total", &[server, zone, "", proto, family, qtype]);
     if q.dnssec_ok {
         r.inc("coredns_dns_do_requests_total", &[server, zone, ""]);
     }
     r.observe("coredns_dns_request_duration_seconds", &[server, zone, ""], took.as_secs_f64());
     r.observe("coredns_dns_request_size_bytes", &[server, zone, "", proto], request_size as f64);
     r.observe("coredns_dns_response_size_bytes", &[server, zone, "", proto], response_size as f64);
-    let rcode = response.get(3).map_or("SERVFAIL".to_string(), |b| crate::log::rcode_name(b & 0x0f));
-    r.inc("coredns_dns_responses_total", &[server, zone, "", &rcode, by]);
+    let rcode = response.get(3).map_or("SERVFAIL", |b| crate::log::rcode_name(b & 0x0f));
+    r.inc("coredns_dns_responses_total", &[server, zone, "", rcode, by]);
 }

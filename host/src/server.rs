@@ -149,7 +149,19 @@ impl Router {
         };
         let Some((index, block, zone)) = self.block(&req.qname) else {
             c.answered.fetch_add(1, Ordering::Relaxed);
-            return vec![req.error(ResponseCode::Refused)];
+            let refused = req.error(ResponseCode::Refused);
+            // As CoreDNS: a query no server block serves is counted under zone "dropped".
+            if let Some(b) = self.blocks.iter().find(|b| b.metrics) {
+                let asked = metrics::Asked {
+                    ipv4: client.is_ipv4(),
+                    qtype: req.message.queries.first().map_or(0, |q| u16::from(q.query_type())),
+                    proto,
+                    dnssec_ok: req.message.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+                };
+                let took = started.elapsed();
+                metrics::report(&b.server, "dropped", &asked, packet.len(), &refused, refused.len(), "", took);
+            }
+            return vec![refused];
         };
         let Some(query) = Query::from_request(req, packet.to_vec(), client, proto, max_size) else {
             c.formerr.fetch_add(1, Ordering::Relaxed);

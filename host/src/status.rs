@@ -114,7 +114,15 @@ impl Status {
                 let routes = routes.load_full();
                 let addr = addr.clone();
                 let lameduck = lameduck.load(Ordering::Relaxed);
-                Box::pin(async move { respond(&routes, &addr, &path, lameduck) })
+                Box::pin(async move {
+                    let started = std::time::Instant::now();
+                    let response = respond(&routes, &addr, &path, lameduck);
+                    if path == Endpoint::Health.path() {
+                        let took = started.elapsed().as_secs_f64();
+                        crate::metrics::registry().observe("coredns_health_request_duration_seconds", &[], took);
+                    }
+                    response
+                })
             });
             tokio::spawn(http::serve(listener, "status", handler));
         }

@@ -114,8 +114,50 @@ fn resource(kind: Kind) -> ApiResource {
 
 /// One batch of events of one kind, or the news that a kind completed its first list.
 pub enum Report {
-    Events(Vec<Event>),
+    /// Events, and when the changes behind the EndpointSlice updates among them were triggered.
+    Events(Vec<Event>, Vec<Trigger>),
     Listed(Kind),
+}
+
+/// When the endpoints controller saw the change an EndpointSlice update carries (its
+/// `endpoints.kubernetes.io/last-change-trigger-time`), for CoreDNS's DNS programming latency
+/// SLI, `coredns_kubernetes_dns_programming_duration_seconds{service_kind}`.
+pub struct Trigger {
+    /// "cluster_ip" or "headless_with_selector", as CoreDNS labels it.
+    pub service_kind: &'static str,
+    /// Seconds since the epoch.
+    pub at: f64,
+}
+
+const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+const HEADLESS: &str = "service.kubernetes.io/headless";
+
+fn trigger(obj: &DynamicObject) -> Option<Trigger> {
+    let at = rfc3339_seconds(obj.metadata.annotations.as_ref()?.get(TRIGGER_TIME)?)?;
+    let headless = obj.metadata.labels.as_ref().is_some_and(|l| l.contains_key(HEADLESS));
+    Some(Trigger { service_kind: if headless { "headless_with_selector" } else { "cluster_ip" }, at })
+}
+
+/// Seconds since the epoch of a Kubernetes timestamp (`2026-11-25T23:36:13Z`, fractions allowed).
+pub fn rfc3339_seconds(text: &str) -> Option<f64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.splitn(3, ':');
+    let (hh, mm) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
+    let ss: f64 = t.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || !(0.0..61.0).contains(&ss) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), March-based years.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3_600 + mm * 60) as f64 + ss)
 }
 
 fn object(kind: Kind, obj: &DynamicObject) -> Option<Event> {
@@ -139,9 +181,17 @@ pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::Unbo
     let mut listed = false;
     let mut stream = watcher(api, cfg).default_backoff().boxed();
     while let Some(item) = stream.next().await {
+        let mut triggers = Vec::new();
         let events = match item {
             Ok(watcher::Event::Init) => vec![Event::RelistStart(kind)],
-            Ok(watcher::Event::InitApply(o)) | Ok(watcher::Event::Apply(o)) => object(kind, &o).into_iter().collect(),
+            Ok(watcher::Event::InitApply(o)) => object(kind, &o).into_iter().collect(),
+            Ok(watcher::Event::Apply(o)) => {
+                // A change after the first list: the SLI counts these only, as CoreDNS.
+                if kind == Kind::EndpointSlice {
+                    triggers.extend(trigger(&o));
+                }
+                object(kind, &o).into_iter().collect()
+            }
             Ok(watcher::Event::Delete(o)) => match object(kind, &o) {
                 Some(Event::Apply(obj)) => vec![Event::Delete(obj)],
                 _ => vec![],
@@ -156,7 +206,7 @@ pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::Unbo
             }
         };
         let done = events.iter().any(|e| matches!(e, Event::RelistDone(_)));
-        if !events.is_empty() && tx.send(Report::Events(events)).is_err() {
+        if !events.is_empty() && tx.send(Report::Events(events, triggers)).is_err() {
             return;
         }
         if done && !listed {
@@ -165,5 +215,20 @@ pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::Unbo
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_seconds;
+
+    #[test]
+    fn kubernetes_timestamps_read_as_epoch_seconds() {
+        assert_eq!(rfc3339_seconds("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(rfc3339_seconds("2000-03-01T00:00:00Z"), Some(951_868_800.0));
+        assert_eq!(rfc3339_seconds("2026-11-25T23:36:13Z"), Some(1_795_649_773.0));
+        assert_eq!(rfc3339_seconds("2026-11-25T23:36:13.5Z"), Some(1_795_649_773.5));
+        assert_eq!(rfc3339_seconds("2026-11-25T23:36:13+01:00"), None);
+        assert_eq!(rfc3339_seconds("2026-13-25T23:36:13Z"), None);
     }
 }

@@ -128,3 +128,88 @@ fn the_http_endpoints_are_bounded() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(curl(&health), (200, "OK".to_string()));
 }
+
+/// The metric names and label names the CoreDNS mixin's dashboards and alerts query, as its
+/// PromQL writes them (`sum(rate(NAME{…}[5m])) by (LABELS)`).
+const MIXIN: &[(&str, &[&str])] = &[
+    ("coredns_dns_requests_total", &["server", "zone", "proto", "family", "type"]),
+    ("coredns_dns_responses_total", &["server", "zone", "rcode", "plugin"]),
+    ("coredns_dns_request_duration_seconds_bucket", &["server", "zone", "le"]),
+    ("coredns_dns_request_size_bytes_bucket", &["server", "zone", "proto", "le"]),
+    ("coredns_dns_response_size_bytes_bucket", &["server", "zone", "proto", "le"]),
+    ("coredns_build_info", &["version"]),
+    ("coredns_panics_total", &[]),
+    ("coredns_health_request_duration_seconds_bucket", &["le"]),
+    ("coredns_kubernetes_dns_programming_duration_seconds_bucket", &["service_kind", "le"]),
+    ("process_resident_memory_bytes", &[]),
+    ("process_cpu_seconds_total", &[]),
+    ("process_open_fds", &[]),
+    ("process_start_time_seconds", &[]),
+];
+
+#[test]
+fn the_coredns_mixin_finds_every_metric_it_queries() {
+    use crate::apiserver::FakeApi;
+    use hickory_proto::rr::RecordType;
+
+    let api = FakeApi::start();
+    api.apply(namespace("shop"));
+    api.apply(service("shop", "db", "None", json!({})));
+    let dir = Scratch::new("operator-metrics");
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            "cluster.local {{\n bind 127.0.0.1\n health 127.0.0.1:0\n prometheus 127.0.0.1:0\n \
+             kubernetai {{\n  endpoint {}\n }}\n}}\n",
+            api.url()
+        ),
+    );
+    let server = Server::start(&corefile);
+    let health = url_in(&server.wait_for("plugin/health: serving"));
+    let metrics = url_in(&server.wait_for("plugin/prometheus: serving"));
+    // Startup waited for the first list; the watch is open from here on.
+
+    // A change the endpoints controller stamped a second ago: the programming SLI observes it.
+    let mut changed = crate::live::slice("shop", "db", "10.1.0.9", true);
+    let stamp = std::time::SystemTime::now() - Duration::from_secs(1);
+    let stamp = stamp.duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+    changed["metadata"]["labels"]["service.kubernetes.io/headless"] = json!("");
+    changed["metadata"]["annotations"] =
+        json!({"endpoints.kubernetes.io/last-change-trigger-time": crate::peers::rfc3339(stamp)});
+    api.apply(changed);
+    crate::live::eventually(&server, "db.shop.svc.cluster.local.", &["10.1.0.9"]);
+    // A type the dashboards do not list, and a name no server block serves.
+    let ask = |name: &str, qtype| crate::harness::udp(server.addr, &crate::harness::query(name, qtype, 7, None));
+    ask("db.shop.svc.cluster.local.", RecordType::NULL);
+    ask("www.example.org.", RecordType::A);
+    assert_eq!(curl(&health).0, 200);
+
+    let (status, text) = curl(&metrics);
+    assert_eq!(status, 200);
+    for (name, labels) in MIXIN {
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])))
+            .collect();
+        assert!(!series.is_empty(), "no series of {name}:\n{text}");
+        for label in *labels {
+            assert!(series.iter().all(|l| l.contains(&format!("{label}=\""))), "{name} without {label}: {series:?}");
+        }
+    }
+    let has = |fragment: &str| text.lines().any(|l| l.contains(fragment));
+    assert!(has("type=\"other\"") && !has("type=\"NULL\""), "unlisted types fold into other:\n{text}");
+    assert!(has("zone=\"dropped\"") && has("rcode=\"REFUSED\""), "a query no block serves:\n{text}");
+    assert!(has("coredns_panics_total 0"), "{text}");
+    let programmed = text
+        .lines()
+        .find(|l| l.starts_with("coredns_kubernetes_dns_programming_duration_seconds_count{service_kind=\"headless_with_selector\"}"));
+    assert_eq!(programmed.map(|l| l.ends_with(" 1")), Some(true), "{text}");
+    let within = |bound: &str| {
+        text.lines().any(|l| {
+            l.starts_with("coredns_kubernetes_dns_programming_duration_seconds_bucket")
+                && l.contains(&format!("le=\"{bound}\""))
+                && l.ends_with(" 1")
+        })
+    };
+    assert!(within("4.096") && !within("0.512"), "about a second, as stamped:\n{text}");
+}
