@@ -36,6 +36,7 @@ pub mod swap;
 pub mod transfer;
 pub mod udp_batch;
 pub mod watch;
+pub mod watch_error;
 pub mod wire;
 
 use std::time::{SystemTime, UNIX_EPOCH};

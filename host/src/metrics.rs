@@ -157,9 +157,9 @@ const FAMILIES: &[(&str, &str, Type, &[&str])] = &[
     ),
     (
         "kubernetai_watch_errors_total",
-        "Failed lists and watches of a kubernetai stanza (connection lost, 410 Gone, undecodable events); each is retried with backoff.",
+        "Failed lists and watches of a kubernetai stanza, by reason (tls, connect, timeout, unauthorized, forbidden, gone, other); each is retried with backoff.",
         Type::Counter,
-        &["stanza", "kind"],
+        &["stanza", "reason"],
     ),
     (
         "kubernetai_objects_rejected_total",

@@ -15,6 +15,7 @@ use kube::{Api, Client, Config};
 use tokio::sync::mpsc;
 
 use crate::prune;
+use crate::watch_error;
 use crate::module::wit::{self, Event, Kind, Object};
 use crate::stanza::ApiOptions;
 
@@ -179,6 +180,7 @@ pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::Unbo
         cfg = cfg.labels(s);
     }
     let mut listed = false;
+    let mut throttle = watch_error::Throttle::new(Duration::from_secs(30));
     let mut stream = watcher(api, cfg).default_backoff().boxed();
     while let Some(item) = stream.next().await {
         let mut triggers = Vec::new();
@@ -200,8 +202,13 @@ pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::Unbo
             Err(e) => {
                 // kube-rs backs off and resumes (relisting after 410 Gone); the last state keeps answering.
                 let name = crate::objects::kind_name(kind);
-                println!("[WARNING] plugin/kubernetai: {at}: watch {name}: {e}");
-                crate::metrics::registry().inc("kubernetai_watch_errors_total", &[&at, name]);
+                let cause = watch_error::chain(&e);
+                let reason = watch_error::reason(&cause);
+                crate::metrics::registry().inc("kubernetai_watch_errors_total", &[&at, reason]);
+                if let Some(held) = throttle.admit(std::time::Instant::now()) {
+                    let more = if held > 0 { format!(" ({held} more since the last line)") } else { String::new() };
+                    println!("[WARNING] plugin/kubernetai: {at}: watch {name} ({reason}): {cause}{more}");
+                }
                 continue;
             }
         };

@@ -51,6 +51,8 @@ pub struct Server {
     child: Child,
     pub addr: SocketAddr,
     lines: mpsc::Receiver<String>,
+    /// What it said before it listened (see `said_at_start`).
+    early: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
 impl Server {
@@ -91,13 +93,18 @@ impl Server {
             };
             if let Some(addr) = line.strip_prefix("[INFO] listening on udp+tcp ") {
                 let addr: SocketAddr = addr.parse().expect("listen address");
-                return Server { child, addr, lines };
+                return Server { child, addr, lines, early: std::sync::Mutex::new(seen.into()) };
             }
             seen.push(line);
         }
     }
 
     /// Waits for a line of output containing `needle`; returns it.
+    /// The first line it said before it listened that contains `needle`.
+    pub fn said_at_start(&self, needle: &str) -> Option<String> {
+        self.early.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|l| l.contains(needle)).cloned()
+    }
+
     pub fn wait_for(&self, needle: &str) -> String {
         let deadline = std::time::Instant::now() + PATIENCE;
         loop {

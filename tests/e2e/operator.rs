@@ -85,6 +85,13 @@ fn an_unreachable_remote_cluster_does_not_hold_readiness_back() {
         text.lines().any(|l| l.starts_with("kubernetai_stanza_synced{") && l.contains(at) && l.ends_with(value))
     };
     assert!(synced("Corefile:9", " 0") && synced("Corefile:5", " 1"), "{text}");
+    // Why, by reason: nothing listens there.
+    assert!(
+        text.lines().any(|l| l.starts_with("kubernetai_watch_errors_total{")
+            && l.contains("Corefile:9")
+            && l.contains("reason=\"connect\"")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -212,4 +219,73 @@ fn the_coredns_mixin_finds_every_metric_it_queries() {
         })
     };
     assert!(within("4.096") && !within("0.512"), "about a second, as stamped:\n{text}");
+}
+
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &Scratch, args: &[&str]) {
+    let out = std::process::Command::new("openssl").args(args).current_dir(&dir.0).output().expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA (`NAME.crt`, `NAME.key`) made here.
+fn authority(dir: &Scratch, name: &str) {
+    let subject = format!("/CN={name}");
+    openssl(dir, &[
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+        "-keyout", &format!("{name}.key"), "-out", &format!("{name}.crt"), "-subj", &subject,
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,digitalSignature",
+    ]);
+}
+
+#[test]
+fn a_remote_cluster_signed_by_another_authority_is_refused_with_the_reason() {
+    let dir = Scratch::new("operator-tls");
+    // The API server's certificate is signed by one CA; the stanza trusts another.
+    authority(&dir, "server-ca");
+    authority(&dir, "other-ca");
+    openssl(&dir, &[
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key",
+        "-out", "server.csr", "-subj", "/CN=localhost",
+    ]);
+    dir.write("server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+    openssl(&dir, &[
+        "x509", "-req", "-in", "server.csr", "-CA", "server-ca.crt", "-CAkey", "server-ca.key", "-CAcreateserial",
+        "-days", "2", "-out", "server.crt", "-extfile", "server.ext",
+    ]);
+    let port = free_port();
+    let mut tls_server = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept", &port.to_string(), "-cert", "server.crt", "-key", "server.key"])
+        .current_dir(&dir.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "s_server listens");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let local = cluster(&dir, "local.json", &[("cart", "10.1.0.5")]);
+    let at = |f: &str| dir.0.join(f).display().to_string();
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n ready 127.0.0.1:0\n \
+             kubernetai cluster.local {{\n  manifests {}\n  fallthrough\n }}\n \
+             kubernetai cluster.local {{\n  endpoint https://127.0.0.1:{port}\n  tls {} {} {}\n  startup_timeout 1s\n }}\n}}\n",
+            local.display(),
+            at("other-ca.crt"),
+            at("other-ca.key"),
+            at("other-ca.crt"),
+        ),
+    );
+    let server = Server::start(&corefile);
+    let line = server.said_at_start("watch Namespace").expect("the failure is logged");
+    assert!(line.contains("(tls)") && line.contains("UnknownIssuer"), "the cause, as client-go says it: {line}");
+    // The other stanza is unaffected, and the replica is ready past the remote's startup_timeout.
+    assert_eq!(lookup(&server, "cart.shop.svc.cluster.local"), ["10.1.0.5"]);
+    let ready = url_in(&server.wait_for("plugin/ready: serving"));
+    assert_eq!(curl(&ready).0, 200);
+    let _ = tls_server.kill();
+    let _ = tls_server.wait();
 }
