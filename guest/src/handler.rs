@@ -172,35 +172,37 @@ pub fn header_only(req: &[u8], rcode: ResponseCode) -> Vec<u8> {
     out
 }
 
-/// Encodes `resp` within `max_size`. Glue goes first, from the end of the additional section,
-/// keeping as much as fits; if the answer itself does not fit, every record goes and TC is set
-/// so the client retries over TCP.
+/// Encodes `resp` within `max_size`, as CoreDNS's server cuts every answer (miekg/dns
+/// `Msg.Truncate`): if it does not fit, as many whole records as fit are kept — answers first,
+/// then authority, then additional — and TC is set when any record was left out. A client that
+/// never retries over TCP (musl before 1.2.4, many embedded stubs) still gets the addresses that
+/// fit.
 pub fn encode(mut resp: Message, max_size: u16) -> Vec<u8> {
     let limit = usize::from(max_size.max(512));
     let fits = |m: &Message| m.to_vec().ok().filter(|b| b.len() <= limit);
     if let Some(bytes) = fits(&resp) {
         return bytes;
     }
-    let extra = std::mem::take(&mut resp.additionals);
-    if let Some(mut bytes) = fits(&resp) {
-        // The largest prefix of the additional section that still fits.
-        let (mut lo, mut hi) = (0, extra.len());
+    let answers = std::mem::take(&mut resp.answers);
+    let authorities = std::mem::take(&mut resp.authorities);
+    let additionals = std::mem::take(&mut resp.additionals);
+    let mut cut = false;
+    // Encoded size grows with every record kept: the largest prefix that fits, by halving.
+    let mut keep = |resp: &mut Message, records: Vec<Record>, section: fn(&mut Message) -> &mut Vec<Record>| {
+        let (mut lo, mut hi) = (0, records.len());
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
-            resp.additionals = extra[..mid].to_vec();
-            match fits(&resp) {
-                Some(b) => {
-                    lo = mid;
-                    bytes = b;
-                }
-                None => hi = mid - 1,
-            }
+            *section(resp) = records[..mid].to_vec();
+            if fits(resp).is_some() { lo = mid } else { hi = mid - 1 }
         }
-        return bytes;
+        cut |= lo < records.len();
+        *section(resp) = records[..lo].to_vec();
+        lo == records.len()
+    };
+    if keep(&mut resp, answers, |m| &mut m.answers) && keep(&mut resp, authorities, |m| &mut m.authorities) {
+        keep(&mut resp, additionals, |m| &mut m.additionals);
     }
-    resp.answers.clear();
-    resp.authorities.clear();
-    resp.metadata.truncation = true;
+    resp.metadata.truncation |= cut;
     resp.to_vec().unwrap_or_default()
 }
 

@@ -198,9 +198,38 @@ pub fn module_query(packet: Vec<u8>, client: SocketAddr, proto: Proto, max_size:
     }
 }
 
-/// Whether `bytes` are a response to `query`: its id, QR set.
+/// Whether `bytes` are a response to `query`: its id, QR set, its opcode, and its question
+/// byte for byte (the module keeps the query's case). An error answer may carry no question,
+/// as one to a query that could not be read.
 pub fn answers_query(bytes: &[u8], query: &[u8]) -> bool {
-    bytes.len() >= 12 && query.len() >= 2 && bytes[..2] == query[..2] && bytes[2] & 0x80 != 0
+    if bytes.len() < 12 || query.len() < 12 || bytes[..2] != query[..2] || bytes[2] & 0x80 == 0 {
+        return false;
+    }
+    if (bytes[2] >> 3) & 0x0f != (query[2] >> 3) & 0x0f {
+        return false;
+    }
+    match (bytes[4], bytes[5]) {
+        (0, 0) => bytes[3] & 0x0f != 0,
+        (0, 1) => question_end(query).is_some_and(|end| bytes.get(12..end) == query.get(12..end)),
+        _ => false,
+    }
+}
+
+/// Where the first question of `packet` ends: its name's labels (or a pointer), type and class.
+fn question_end(packet: &[u8]) -> Option<usize> {
+    let mut at = 12;
+    loop {
+        let len = *packet.get(at)?;
+        if len & 0xc0 == 0xc0 {
+            at += 2;
+            break;
+        }
+        at += 1 + usize::from(len);
+        if len == 0 {
+            break;
+        }
+    }
+    (at + 4 <= packet.len()).then_some(at + 4)
 }
 
 /// The module's answer to `query`: it reaches the network only if it is a response to it.
@@ -224,6 +253,8 @@ async fn kubernetai<'a>(plugin: &'a Plugin, next: Next<'a>, q: &'a Query) -> Rep
     let response = |bytes: Vec<u8>| module_answer(bytes, &q.packet);
     match plugin.handle(&query) {
         Ok(wit::Outcome::Answer(bytes)) => response(bytes),
+        // The response chased must be one to this query too, before anything is added to it.
+        Ok(wit::Outcome::Chase(chase)) if !answers_query(&chase.response, &q.packet) => response(chase.response),
         Ok(wit::Outcome::Chase(chase)) => match Message::from_vec(&chase.response) {
             Ok(mut resp) if q.depth < MAX_CHASE_DEPTH => {
                 let qtype = RecordType::from(chase.qtype);

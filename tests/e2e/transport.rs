@@ -1,5 +1,6 @@
-//! UDP and TCP behaviour: EDNS0 echoed and honoured, TC when an answer exceeds the UDP size,
-//! several length-framed queries on one TCP connection.
+//! UDP and TCP behaviour: EDNS0 echoed and honoured, an answer cut to the UDP size as CoreDNS
+//! cuts it (as many whole records as fit, TC set), several length-framed queries on one TCP
+//! connection.
 
 use hickory_proto::rr::RecordType;
 
@@ -35,12 +36,16 @@ fn large_answers_truncate_over_udp_and_arrive_whole_over_tcp() {
     let (_dir, server) = start(100);
     let name = "many.big.svc.cluster.local.";
 
-    // No EDNS: 512 bytes at most, so TC and no records.
+    // No EDNS: 512 bytes at most, so TC, with as many whole records as fit (as CoreDNS: a
+    // client that never retries over TCP still gets addresses).
     let plain = harness::udp(server.addr, &harness::query(name, RecordType::A, 1, None));
     assert!(plain.len() <= 512, "{} bytes", plain.len());
+    let fitted = plain.len();
     let plain = harness::parse(&plain);
     assert!(plain.metadata.truncation, "TC set");
     assert!(plain.edns.is_none(), "no OPT without one in the query");
+    assert!(plain.answers.len() >= 20 && plain.answers.len() < 100, "{} records", plain.answers.len());
+    assert!(fitted + 16 > 512, "no room left for one more record: {fitted} bytes");
 
     // EDNS 4096: the server caps UDP at 1232, still too small for 100 records.
     let edns = harness::udp(server.addr, &harness::query(name, RecordType::A, 2, Some(4096)));
@@ -48,6 +53,7 @@ fn large_answers_truncate_over_udp_and_arrive_whole_over_tcp() {
     let edns = harness::parse(&edns);
     assert!(edns.metadata.truncation);
     assert!(edns.edns.is_some(), "OPT echoed");
+    assert!(edns.answers.len() > plain.answers.len(), "more fit in 1232 bytes than in 512");
 
     // TCP: the whole answer, and several queries on one connection.
     let answers = harness::tcp(
@@ -80,11 +86,13 @@ fn a_fitting_answer_is_not_truncated_and_edns_size_is_honoured() {
 }
 
 #[test]
-fn glue_that_does_not_fit_is_cut_before_the_answer() {
+fn glue_that_does_not_fit_is_cut_after_the_answer_with_tc() {
     let (_dir, server) = start(18);
     let name = "_http._tcp.many.big.svc.cluster.local.";
     let udp = harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::SRV, 1, Some(1232))));
-    assert!(!udp.metadata.truncation, "the answer fits: no TC");
+    // As CoreDNS (miekg/dns Truncate): the answer whole, as much glue as fits, and TC because
+    // some was left out.
+    assert!(udp.metadata.truncation, "glue left out: TC");
     assert_eq!(udp.answers.len(), 18);
     assert!(
         !udp.additionals.is_empty() && udp.additionals.len() < 18,
