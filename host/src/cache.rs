@@ -72,6 +72,14 @@ struct Key {
     checking_disabled: bool,
 }
 
+/// What a kept answer is good for at a given moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Fresh,
+    Stale,
+    Expired,
+}
+
 struct Item {
     message: Message,
     stored: Instant,
@@ -223,17 +231,14 @@ impl Cache {
         let now = Instant::now();
         let found = {
             let items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-            items
-                .map
-                .get(&key)
-                .map(|item| (self.answer(item, q, now), item.class, now.duration_since(item.stored) < item.ttl))
+            items.map.get(&key).map(|item| (self.answer(item, q, now), item.class, self.state(item, now)))
         };
         match found {
-            Some((bytes, class, true)) => {
+            Some((bytes, class, State::Fresh)) => {
                 registry().inc("coredns_cache_hits_total", &[&self.server, class.label(), &self.zones_label, ""]);
                 return Reply::Answer { bytes, by: "cache" };
             }
-            Some((stale, _, false)) if self.options.stale.is_some() => {
+            Some((stale, _, State::Stale)) => {
                 let (_, refresh) = self.options.stale.unwrap_or((Duration::ZERO, Refresh::Verify));
                 if refresh == Refresh::Verify {
                     let reply = next.run(q).await;
@@ -258,6 +263,23 @@ impl Cache {
             self.store(key, bytes);
         }
         reply
+    }
+
+    /// Whether a kept answer may be served at `now`: within its TTL; past it, for `serve_stale`'s
+    /// duration (never a SERVFAIL, which is only ever a short pause); after that, not at all.
+    fn state(&self, item: &Item, now: Instant) -> State {
+        let age = now.duration_since(item.stored);
+        if age < item.ttl {
+            return State::Fresh;
+        }
+        match self.options.stale {
+            Some((window, _))
+                if age < item.ttl + window && item.message.metadata.response_code != ResponseCode::ServFail =>
+            {
+                State::Stale
+            }
+            _ => State::Expired,
+        }
     }
 
     /// Takes a fresh answer from below into the cache, if its class and zone allow.
@@ -423,6 +445,26 @@ mod tests {
         let nx = query("gone.example.");
         c.store_reply(&nx, &response(&nx, ResponseCode::NXDomain, 60));
         assert_eq!(stored(&c, &nx), None);
+    }
+
+    #[test]
+    fn serve_stale_is_bounded_by_its_duration_and_never_serves_a_servfail() {
+        let c = cache("cache 30 {\n serve_stale 10s\n servfail 2s\n }");
+        let (ok, failed) = (query("a.example."), query("b.example."));
+        c.store_reply(&ok, &response(&ok, ResponseCode::NoError, 5));
+        c.store_reply(&failed, &response(&failed, ResponseCode::ServFail, 0));
+        let items = c.items.lock().unwrap();
+        let at = |q: &Query, secs: u64| {
+            let item = items.map.get(&Cache::key(q)).unwrap();
+            c.state(item, item.stored + Duration::from_secs(secs))
+        };
+        assert_eq!((at(&ok, 4), at(&ok, 6), at(&ok, 14), at(&ok, 16)), (State::Fresh, State::Stale, State::Stale, State::Expired));
+        assert_eq!((at(&failed, 1), at(&failed, 3)), (State::Fresh, State::Expired), "a SERVFAIL is never stale");
+        let plain = cache("cache 30");
+        plain.store_reply(&ok, &response(&ok, ResponseCode::NoError, 5));
+        let kept = plain.items.lock().unwrap();
+        let item = kept.map.get(&Cache::key(&ok)).unwrap();
+        assert_eq!(plain.state(item, item.stored + Duration::from_secs(6)), State::Expired, "no serve_stale");
     }
 
     #[test]
