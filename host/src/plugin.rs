@@ -176,11 +176,6 @@ impl Plugin {
         self.with_instance(|instance| instance.search_path(qname, client))
     }
 
-    /// How many instances serve this block: one, whatever the number of cores.
-    pub fn pool_size(&self) -> usize {
-        1
-    }
-
     /// The events that turn stanza `stanza`'s objects into `next` (a manifest file read again):
     /// the source diffs against the one copy the plugin keeps instead of a copy of its own.
     pub fn changes(&self, stanza: u32, next: Table) -> Vec<wit::Event> {
