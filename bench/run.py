@@ -29,6 +29,7 @@ import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target/release/kubernetai")
+FAKE_APISERVER = os.path.join(ROOT, "target/release/examples/fake_apiserver")
 MODULE = os.path.join(ROOT, "target/guest/wasm32-wasip2/release/kubernetai_guest.wasm")
 # CoreDNS's published figures (its scaling guide, kubernetes plugin, default Corefile, 2 vCPUs).
 COREDNS_QPS = 33700
@@ -164,11 +165,13 @@ def pinned(cmd, core=SERVER_CORE):
     return ["taskset", "-c", core] + cmd if core else cmd
 
 
-def kubernetai(data, port, extra, log, core=SERVER_CORE):
+def kubernetai(data, port, extra, log, core=SERVER_CORE, api=None):
+    """The server on `data`'s cluster: from its manifest file, or from the API server at `api`."""
     corefile = os.path.join(data, f"Corefile.{port}")
+    source = f"endpoint {api}\n        startup_timeout 120s" if api else f"manifests {os.path.join(data, 'cluster.json')}"
     with open(corefile, "w") as f:
         f.write(f".:{port} {{\n    bind 127.0.0.1\n    kubernetai cluster.local in-addr.arpa {{\n"
-                f"        manifests {os.path.join(data, 'cluster.json')}\n        pods verified\n    }}\n}}\n")
+                f"        {source}\n        pods verified\n    }}\n}}\n")
     return subprocess.Popen(pinned([BINARY, "-conf", corefile] + extra, core), stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -283,6 +286,34 @@ def large_run(args, data, log_path, core):
             "swap_text": body.strip()}
 
 
+def api_run(data, log_path, core):
+    """The large cluster through the tests' fake API server (list and watch over HTTP): resident
+    memory once synced, and the time from the server's start to its first answer."""
+    fake = subprocess.Popen([FAKE_APISERVER, os.path.join(data, "cluster.json")], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = fake.stdout.readline().strip()
+        if not url.startswith("http://"):
+            sys.exit(f"fake_apiserver did not start: {url!r}")
+        port = free_port()
+        with open(log_path, "w") as log:
+            started = time.time()
+            proc = kubernetai(data, port, ["-admin", "none"], log, core, api=url)
+            try:
+                while not answered_by_socket(port):
+                    if proc.poll() is not None or time.time() - started > 300:
+                        sys.exit(f"kubernetai (API server) did not answer on port {port}")
+                    time.sleep(0.02)
+                startup = time.time() - started
+                rss, peak = rss_mb(proc.pid)
+            finally:
+                stop(proc)
+    finally:
+        fake.kill()
+        fake.wait()
+    return {"startup_s": startup, "rss": rss, "hwm": peak}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=os.path.join(ROOT, "target/bench"))
@@ -310,6 +341,11 @@ def main():
     big2 = large_run(args, large, os.path.join(args.out, "large-2cores.log"), None)
     print(f"large cluster: RSS {big['rss']:.1f} MiB on one core, {big2['rss']:.1f} MiB on two; synced answers after "
           f"{big['startup_s']:.2f} s on one core, {big2['startup_s']:.2f} s on two; swap {big['swap_s']:.2f} s", flush=True)
+    via_api = api_run(large, os.path.join(args.out, "large-api.log"), SERVER_CORE)
+    via_api2 = api_run(large, os.path.join(args.out, "large-api-2cores.log"), None)
+    print(f"large cluster through the API server: RSS {via_api['rss']:.1f} MiB on one core (peak {via_api['hwm']:.1f}), "
+          f"{via_api2['rss']:.1f} MiB on two; synced answers after {via_api['startup_s']:.2f} s on one core, "
+          f"{via_api2['startup_s']:.2f} s on two", flush=True)
     if args.large_only:
         return
 
@@ -343,6 +379,10 @@ def main():
          f"+{big2['rss'] - big['rss']:.1f} MiB over one core (target ≤ 10)"),
         ("start to synced answers, large, from the manifest (s)", f"{big['startup_s']:.2f} (two cores {big2['startup_s']:.2f})",
          "", "", "", "", "target ≤ 2"),
+        ("RSS, large cluster through the API server, one / two cores (MiB)",
+         f"{via_api['rss']:.1f} / {via_api2['rss']:.1f} (peak {via_api['hwm']:.1f})", "", "", "", "", "target ≤ 100"),
+        ("start to synced answers, large, through the API server (s)",
+         f"{via_api['startup_s']:.2f} (two cores {via_api2['startup_s']:.2f})", "", "", "", "", ""),
         ("RSS after a hot swap, large (MiB)", f"{big['rss_after_swap']:.1f} (peak {big['hwm']:.1f})", "", "", "", "", ""),
         (f"snapshot load, {big['objects']} objects (ms)", f"{big['load_ms']}", "", "", "", "", "target < 1000"),
         ("watch path (events/s per instance)", f"{big['events_per_s']}", "", "", "", "", "target ≥ 50000"),

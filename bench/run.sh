@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/peers.sh dnsperf:dnsperf nsd:nsd
-cargo build --release --locked -p kubernetai
+cargo build --release --locked -p kubernetai --bin kubernetai --example fake_apiserver
 exec python3 bench/run.py "$@"
