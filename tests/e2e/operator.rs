@@ -289,3 +289,30 @@ fn a_remote_cluster_signed_by_another_authority_is_refused_with_the_reason() {
     let _ = tls_server.kill();
     let _ = tls_server.wait();
 }
+
+#[test]
+fn apiserver_qps_and_burst_space_the_requests_the_api_server_sees() {
+    use crate::apiserver::FakeApi;
+    let api = FakeApi::start();
+    api.apply(namespace("shop"));
+    api.apply(service("shop", "cart", "10.1.0.5", json!({})));
+    let dir = Scratch::new("operator-qps");
+    let start = |options: &str| {
+        let corefile = dir.write(
+            "Corefile",
+            &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  endpoint {}\n{options} }}\n}}\n", api.url()),
+        );
+        let started = std::time::Instant::now();
+        let server = Server::start(&corefile);
+        (started.elapsed(), server)
+    };
+    // Unlimited, the first lists of namespaces, services and slices go out together.
+    let (free, server) = start("");
+    assert_eq!(lookup(&server, "cart.shop.svc.cluster.local"), ["10.1.0.5"]);
+    drop(server);
+    // One request a second: the three lists alone take two seconds before the server is synced.
+    let (limited, server) = start("  apiserver_qps 1\n  apiserver_burst 1\n");
+    assert_eq!(lookup(&server, "cart.shop.svc.cluster.local"), ["10.1.0.5"]);
+    assert!(limited >= Duration::from_millis(1800), "rate-limited start took {limited:?}");
+    assert!(limited > free + Duration::from_millis(1000), "limited {limited:?}, free {free:?}");
+}
