@@ -129,6 +129,9 @@ pub struct Upstream {
     pub addr: SocketAddr,
     pub udp: Arc<AtomicUsize>,
     pub tcp: Arc<AtomicUsize>,
+    /// Cleared, the upstream swallows every query (counted, never answered), as a blackholed
+    /// server does; set again, it answers.
+    pub answering: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn reply(query: &[u8], over_tcp: bool) -> Option<Vec<u8>> {
@@ -158,11 +161,16 @@ impl Upstream {
         let udp_socket = UdpSocket::bind(("127.0.0.1", port)).expect("udp");
         let tcp_listener = TcpListener::bind(("127.0.0.1", port)).expect("tcp");
         let (udp, tcp) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let answering = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let count = udp.clone();
+        let open = answering.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok((n, peer)) = udp_socket.recv_from(&mut buf) {
                 count.fetch_add(1, Ordering::SeqCst);
+                if !open.load(Ordering::SeqCst) {
+                    continue;
+                }
                 let (socket, packet) = (udp_socket.try_clone().expect("clone"), buf[..n].to_vec());
                 std::thread::spawn(move || {
                     std::thread::sleep(delay);
@@ -173,13 +181,21 @@ impl Upstream {
             }
         });
         let count = tcp.clone();
+        let open = answering.clone();
         std::thread::spawn(move || {
             for stream in tcp_listener.incoming().map_while(Result::ok) {
-                let count = count.clone();
-                std::thread::spawn(move || serve_tcp(stream, &count, delay));
+                let (count, open) = (count.clone(), open.clone());
+                std::thread::spawn(move || {
+                    if open.load(Ordering::SeqCst) {
+                        serve_tcp(stream, &count, delay);
+                    } else {
+                        // Held open, unanswered, until the client gives up.
+                        std::thread::sleep(Duration::from_secs(10));
+                    }
+                });
             }
         });
-        Upstream { addr: ([127, 0, 0, 1], port).into(), udp, tcp }
+        Upstream { addr: ([127, 0, 0, 1], port).into(), udp, tcp, answering }
     }
 }
 

@@ -174,17 +174,42 @@ fn forward_transports_policies_and_limits() {
     assert_eq!(a(&server, "db.public.example."), ["192.0.2.1"]);
     drop(server);
 
-    // sequential with a dead first upstream: answers come from the second; max_fails marks the
-    // dead one down so later queries skip it without waiting.
-    let dead = format!("127.0.0.1:{}", free_port());
-    let server =
-        forward_server(&dir, &format!("{dead} {}", up.addr), "  policy sequential\n  max_fails 1\n  health_check 5s");
-    for i in 0..3 {
+    // sequential with a first upstream that swallows every query (a blackhole, not a refusal):
+    // the first query waits out the exchange timeout and is answered by the second; the failure
+    // starts the health check, and once its failed probes pass max_fails (CoreDNS: down when
+    // fails > max_fails) later queries skip the first without waiting; it is brought back once
+    // it answers a probe.
+    let hole = Upstream::start(Duration::ZERO);
+    hole.answering.store(false, Ordering::SeqCst);
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n prometheus 127.0.0.1:0\n forward . {} {} {{\n  policy sequential\n  max_fails 1\n  health_check 300ms\n }}\n}}\n",
+            hole.addr, up.addr
+        ),
+    );
+    let server = Server::start(&corefile);
+    let metrics = url_in(&server.wait_for("plugin/prometheus: serving"));
+    assert_eq!(a(&server, "seq0.example."), ["192.0.2.1"]);
+    // A probe every 300 ms, each failing after its 1 s timeout.
+    std::thread::sleep(Duration::from_millis(2500));
+    let swallowed = hole.udp.load(Ordering::SeqCst);
+    for i in 1..4 {
+        let started = Instant::now();
         assert_eq!(a(&server, &format!("seq{i}.example.")), ["192.0.2.1"]);
+        assert!(started.elapsed() < Duration::from_millis(1500), "the down upstream was skipped: {:?}", started.elapsed());
     }
-    let started = Instant::now();
-    assert_eq!(a(&server, "fast.example."), ["192.0.2.1"]);
-    assert!(started.elapsed() < Duration::from_millis(1500), "the down upstream was skipped: {:?}", started.elapsed());
+    std::thread::sleep(Duration::from_millis(1200));
+    let failures = |text: &str| metric(text, "coredns_proxy_healthcheck_failures_total", &format!("to=\"{}\"", hole.addr));
+    let (_, text) = curl(&metrics);
+    assert!(failures(&text) >= 2.0, "the probe keeps failing on the blackhole:\n{text}");
+    assert!(hole.udp.load(Ordering::SeqCst) > swallowed, "probes reach it while it is down");
+    // It answers again: a probe brings it back, and sequential sends it the next query.
+    hole.answering.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(1000));
+    let before = hole.udp.load(Ordering::SeqCst);
+    assert_eq!(a(&server, "back.example."), ["192.0.2.1"]);
+    assert!(hole.udp.load(Ordering::SeqCst) > before, "the recovered upstream answers first again");
     drop(server);
 
     // max_concurrent: beyond the limit, queries are refused at once.
