@@ -335,6 +335,8 @@ async fn apply_reports(
             registry().observe("coredns_kubernetes_dns_programming_duration_seconds", &[t.service_kind], took);
         }
         if became_synced {
+            // The first lists decoded whole pages of full objects: hand what they left back.
+            crate::process::trim_heap();
             println!("[INFO] plugin/kubernetai: {at}: synced with the Kubernetes API");
             registry().set("kubernetai_stanza_synced", &[server, &at], 1.0);
             let _ = synced.send(true);
