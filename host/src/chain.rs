@@ -1,5 +1,5 @@
 //! A server block's plugin chain as it runs per query: the stages in CoreDNS's plugin order
-//! (loadbalance, cache, autopath, transfer, kubernetai, loop, forward), each answering or calling
+//! (any, loadbalance, cache, autopath, minimal, transfer, kubernetai, loop, forward), each answering or calling
 //! the next, and what a query and a reply are on the way through.
 
 use std::net::SocketAddr;
@@ -116,9 +116,11 @@ impl Reply {
 /// One plugin of a chain.
 #[derive(Clone)]
 pub enum Stage {
+    Any,
     LoadBalance,
     Cache(Arc<Cache>),
     Autopath(Arc<Autopath>),
+    Minimal,
     Transfer(Arc<Transfer>),
     Kubernetai(Arc<Plugin>),
     Loop(Arc<LoopDetect>),
@@ -128,9 +130,11 @@ pub enum Stage {
 impl Stage {
     pub fn name(&self) -> &'static str {
         match self {
+            Stage::Any => "any",
             Stage::LoadBalance => "loadbalance",
             Stage::Cache(_) => "cache",
             Stage::Autopath(_) => "autopath",
+            Stage::Minimal => "minimal",
             Stage::Transfer(_) => "transfer",
             Stage::Kubernetai(_) => "kubernetai",
             Stage::Loop(_) => "loop",
@@ -160,9 +164,11 @@ impl<'a> Next<'a> {
             };
             let next = Next { at: self.at + 1, ..self };
             match stage {
+                Stage::Any => crate::any::serve(next, q).await,
                 Stage::LoadBalance => crate::loadbalance::serve(next, q).await,
                 Stage::Cache(cache) => cache.serve(next, q).await,
                 Stage::Autopath(autopath) => autopath.serve(next, q).await,
+                Stage::Minimal => crate::minimal::serve(next, q).await,
                 Stage::Transfer(transfer) => transfer.serve(next, q).await,
                 Stage::Kubernetai(plugin) => kubernetai(plugin, next, q).await,
                 Stage::Loop(detect) => detect.serve(next, q).await,

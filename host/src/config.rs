@@ -13,7 +13,7 @@ use crate::forward::Forward;
 use crate::log::Log;
 use crate::stanza::{self, Stanza, parse_duration};
 use crate::status::{self, Endpoint};
-use crate::{autopath, cache, loadbalance, loop_detect, plugins, reload, transfer};
+use crate::{any, autopath, cache, loadbalance, loop_detect, minimal, plugins, reload, transfer};
 
 /// CoreDNS's default port when neither the key nor `-dns.port` names one.
 pub const DEFAULT_PORT: u16 = 53;
@@ -40,6 +40,10 @@ pub struct Server {
     /// `reload` interval and jitter.
     pub reload: Option<(Duration, Duration)>,
     pub loadbalance: bool,
+    /// `any`: ANY queries get an RFC 8482 HINFO answer.
+    pub any: bool,
+    /// `minimal`: positive answers without authority and additional sections.
+    pub minimal: bool,
     pub cache: Option<cache::Options>,
     pub autopath: Option<autopath::Options>,
     pub transfer: Vec<transfer::Options>,
@@ -92,6 +96,8 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
         prometheus: None,
         reload: None,
         loadbalance: false,
+        any: false,
+        minimal: false,
         cache: None,
         autopath: None,
         transfer: vec![],
@@ -163,6 +169,16 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
             "reload" => {
                 once(server.reload.is_some())?;
                 server.reload = Some(reload::parse(d)?);
+            }
+            "any" => {
+                once(server.any)?;
+                any::parse(d)?;
+                server.any = true;
+            }
+            "minimal" => {
+                once(server.minimal)?;
+                minimal::parse(d)?;
+                server.minimal = true;
             }
             "loadbalance" => {
                 once(server.loadbalance)?;
@@ -361,6 +377,8 @@ mod tests {
                 ". {\n autopath @etcd\n}\n",
                 "Corefile:2 - autopath: unknown plugin @etcd; only @kubernetai (or @kubernetes) gives a search path".into(),
             ),
+            (". {\n any all\n}\n", "Corefile:2 - any: takes no arguments".into()),
+            (". {\n minimal {\n }\n}\n", "Corefile:2 - minimal: takes no arguments".into()),
             (
                 ". {\n loadbalance weighted w.txt\n}\n",
                 "Corefile:2 - loadbalance: the weighted policy is not supported; use round_robin".into(),

@@ -86,6 +86,9 @@ impl Instance {
             let label = server_label(srv);
             let zones = srv.zones();
             let mut stages = Vec::new();
+            if srv.any {
+                stages.push(Stage::Any);
+            }
             if srv.loadbalance {
                 stages.push(Stage::LoadBalance);
             }
@@ -99,6 +102,9 @@ impl Instance {
                     (Ok(_), None) => anyhow::bail!("{}: autopath @kubernetai without kubernetai", srv.at),
                 };
                 stages.push(Stage::Autopath(Arc::new(Autopath::new(options.zones.clone(), search, &label))));
+            }
+            if srv.minimal {
+                stages.push(Stage::Minimal);
             }
             if !srv.transfer.is_empty() {
                 stages.push(Stage::Transfer(Arc::new(Transfer::new(srv.transfer.clone(), plugin.clone()))));

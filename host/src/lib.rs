@@ -2,6 +2,7 @@
 //! cluster watches. `main.rs` runs it; the fuzz targets in `fuzz/` drive its parsers directly.
 
 pub mod admin;
+pub mod any;
 pub mod autopath;
 pub mod cache;
 pub mod chain;
@@ -19,6 +20,7 @@ pub mod log;
 pub mod loop_detect;
 pub mod manifests;
 pub mod metrics;
+pub mod minimal;
 pub mod module;
 pub mod native;
 pub mod objects;

@@ -396,3 +396,38 @@ fn log_classes_and_consolidated_errors() {
     let line = server.wait_for("errors like");
     assert!(line.contains("[ERROR] plugin/errors: 3 errors like 'i/o timeout|refused' occurred in last 2s"), "{line}");
 }
+
+#[test]
+fn any_answers_rfc8482_and_minimal_leaves_out_authority_and_additional() {
+    let dir = Scratch::new("plugins-any-minimal");
+    let mut items = vec![namespace("shop")];
+    items.extend(headless("shop", "db", &["10.1.2.1", "10.1.2.2"]));
+    let cluster = dir.write("cluster.json", &json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
+    let corefile = |plugins: &str| {
+        dir.write(
+            "Corefile",
+            &format!(". {{\n bind 127.0.0.1\n{plugins} kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", cluster.display()),
+        )
+    };
+    let srv = "_http._tcp.db.shop.svc.cluster.local.";
+
+    // Without the plugins: ANY is answered by kubernetai, SRV carries its glue.
+    let plain = Server::start(&corefile(""));
+    let glue = dig(plain.addr, &[srv, "SRV"]);
+    assert!(glue.contains("ADDITIONAL SECTION") && glue.contains("10.1.2.1"), "{glue}");
+    drop(plain);
+
+    // As CoreDNS's README shows: `example.org. 8482 IN HINFO "ANY obsoleted" "See RFC 8482"`.
+    let server = Server::start(&corefile(" any\n minimal\n"));
+    let any = dig(server.addr, &["db.shop.svc.cluster.local.", "ANY", "+noall", "+answer"]);
+    assert_eq!(
+        any.lines().filter(|l| !l.starts_with(';') && !l.trim().is_empty()).collect::<Vec<_>>(),
+        ["db.shop.svc.cluster.local. 8482\tIN\tHINFO\t\"ANY obsoleted\" \"See RFC 8482\""],
+        "{any}"
+    );
+    // minimal: the SRV answer whole, no glue; a name error keeps its SOA.
+    let lean = dig(server.addr, &[srv, "SRV"]);
+    assert!(lean.contains("ANSWER: 2") && lean.contains("ADDITIONAL: 1") && !lean.contains("10.1.2.1"), "{lean}");
+    let nx = dig(server.addr, &["nope.shop.svc.cluster.local.", "A"]);
+    assert!(nx.contains("NXDOMAIN") && nx.contains("AUTHORITY: 1"), "{nx}");
+}
