@@ -87,6 +87,15 @@ def answered_by_socket(port, name="svc-0.ns-0.svc.cluster.local"):
     return len(answer) > 12 and answer[:2] == query[:2] and (answer[6] << 8 | answer[7]) > 0
 
 
+def first_answer(port, proc, started, what, limit):
+    """Seconds from `started` to the server's first answer from the cluster, probed every 20 ms."""
+    while not answered_by_socket(port):
+        if proc.poll() is not None or time.time() - started > limit:
+            sys.exit(f"{what} did not answer on port {port}")
+        time.sleep(0.02)
+    return time.time() - started
+
+
 def wait_answering(port, proc, what):
     for _ in range(600):
         if proc.poll() is not None:
@@ -257,12 +266,7 @@ def large_run(args, data, log_path, core):
         started = time.time()
         proc = kubernetai(data, port, ["-module", module, "-admin", admin], log, core)
         try:
-            # From the process's start to its first answer from the cluster, probed every 20 ms.
-            while not answered_by_socket(port):
-                if proc.poll() is not None or time.time() - started > 120:
-                    sys.exit(f"kubernetai (large) did not answer on port {port}")
-                time.sleep(0.02)
-            startup = time.time() - started
+            startup = first_answer(port, proc, started, "kubernetai (large)", 120)
             rss, _ = rss_mb(proc.pid)
             t0 = time.time()
             body = None
@@ -300,11 +304,7 @@ def api_run(data, log_path, core):
             started = time.time()
             proc = kubernetai(data, port, ["-admin", "none"], log, core, api=url)
             try:
-                while not answered_by_socket(port):
-                    if proc.poll() is not None or time.time() - started > 300:
-                        sys.exit(f"kubernetai (API server) did not answer on port {port}")
-                    time.sleep(0.02)
-                startup = time.time() - started
+                startup = first_answer(port, proc, started, "kubernetai (API server)", 300)
                 rss, peak = rss_mb(proc.pid)
             finally:
                 stop(proc)
