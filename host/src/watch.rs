@@ -26,6 +26,8 @@ pub enum WatchError {
     Kubeconfig { file: String, source: kube::config::KubeconfigError },
     #[error("endpoint and tls options: {0}")]
     Endpoint(serde_json::Error),
+    #[error("in-cluster configuration from KUBERNETAI_SERVICE_ACCOUNT_DIR: {0}")]
+    ServiceAccountDir(serde_json::Error),
     #[error("building the client configuration: {0}")]
     Config(#[from] kube::config::KubeconfigError),
     #[error("in-cluster configuration (no endpoint or kubeconfig given): {0}")]
@@ -59,7 +61,32 @@ async fn config(api: &ApiOptions) -> Result<Config, WatchError> {
         let kc: Kubeconfig = serde_json::from_value(yaml).map_err(WatchError::Endpoint)?;
         return Ok(Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?);
     }
-    Ok(Config::incluster()?)
+    in_cluster().await
+}
+
+/// Where a pod finds its service account's token and CA, as client-go reads them.
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The in-cluster configuration: `KUBERNETES_SERVICE_HOST`/`_PORT`, the service account's token
+/// (re-read as it rotates) and CA. `KUBERNETAI_SERVICE_ACCOUNT_DIR` moves the directory, for
+/// tests or a server in another mount namespace; without it kube-rs reads the standard one.
+async fn in_cluster() -> Result<Config, WatchError> {
+    let Ok(dir) = std::env::var("KUBERNETAI_SERVICE_ACCOUNT_DIR") else {
+        return Ok(Config::incluster()?);
+    };
+    let dir = std::path::Path::new(if dir.is_empty() { SERVICE_ACCOUNT_DIR } else { &dir });
+    let host = std::env::var("KUBERNETES_SERVICE_HOST").unwrap_or_default();
+    let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "in-cluster",
+        "clusters": [{"name": "c", "cluster": {"server": format!("https://{host}:{port}"),
+                      "certificate-authority": dir.join("ca.crt").display().to_string()}}],
+        "users": [{"name": "u", "user": {"tokenFile": dir.join("token").display().to_string()}}],
+        "contexts": [{"name": "in-cluster", "context": {"cluster": "c", "user": "u"}}],
+    });
+    let kc: Kubeconfig = serde_json::from_value(kubeconfig).map_err(WatchError::ServiceAccountDir)?;
+    Ok(Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?)
 }
 
 /// A client with the stanza's `apiserver_qps`/`apiserver_burst` rate and

@@ -2,7 +2,9 @@
 //! HTTP/1.1: discovery documents, paged lists (`limit`/`continue`) with a `resourceVersion`,
 //! label selectors, chunked watch streams with bookmarks, and `410 Gone` ("Expired") for a
 //! resourceVersion older than the compacted history. Tests change objects and inject faults
-//! through [`FakeApi`]; `kubectl` is pointed at it to prove the protocol is the real one.
+//! through [`FakeApi`]; `kubectl` is pointed at it to prove the protocol is the real one. Over
+//! HTTPS ([`FakeApi::start_tls`]) it presents a certificate, and can demand a client certificate
+//! signed by a given CA and a bearer token, as a real API server's authentication does.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -40,6 +42,11 @@ struct Store {
     down: bool,
     /// Requests served, by path (without query), for tests that check what clients asked.
     requests: Vec<String>,
+    /// How long each list takes to answer, and how many lists were being answered at once: now
+    /// and at most (for tests of a client's in-flight limit).
+    list_delay: Duration,
+    lists_now: usize,
+    lists_most: usize,
 }
 
 type Shared = Arc<(Mutex<Store>, Condvar)>;
@@ -48,25 +55,94 @@ type Shared = Arc<(Mutex<Store>, Condvar)>;
 pub struct FakeApi {
     pub addr: SocketAddr,
     state: Shared,
+    tls: bool,
+}
+
+/// How the HTTPS server authenticates: its certificate and key (PEM files), the CA a client
+/// certificate must be signed by (None: none asked), the bearer token every request must carry.
+pub struct Tls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub client_ca: Option<std::path::PathBuf>,
+    pub token: Option<String>,
+}
+
+/// A connection, plain or TLS: read as a stream, written, and cut.
+trait Conn: Read + Write + Send {
+    fn cut(&mut self);
+}
+
+impl Conn for TcpStream {
+    fn cut(&mut self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn cut(&mut self) {
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+fn server_config(tls: &Tls) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(&tls.cert).expect("server cert").map(|c| c.expect("a certificate")).collect();
+    let key = PrivateKeyDer::from_pem_file(&tls.key).expect("server key");
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().expect("versions");
+    let builder = match &tls.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca).expect("client CA") {
+                roots.add(c.expect("a certificate")).expect("a CA certificate");
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Arc::new(builder.with_single_cert(certs, key).expect("server certificate and key"))
 }
 
 impl FakeApi {
     pub fn start() -> FakeApi {
+        Self::serving(None)
+    }
+
+    /// The same server over HTTPS, authenticating clients as `tls` says.
+    pub fn start_tls(tls: Tls) -> FakeApi {
+        Self::serving(Some(tls))
+    }
+
+    fn serving(tls: Option<Tls>) -> FakeApi {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake apiserver");
         let addr = listener.local_addr().expect("addr");
         let state: Shared = Arc::new((Mutex::new(Store { rv: 100, ..Store::default() }), Condvar::new()));
         let shared = state.clone();
+        let secure = tls.is_some();
+        let config = tls.as_ref().map(server_config);
+        let token = tls.and_then(|t| t.token);
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let shared = shared.clone();
-                std::thread::spawn(move || serve(conn, shared));
+                let (shared, config, token) = (shared.clone(), config.clone(), token.clone());
+                std::thread::spawn(move || match config {
+                    Some(config) => match rustls::ServerConnection::new(config) {
+                        Ok(session) => serve(rustls::StreamOwned::new(session, conn), shared, token.as_deref()),
+                        Err(_) => {}
+                    },
+                    None => serve(conn, shared, None),
+                });
             }
         });
-        FakeApi { addr, state }
+        FakeApi { addr, state, tls: secure }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     fn change<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
@@ -145,6 +221,16 @@ impl FakeApi {
         });
     }
 
+    /// Answers every list only after `delay`, so concurrent lists overlap.
+    pub fn slow_lists(&self, delay: Duration) {
+        self.change(|s| s.list_delay = delay);
+    }
+
+    /// The most lists that were being answered at once.
+    pub fn most_lists_at_once(&self) -> usize {
+        self.state.0.lock().expect("store").lists_most
+    }
+
     /// How many requests asked for `path` with a query containing `needle`.
     pub fn requests_matching(&self, needle: &str) -> usize {
         self.state.0.lock().expect("store").requests.iter().filter(|r| r.contains(needle)).count()
@@ -164,14 +250,13 @@ fn labels_of(obj: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Serves requests on one connection until it closes (keep-alive).
-fn serve(conn: TcpStream, shared: Shared) {
+/// Serves requests on one connection until it closes (keep-alive); with `token`, a request
+/// without `Authorization: Bearer TOKEN` gets 401, as an API server answers.
+fn serve<C: Conn>(conn: C, shared: Shared, token: Option<&str>) {
     if shared.0.lock().map(|s| s.down).unwrap_or(true) {
         return;
     }
-    let Ok(read) = conn.try_clone() else { return };
-    let mut reader = BufReader::new(read);
-    let mut conn = conn;
+    let mut reader = BufReader::new(conn);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -204,13 +289,32 @@ fn serve(conn: TcpStream, shared: Shared) {
         let params: BTreeMap<String, String> =
             query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), decode(v))).collect();
         shared.0.lock().expect("store").requests.push(format!("{target} authorization={auth}"));
+        let conn = reader.get_mut();
+        if token.is_some_and(|t| auth != format!("Bearer {t}")) {
+            respond(conn, 401, &status(401, "Unauthorized", "Unauthorized").to_string());
+            return;
+        }
+        let is_list = !params.get("watch").is_some_and(|w| w == "true" || w == "1")
+            && RESOURCES.iter().any(|r| path.trim_end_matches('/') == format!("{}/{}", r.1, r.0));
+        if is_list {
+            let delay = {
+                let mut s = shared.0.lock().expect("store");
+                s.lists_now += 1;
+                s.lists_most = s.lists_most.max(s.lists_now);
+                s.list_delay
+            };
+            std::thread::sleep(delay);
+        }
         let keep = match route(path, &params, &shared) {
-            Response::Json(code, value) => respond(&mut conn, code, &value.to_string()),
+            Response::Json(code, value) => respond(conn, code, &value.to_string()),
             Response::Watch(plural, from, selector) => {
-                watch(&mut conn, &shared, &plural, from, selector.as_ref());
+                watch(conn, &shared, &plural, from, selector.as_ref());
                 false
             }
         };
+        if is_list {
+            shared.0.lock().expect("store").lists_now -= 1;
+        }
         if !keep {
             return;
         }
@@ -327,24 +431,25 @@ fn route(path: &str, params: &BTreeMap<String, String>, shared: &Shared) -> Resp
     )
 }
 
-fn respond(conn: &mut TcpStream, code: u16, body: &str) -> bool {
+fn respond<C: Conn>(conn: &mut C, code: u16, body: &str) -> bool {
     let reason = match code {
         200 => "OK",
+        401 => "Unauthorized",
         404 => "Not Found",
         410 => "Gone",
         _ => "Error",
     };
     let head =
         format!("HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
-    conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(body.as_bytes())).is_ok()
+    conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(body.as_bytes())).and_then(|_| conn.flush()).is_ok()
 }
 
-fn chunk(conn: &mut TcpStream, data: &str) -> bool {
+fn chunk<C: Conn>(conn: &mut C, data: &str) -> bool {
     conn.write_all(format!("{:x}\r\n{data}\r\n", data.len()).as_bytes()).and_then(|_| conn.flush()).is_ok()
 }
 
 /// A watch stream: events after `from`, bookmarks while idle, cut when the epoch moves.
-fn watch(conn: &mut TcpStream, shared: &Shared, plural: &str, from: u64, selector: Option<&Selector>) {
+fn watch<C: Conn>(conn: &mut C, shared: &Shared, plural: &str, from: u64, selector: Option<&Selector>) {
     let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     if conn.write_all(head.as_bytes()).is_err() {
         return;
@@ -364,7 +469,7 @@ fn watch(conn: &mut TcpStream, shared: &Shared, plural: &str, from: u64, selecto
         if store.epoch != epoch || store.down {
             // Cut mid-event: half an object, then the connection drops.
             let _ = conn.write_all(b"40\r\n{\"type\":\"MODIFIED\",\"object\":{\"kind\":");
-            let _ = conn.shutdown(std::net::Shutdown::Both);
+            conn.cut();
             return;
         }
         let pending: Vec<(u64, &'static str, Value)> = store

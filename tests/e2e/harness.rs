@@ -63,9 +63,15 @@ impl Server {
 
     /// Starts the binary with extra command-line arguments.
     pub fn start_with(corefile: &Path, extra: &[&str]) -> Server {
+        Server::start_env(corefile, extra, &[])
+    }
+
+    /// Starts the binary with extra arguments and environment variables.
+    pub fn start_env(corefile: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(binary())
             .args(["-conf", corefile.to_str().expect("utf-8 path"), "-dns.port", "0", "-admin", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

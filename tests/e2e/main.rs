@@ -9,6 +9,7 @@ mod apiserver;
 mod chase;
 mod conformance;
 mod corefile;
+mod credentials;
 mod deploy;
 mod fallthrough;
 mod faults;

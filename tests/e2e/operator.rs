@@ -316,3 +316,25 @@ fn apiserver_qps_and_burst_space_the_requests_the_api_server_sees() {
     assert!(limited >= Duration::from_millis(1800), "rate-limited start took {limited:?}");
     assert!(limited > free + Duration::from_millis(1000), "limited {limited:?}, free {free:?}");
 }
+
+#[test]
+fn apiserver_max_inflight_bounds_the_requests_in_flight() {
+    use crate::apiserver::FakeApi;
+    let dir = Scratch::new("operator-inflight");
+    let most = |options: &str| {
+        let api = FakeApi::start();
+        api.apply(namespace("shop"));
+        api.apply(service("shop", "cart", "10.1.0.5", json!({})));
+        api.slow_lists(Duration::from_millis(300));
+        let corefile = dir.write(
+            "Corefile",
+            &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  endpoint {}\n{options} }}\n}}\n", api.url()),
+        );
+        let server = Server::start(&corefile);
+        assert_eq!(lookup(&server, "cart.shop.svc.cluster.local"), ["10.1.0.5"]);
+        api.most_lists_at_once()
+    };
+    // Namespaces, services and slices are listed at once without a limit; one at a time with it.
+    assert!(most("") >= 2, "lists overlap without a limit");
+    assert_eq!(most("  apiserver_max_inflight 1\n"), 1, "one request in flight at a time");
+}
