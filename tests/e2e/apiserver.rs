@@ -305,16 +305,19 @@ fn serve<C: Conn>(conn: C, shared: Shared, token: Option<&str>) {
             };
             std::thread::sleep(delay);
         }
-        let keep = match route(path, &params, &shared) {
+        let response = route(path, &params, &shared);
+        // Done before a byte of the answer goes out: the client's next request may follow the
+        // headers at once, and must not be counted as overlapping this one.
+        if is_list {
+            shared.0.lock().expect("store").lists_now -= 1;
+        }
+        let keep = match response {
             Response::Json(code, value) => respond(conn, code, &value.to_string()),
             Response::Watch(plural, from, selector) => {
                 watch(conn, &shared, &plural, from, selector.as_ref());
                 false
             }
         };
-        if is_list {
-            shared.0.lock().expect("store").lists_now -= 1;
-        }
         if !keep {
             return;
         }
