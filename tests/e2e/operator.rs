@@ -218,7 +218,7 @@ fn the_coredns_mixin_finds_every_metric_it_queries() {
                 && l.ends_with(" 1")
         })
     };
-    assert!(within("4.096") && !within("0.512"), "about a second, as stamped:\n{text}");
+    assert!(within("8.192") && !within("0.512"), "about a second, as stamped:\n{text}");
 }
 
 /// Runs openssl with `args` in `dir`.

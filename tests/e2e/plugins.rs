@@ -202,11 +202,12 @@ fn forward_transports_policies_and_limits() {
     std::thread::sleep(Duration::from_millis(1200));
     let failures = |text: &str| metric(text, "coredns_proxy_healthcheck_failures_total", &format!("to=\"{}\"", hole.addr));
     let (_, text) = curl(&metrics);
-    assert!(failures(&text) >= 2.0, "the probe keeps failing on the blackhole:\n{text}");
+    assert!(failures(&text) >= 1.0, "the probe fails on the blackhole, counted:\n{text}");
     assert!(hole.udp.load(Ordering::SeqCst) > swallowed, "probes reach it while it is down");
     // It answers again: a probe brings it back, and sequential sends it the next query.
     hole.answering.store(true, Ordering::SeqCst);
-    std::thread::sleep(Duration::from_millis(1000));
+    // A probe in flight may still time out (1 s); the next one, 300 ms later, succeeds.
+    std::thread::sleep(Duration::from_millis(2500));
     let before = hole.udp.load(Ordering::SeqCst);
     assert_eq!(a(&server, "back.example."), ["192.0.2.1"]);
     assert!(hole.udp.load(Ordering::SeqCst) > before, "the recovered upstream answers first again");
