@@ -12,19 +12,26 @@ use crate::apiserver::{FakeApi, Tls};
 use crate::harness::{Scratch, Server};
 use crate::live::{lookup, namespace, service};
 
-fn openssl(dir: &Scratch, args: &[&str]) {
+/// Runs openssl with `args` in `dir`.
+pub fn openssl(dir: &Scratch, args: &[&str]) {
     let out = std::process::Command::new("openssl").args(args).current_dir(&dir.0).output().expect("openssl runs");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA (`NAME.crt`, `NAME.key`) made here.
+pub fn authority(dir: &Scratch, name: &str) {
+    let subject = format!("/CN={name}");
+    openssl(dir, &[
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+        "-keyout", &format!("{name}.key"), "-out", &format!("{name}.crt"), "-subj", &subject,
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,digitalSignature",
+    ]);
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate with a PKCS#1 RSA key.
 fn certificates(dir: &Scratch) {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend(["-days", "2", "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=fake-cluster-ca"]);
-    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,digitalSignature"]);
-    openssl(dir, &ca);
+    authority(dir, "ca");
     let mut server = vec!["req"];
     server.extend(ec);
     server.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver"]);

@@ -221,24 +221,9 @@ fn the_coredns_mixin_finds_every_metric_it_queries() {
     assert!(within("8.192") && !within("0.512"), "about a second, as stamped:\n{text}");
 }
 
-/// Runs openssl with `args` in `dir`.
-fn openssl(dir: &Scratch, args: &[&str]) {
-    let out = std::process::Command::new("openssl").args(args).current_dir(&dir.0).output().expect("openssl runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A CA (`NAME.crt`, `NAME.key`) made here.
-fn authority(dir: &Scratch, name: &str) {
-    let subject = format!("/CN={name}");
-    openssl(dir, &[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-        "-keyout", &format!("{name}.key"), "-out", &format!("{name}.crt"), "-subj", &subject,
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,digitalSignature",
-    ]);
-}
-
 #[test]
 fn a_remote_cluster_signed_by_another_authority_is_refused_with_the_reason() {
+    use crate::credentials::{authority, openssl};
     let dir = Scratch::new("operator-tls");
     // The API server's certificate is signed by one CA; the stanza trusts another.
     authority(&dir, "server-ca");
