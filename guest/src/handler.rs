@@ -14,10 +14,10 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use crate::answers::Answers;
 use crate::config::{ConfigError, Server, Stanza};
 use crate::name;
 use crate::resolve::{self, Found, Host, NameError};
-use crate::answers::Answers;
 use crate::snapshot::{Event, Rejected, Snapshot};
 
 /// The transport a query came over.
@@ -83,10 +83,13 @@ impl Plugin {
         }
         Ok(Plugin {
             server,
-            stanzas: stanzas.into_iter().map(|s| {
-                let snap = Snapshot::for_stanza(&s);
-                (s, snap)
-            }).collect(),
+            stanzas: stanzas
+                .into_iter()
+                .map(|s| {
+                    let snap = Snapshot::for_stanza(&s);
+                    (s, snap)
+                })
+                .collect(),
             answers: Answers::default(),
         })
     }

@@ -96,9 +96,7 @@ fn pods(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
     match stanza.pods {
         PodMode::Insecure => Ok(vec![found()]),
         _ => {
-            let exists = snap
-                .pods_with_ip(&ip)
-                .any(|p| !p.terminating && p.namespace == r.namespace);
+            let exists = snap.pods_with_ip(&ip).any(|p| !p.terminating && p.namespace == r.namespace);
             if exists { Ok(vec![found()]) } else { Err(NameError::NoItems) }
         }
     }

@@ -368,7 +368,11 @@ impl Snapshot {
 
     /// Every pod whose address (`status.podIP`) is `ip`.
     pub fn pods_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = PodAt<'_>> {
-        self.pods_by_ip.get(ip).into_iter().flatten().map(|(ns, terminating)| PodAt { namespace: ns, terminating: *terminating })
+        self.pods_by_ip
+            .get(ip)
+            .into_iter()
+            .flatten()
+            .map(|(ns, terminating)| PodAt { namespace: ns, terminating: *terminating })
     }
 
     /// Every service holding `ip` as a cluster IP, in key order.

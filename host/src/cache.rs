@@ -458,7 +458,10 @@ mod tests {
             let item = items.map.get(&Cache::key(q)).unwrap();
             c.state(item, item.stored + Duration::from_secs(secs))
         };
-        assert_eq!((at(&ok, 4), at(&ok, 6), at(&ok, 14), at(&ok, 16)), (State::Fresh, State::Stale, State::Stale, State::Expired));
+        assert_eq!(
+            (at(&ok, 4), at(&ok, 6), at(&ok, 14), at(&ok, 16)),
+            (State::Fresh, State::Stale, State::Stale, State::Expired)
+        );
         assert_eq!((at(&failed, 1), at(&failed, 3)), (State::Fresh, State::Expired), "a SERVFAIL is never stale");
         let plain = cache("cache 30");
         plain.store_reply(&ok, &response(&ok, ResponseCode::NoError, 5));

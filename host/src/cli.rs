@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::config::DEFAULT_PORT;
 use crate::plugins;
 
-pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port|-p PORT] [-quiet] [-pidfile FILE] [-module FILE|native] [-module.memory MIB] [-admin ADDR|none] [-version] [-plugins]";
+pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port|-p PORT] [-quiet] [-pidfile FILE] [-module FILE|native] [-module.memory MIB] [-module.cache DIR] [-admin ADDR|none] [-version] [-plugins]";
 
 /// What the server was asked to do.
 pub struct Args {
@@ -16,8 +16,8 @@ pub struct Args {
     pub port: u16,
     /// The kubernetai module to run instead of the one built in; re-read on SIGHUP and on change.
     pub module: Option<PathBuf>,
-    /// Linear memory each module instance may use, in bytes.
-    pub memory_limit: usize,
+    /// `-module.memory` and `-module.cache`.
+    pub loading: crate::module::Loading,
     /// Where the admin endpoint listens; None when turned off.
     pub admin: Option<String>,
     /// `-quiet`: no startup banner (the zones and the version), as CoreDNS.
@@ -41,7 +41,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         conf: PathBuf::from("Corefile"),
         port: DEFAULT_PORT,
         module: None,
-        memory_limit: crate::module::DEFAULT_MEMORY_LIMIT,
+        loading: crate::module::Loading::default(),
         admin: Some(crate::admin::DEFAULT_ADDR.to_string()),
         quiet: false,
         pidfile: None,
@@ -100,8 +100,9 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
                     .ok()
                     .filter(|m| *m >= 1)
                     .ok_or_else(|| format!("invalid -module.memory {v:?} (MiB, at least 1)"))?;
-                args.memory_limit = mib << 20;
+                args.loading.memory_limit = mib << 20;
             }
+            "module.cache" => args.loading.cache = Some(PathBuf::from(value()?)),
             "dns.port" | "p" => {
                 let v = value()?;
                 args.port = v.parse().map_err(|_| format!("invalid -{name} {v:?}"))?;

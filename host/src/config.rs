@@ -375,7 +375,8 @@ mod tests {
             ),
             (
                 ". {\n autopath @etcd\n}\n",
-                "Corefile:2 - autopath: unknown plugin @etcd; only @kubernetai (or @kubernetes) gives a search path".into(),
+                "Corefile:2 - autopath: unknown plugin @etcd; only @kubernetai (or @kubernetes) gives a search path"
+                    .into(),
             ),
             (". {\n any all\n}\n", "Corefile:2 - any: takes no arguments".into()),
             (". {\n minimal {\n }\n}\n", "Corefile:2 - minimal: takes no arguments".into()),

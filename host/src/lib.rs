@@ -7,6 +7,7 @@ pub mod autopath;
 pub mod cache;
 pub mod chain;
 pub mod cli;
+pub mod compiled;
 pub mod config;
 pub mod corefile;
 pub mod errors;

@@ -83,11 +83,10 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     let mut fingerprint = reload::fingerprint(&args.conf);
     // Taken before the module is read, so a change racing the startup is still seen as one.
     let module_stamp = args.module.as_deref().and_then(swap::modified);
-    let module =
-        module::from_source(args.module.as_deref(), args.memory_limit).with_context(|| match &args.module {
-            Some(path) => format!("loading the module {}", path.display()),
-            None => "loading the built-in module".to_string(),
-        })?;
+    let module = module::from_source(args.module.as_deref(), &args.loading).with_context(|| match &args.module {
+        Some(path) => format!("loading the module {}", path.display()),
+        None => "loading the built-in module".to_string(),
+    })?;
     let counters = Arc::new(Counters::default());
     let mut running = Instance::build(&servers, &module, &counters).await?;
     // SIGHUP swaps the module; its handler is in place before anyone can learn the server is up.
@@ -110,7 +109,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         }
     }
     let live = Arc::new(swap::Live::new(module, running.plugins.clone()));
-    let source = swap::Source { path: args.module.clone(), stamp: module_stamp, memory_limit: args.memory_limit };
+    let source = swap::Source { path: args.module.clone(), stamp: module_stamp, loading: args.loading.clone() };
     tokio::spawn(swap::run(source, hup, admin_rx, live.clone(), counters.clone()));
 
     let shutdown = shutdown_signal();

@@ -341,7 +341,8 @@ fn process_metrics(out: &mut String) {
     let ticks = 100.0; // USER_HZ on Linux
     let page = 4096.0;
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
     let field = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
     // Fields after the command: state is 0, utime 11, stime 12, starttime 19, vsize 20, rss 21.
     let cpu = (field(11) + field(12)) / ticks;
@@ -359,7 +360,12 @@ fn process_metrics(out: &mut String) {
         ("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", "counter", cpu),
         ("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge", field(21) * page),
         ("process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge", field(20)),
-        ("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge", boot + field(19) / ticks),
+        (
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            "gauge",
+            boot + field(19) / ticks,
+        ),
         ("process_open_fds", "Number of open file descriptors.", "gauge", fds as f64),
         ("process_max_fds", "Maximum number of open file descriptors.", "gauge", max_fds),
     ] {

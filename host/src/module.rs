@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -113,15 +113,30 @@ struct Wasm {
     _ticker: Arc<Ticker>,
 }
 
+/// How modules are loaded: `-module.memory` and `-module.cache`.
+#[derive(Clone, Debug)]
+pub struct Loading {
+    /// Linear memory each instance may use, in bytes.
+    pub memory_limit: usize,
+    /// Where compiled modules are kept between starts ([`crate::compiled`]).
+    pub cache: Option<std::path::PathBuf>,
+}
+
+impl Default for Loading {
+    fn default() -> Self {
+        Loading { memory_limit: DEFAULT_MEMORY_LIMIT, cache: None }
+    }
+}
+
 /// What `-module` names: the built-in module (None), `native`, or a component file.
-pub fn from_source(path: Option<&std::path::Path>, memory_limit: usize) -> Result<Module, ModuleError> {
+pub fn from_source(path: Option<&std::path::Path>, loading: &Loading) -> Result<Module, ModuleError> {
     match path {
-        None => Module::load_with(EMBEDDED, memory_limit),
+        None => Module::compile(EMBEDDED, loading),
         Some(p) if p.as_os_str() == NATIVE => Ok(Module { wasm: None }),
         Some(p) => {
             let bytes =
                 std::fs::read(p).map_err(|source| ModuleError::Read { file: p.display().to_string(), source })?;
-            Module::load_with(&bytes, memory_limit)
+            Module::compile(&bytes, loading)
         }
     }
 }
@@ -143,17 +158,19 @@ impl Drop for Ticker {
 impl Module {
     /// Compiles `bytes` (a component) and checks its imports; instances get the default memory limit.
     pub fn load(bytes: &[u8]) -> Result<Self, ModuleError> {
-        Self::load_with(bytes, DEFAULT_MEMORY_LIMIT)
+        Self::compile(bytes, &Loading::default())
     }
 
-    /// As `load`, with each instance's linear memory limited to `memory_limit` bytes.
-    pub fn load_with(bytes: &[u8], memory_limit: usize) -> Result<Self, ModuleError> {
+    /// As `load`, with the memory limit and compiled-module cache of `loading`.
+    pub fn compile(bytes: &[u8], loading: &Loading) -> Result<Self, ModuleError> {
+        let memory_limit = loading.memory_limit;
         let mut config = Config::new();
         config.wasm_component_model(true);
         // Deadlines by epoch: a check costs a load and compare per loop header, far less than fuel.
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(ModuleError::Compile)?;
-        let component = Component::new(&engine, bytes).map_err(ModuleError::Compile)?;
+        let component =
+            crate::compiled::component(&engine, bytes, loading.cache.as_deref()).map_err(ModuleError::Compile)?;
         for (name, _) in component.component_type().imports(&engine) {
             if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
                 return Err(ModuleError::Import(name.to_string()));

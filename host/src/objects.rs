@@ -62,7 +62,10 @@ impl Table {
 
     /// Every object of `kind`, taken: its JSON.
     fn take_kind(&mut self, kind: Kind) -> impl Iterator<Item = String> {
-        std::mem::take(&mut self.kinds[rank(kind) as usize]).into_values().flat_map(HashMap::into_values).map(String::from)
+        std::mem::take(&mut self.kinds[rank(kind) as usize])
+            .into_values()
+            .flat_map(HashMap::into_values)
+            .map(String::from)
     }
 }
 

@@ -35,7 +35,7 @@ pub async fn resolve(args: &cli::Args, name: &str, qtype: &str) -> anyhow::Resul
         RecordType::from_str(&qtype.to_uppercase()).map_err(|_| anyhow::anyhow!("unknown query type {qtype:?}"))?;
     let blocks = corefile::load(&args.conf)?;
     let servers = config::servers(&blocks, args.port)?;
-    let module = module::from_source(args.module.as_deref(), args.memory_limit)?;
+    let module = module::from_source(args.module.as_deref(), &args.loading)?;
     // The blocks of one listener, as a query would meet them: the port of the first block whose
     // zones hold the name best.
     let lower = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());

@@ -252,7 +252,9 @@ impl Plugin {
         }
         // Queries wait for the lock of the broken slot only long enough to see it is broken.
         match outside_runtime(|| build(&generation.module, &self.server, &self.stanzas, fed)) {
-            Ok(fresh) => *generation.slot.lock().unwrap_or_else(|p| p.into_inner()) = Slot { instance: fresh, broken: false },
+            Ok(fresh) => {
+                *generation.slot.lock().unwrap_or_else(|p| p.into_inner()) = Slot { instance: fresh, broken: false }
+            }
             Err(e) => println!("[ERROR] plugin/kubernetai: rebuilding the instance failed: {e}"),
         }
     }
@@ -360,7 +362,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let servers = crate::config::servers(&blocks, 53).unwrap_or_else(|e| panic!("{e}"));
         let stanzas = servers[0].stanzas.iter().map(|s| s.guest.clone()).collect();
-        let native = crate::module::from_source(Some(std::path::Path::new("native")), 1 << 20);
+        let native = crate::module::from_source(Some(std::path::Path::new("native")), &Default::default());
         Plugin::new(native.unwrap_or_else(|e| panic!("{e}")), wit::Server { local_ips: vec![] }, stanzas)
             .unwrap_or_else(|e| panic!("{e}"))
     }

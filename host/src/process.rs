@@ -28,6 +28,10 @@ pub fn cap_malloc_arenas() {
     // SAFETY: mallopt only sets an allocator parameter; called before the runtime starts threads.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        // A fixed threshold (glibc raises its default one up to 32 MiB after each large free):
+        // an API server's list pages (~1 MiB of text each) and a read manifest file are mapped
+        // and unmapped whole instead of fragmenting the heap the cluster's objects live in.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Pruned {
     pub namespace: String,
     pub name: String,
     pub json: String,
+    /// `metadata.resourceVersion`, kept out of `json`.
+    pub resource_version: Option<String>,
 }
 
 type Raw<'a> = Option<&'a RawValue>;
@@ -57,6 +59,9 @@ struct Meta<'a> {
     labels: Raw<'a>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     deletion_timestamp: Raw<'a>,
+    /// Where a watch resumes from; never passed on.
+    #[serde(borrow, default, skip_serializing)]
+    resource_version: Raw<'a>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -159,9 +164,9 @@ fn field<'a, T: Deserialize<'a>>(raw: Raw<'a>) -> Result<Option<T>, serde_json::
     raw.map(|r| serde_json::from_str(r.get())).transpose()
 }
 
-fn kept<'a>(kind: Kind, item: &Item<'a>) -> Result<Kept<'a>, serde_json::Error> {
-    let mut metadata: Meta = field(item.metadata)?.unwrap_or_default();
-    let mut kept = Kept { metadata: Meta::default(), spec: None, status: None, address_type: None, ports: None, endpoints: None };
+fn kept<'a>(kind: Kind, item: &Item<'a>, mut metadata: Meta<'a>) -> Result<Kept<'a>, serde_json::Error> {
+    let mut kept =
+        Kept { metadata: Meta::default(), spec: None, status: None, address_type: None, ports: None, endpoints: None };
     match kind {
         Kind::Namespace => {}
         Kind::Pod => {
@@ -216,9 +221,14 @@ impl<'a> Object<'a> {
 
     /// The object's identity and what DNS reads of it, as `kind`.
     pub fn prune(self, kind: Kind) -> Pruned {
-        let meta: Meta = field(self.item.metadata).ok().flatten().unwrap_or_default();
-        let (namespace, name) = (text(meta.namespace), text(meta.name));
-        let json = match kept(kind, &self.item).and_then(|k| serde_json::to_string(&k)) {
+        // Metadata read once: identity and resourceVersion from it, the rest kept.
+        let meta = field::<Meta>(self.item.metadata);
+        let (namespace, name, resource_version) = match &meta {
+            Ok(Some(m)) => (text(m.namespace), text(m.name), m.resource_version.map(|v| text(Some(v)))),
+            _ => Default::default(),
+        };
+        let kept = meta.and_then(|m| kept(kind, &self.item, m.unwrap_or_default()));
+        let json = match kept.and_then(|k| serde_json::to_string(&k)) {
             // A raw newline can only be layout kept from an indented file (`kubectl -o json`
             // indents): such text is written again without it.
             Ok(pruned) if pruned.contains('\n') => {
@@ -228,7 +238,7 @@ impl<'a> Object<'a> {
             // Not the shape Kubernetes writes: the module says why, from the whole object.
             Err(_) => self.text.to_string(),
         };
-        Pruned { namespace, name, json }
+        Pruned { namespace, name, json, resource_version }
     }
 }
 
@@ -249,7 +259,10 @@ mod tests {
             "podIPs":[{"ip":"10.0.0.1"}],"conditions":[{"type":"Ready"}],"hostIP":"192.0.2.1"}}"#;
         let p = prune(Kind::Pod, pod).expect("an object");
         assert_eq!((p.namespace.as_str(), p.name.as_str()), ("a", "p"));
-        assert_eq!(p.json, r#"{"metadata":{"name":"p","namespace":"a"},"status":{"podIP":"10.0.0.1","phase":"Running"}}"#);
+        assert_eq!(
+            p.json,
+            r#"{"metadata":{"name":"p","namespace":"a"},"status":{"podIP":"10.0.0.1","phase":"Running"}}"#
+        );
         let dual = r#"{"metadata":{"name":"p","namespace":"a"},"status":{"podIP":"10.0.0.1",
             "podIPs": [ {"ip": "10.0.0.1"},
                         {"ip": "fd00::1"} ]}}"#;
@@ -282,8 +295,12 @@ mod tests {
 
     #[test]
     fn an_indented_file_is_kept_without_its_layout() {
-        let indented = "{\n  \"metadata\": {\n    \"name\": \"n\",\n    \"labels\": {\n      \"a\": \"b\"\n    }\n  }\n}";
-        assert_eq!(prune(Kind::Namespace, indented).expect("an object").json, r#"{"metadata":{"labels":{"a":"b"},"name":"n"}}"#);
+        let indented =
+            "{\n  \"metadata\": {\n    \"name\": \"n\",\n    \"labels\": {\n      \"a\": \"b\"\n    }\n  }\n}";
+        assert_eq!(
+            prune(Kind::Namespace, indented).expect("an object").json,
+            r#"{"metadata":{"labels":{"a":"b"},"name":"n"}}"#
+        );
     }
 
     #[test]

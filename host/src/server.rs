@@ -189,7 +189,8 @@ impl Router {
         self.count(&messages);
         let took = started.elapsed();
         if block.metrics {
-            let (first, size) = (messages.first().map(Vec::as_slice).unwrap_or_default(), messages.iter().map(Vec::len).sum());
+            let (first, size) =
+                (messages.first().map(Vec::as_slice).unwrap_or_default(), messages.iter().map(Vec::len).sum());
             metrics::report(&block.server, zone, &metrics::Asked::of(&query), packet.len(), first, size, by, took);
         }
         if let Some(log) = &block.log {
@@ -235,7 +236,8 @@ impl Router {
         let messages = vec![bytes];
         self.count(&messages);
         if block.metrics {
-            let asked = metrics::Asked { ipv4: client.is_ipv4(), qtype: plain.qtype, proto, dnssec_ok: plain.dnssec_ok };
+            let asked =
+                metrics::Asked { ipv4: client.is_ipv4(), qtype: plain.qtype, proto, dnssec_ok: plain.dnssec_ok };
             let size = messages[0].len();
             metrics::report(&block.server, zone, &asked, packet.len(), &messages[0], size, BY, started.elapsed());
         }

@@ -25,7 +25,7 @@ pub struct Source {
     pub path: Option<PathBuf>,
     /// The file's modification time when it was last read.
     pub stamp: Option<SystemTime>,
-    pub memory_limit: usize,
+    pub loading: module::Loading,
 }
 
 /// When a file last changed.
@@ -75,10 +75,10 @@ pub async fn run(
             }
         };
         source.stamp = source.path.as_deref().and_then(modified);
-        let (path, limit, live) = (source.path.clone(), source.memory_limit, live.clone());
+        let (path, loading, live) = (source.path.clone(), source.loading.clone(), live.clone());
         let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || -> Result<usize, ModuleError> {
-            let module = module::from_source(path.as_deref(), limit)?;
+            let module = module::from_source(path.as_deref(), &loading)?;
             // Held through the swap, so a reload builds on the module every plugin runs.
             let mut current = live.module.lock().unwrap_or_else(|p| p.into_inner());
             let plugins = live.plugins.lock().unwrap_or_else(|p| p.into_inner()).clone();

@@ -8,16 +8,19 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{ApiResource, DynamicObject};
+use std::borrow::Cow;
+
+use kube::api::{ApiResource, ObjectMeta};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{DynamicResourceScope, Resource};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Config};
 use tokio::sync::mpsc;
 
-use crate::prune;
-use crate::watch_error;
 use crate::module::wit::{self, Event, Kind, Object};
+use crate::prune;
 use crate::stanza::ApiOptions;
+use crate::watch_error;
 
 /// Why a stanza could not be connected.
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +153,7 @@ pub enum Report {
 /// When the endpoints controller saw the change an EndpointSlice update carries (its
 /// `endpoints.kubernetes.io/last-change-trigger-time`), for CoreDNS's DNS programming latency
 /// SLI, `coredns_kubernetes_dns_programming_duration_seconds{service_kind}`.
+#[derive(Clone, Debug)]
 pub struct Trigger {
     /// "cluster_ip" or "headless_with_selector", as CoreDNS labels it.
     pub service_kind: &'static str,
@@ -160,9 +164,22 @@ pub struct Trigger {
 const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 const HEADLESS: &str = "service.kubernetes.io/headless";
 
-fn trigger(obj: &DynamicObject) -> Option<Trigger> {
-    let at = rfc3339_seconds(obj.metadata.annotations.as_ref()?.get(TRIGGER_TIME)?)?;
-    let headless = obj.metadata.labels.as_ref().is_some_and(|l| l.contains_key(HEADLESS));
+/// The trigger time of an EndpointSlice's text, read only for slices.
+fn trigger(text: &str) -> Option<Trigger> {
+    #[derive(serde::Deserialize)]
+    struct Slice {
+        metadata: Meta,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(default)]
+        annotations: std::collections::HashMap<String, String>,
+        #[serde(default)]
+        labels: std::collections::HashMap<String, String>,
+    }
+    let meta = serde_json::from_str::<Slice>(text).ok()?.metadata;
+    let at = rfc3339_seconds(meta.annotations.get(TRIGGER_TIME)?)?;
+    let headless = meta.labels.contains_key(HEADLESS);
     Some(Trigger { service_kind: if headless { "headless_with_selector" } else { "cluster_ip" }, at })
 }
 
@@ -188,15 +205,95 @@ pub fn rfc3339_seconds(text: &str) -> Option<f64> {
     Some((days * 86_400 + hh * 3_600 + mm * 60) as f64 + ss)
 }
 
-fn object(kind: Kind, obj: &DynamicObject) -> Option<Event> {
-    let json = serde_json::to_string(obj).ok()?;
-    Some(Event::Apply(Object { kind, json: prune::prune(kind, &json)?.json }))
+/// An object as the watcher decodes it: pruned while its list page or watch line is read, so
+/// no page of whole objects (a pod is ~2 KB of spec and status) is ever held, only their
+/// identity, resourceVersion (the watcher resumes from it) and what DNS reads. `KIND` is a
+/// [`Kind`] as a number (its index in [`KINDS`]): a decoder has no other way to learn what it reads.
+/// The object is taken as raw text, which serde_json hands out only while reading the response
+/// itself: a watch event must name its `type` before its `object`, as API servers write it
+/// (an event in the other order fails to decode, and the watch error says so).
+#[derive(Clone, Debug)]
+struct Watched<const KIND: u8> {
+    metadata: ObjectMeta,
+    json: String,
+    trigger: Option<Trigger>,
+}
+
+const KINDS: [Kind; 5] = [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod, Kind::ServiceImport];
+
+fn kind_of(n: u8) -> Kind {
+    KINDS[usize::from(n) % KINDS.len()]
+}
+
+impl<'de, const KIND: u8> serde::Deserialize<'de> for Watched<KIND> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let (kind, text) = (kind_of(KIND), raw.get());
+        // Not an object: passed as it came, for the module to reject with its reason.
+        let Some(object) = prune::read(text) else {
+            let metadata = ObjectMeta::default();
+            return Ok(Watched { metadata, json: text.to_string(), trigger: None });
+        };
+        let trigger = if kind == Kind::EndpointSlice { trigger(text) } else { None };
+        let p = object.prune(kind);
+        let metadata = ObjectMeta {
+            name: Some(p.name),
+            namespace: Some(p.namespace).filter(|n| !n.is_empty()),
+            resource_version: p.resource_version,
+            ..ObjectMeta::default()
+        };
+        Ok(Watched { metadata, json: p.json, trigger })
+    }
+}
+
+impl<const KIND: u8> Resource for Watched<KIND> {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn kind(dt: &ApiResource) -> Cow<'_, str> {
+        Cow::from(&dt.kind)
+    }
+    fn group(dt: &ApiResource) -> Cow<'_, str> {
+        Cow::from(&dt.group)
+    }
+    fn version(dt: &ApiResource) -> Cow<'_, str> {
+        Cow::from(&dt.version)
+    }
+    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+        Cow::from(&dt.api_version)
+    }
+    fn plural(dt: &ApiResource) -> Cow<'_, str> {
+        Cow::from(&dt.plural)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl<const KIND: u8> Watched<KIND> {
+    fn object(self) -> Object {
+        Object { kind: kind_of(KIND), json: self.json }
+    }
 }
 
 /// Watches `kind` for ever, sending its events to `tx`. `labels` and `namespace_labels` go to
 /// the API server as label selectors on the kinds they filter.
 pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::UnboundedSender<Report>, at: String) {
-    let api: Api<DynamicObject> = Api::all_with(client, &resource(kind));
+    match kind {
+        Kind::Namespace => watch::<0>(client, stanza, tx, at).await,
+        Kind::Service => watch::<1>(client, stanza, tx, at).await,
+        Kind::EndpointSlice => watch::<2>(client, stanza, tx, at).await,
+        Kind::Pod => watch::<3>(client, stanza, tx, at).await,
+        Kind::ServiceImport => watch::<4>(client, stanza, tx, at).await,
+    }
+}
+
+async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::UnboundedSender<Report>, at: String) {
+    let kind = kind_of(KIND);
+    let api: Api<Watched<KIND>> = Api::all_with(client, &resource(kind));
     let selector = match kind {
         Kind::Service | Kind::EndpointSlice => stanza.labels.clone(),
         Kind::Namespace => stanza.namespace_labels.clone(),
@@ -213,18 +310,13 @@ pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::Unbo
         let mut triggers = Vec::new();
         let events = match item {
             Ok(watcher::Event::Init) => vec![Event::RelistStart(kind)],
-            Ok(watcher::Event::InitApply(o)) => object(kind, &o).into_iter().collect(),
-            Ok(watcher::Event::Apply(o)) => {
+            Ok(watcher::Event::InitApply(o)) => vec![Event::Apply(o.object())],
+            Ok(watcher::Event::Apply(mut o)) => {
                 // A change after the first list: the SLI counts these only, as CoreDNS.
-                if kind == Kind::EndpointSlice {
-                    triggers.extend(trigger(&o));
-                }
-                object(kind, &o).into_iter().collect()
+                triggers.extend(o.trigger.take());
+                vec![Event::Apply(o.object())]
             }
-            Ok(watcher::Event::Delete(o)) => match object(kind, &o) {
-                Some(Event::Apply(obj)) => vec![Event::Delete(obj)],
-                _ => vec![],
-            },
+            Ok(watcher::Event::Delete(o)) => vec![Event::Delete(o.object())],
             Ok(watcher::Event::InitDone) => vec![Event::RelistDone(kind)],
             Err(e) => {
                 // kube-rs backs off and resumes (relisting after 410 Gone); the last state keeps answering.

@@ -91,7 +91,9 @@ fn server_config(tls: &Tls) -> Arc<rustls::ServerConfig> {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(&tls.cert).expect("server cert").map(|c| c.expect("a certificate")).collect();
     let key = PrivateKeyDer::from_pem_file(&tls.key).expect("server key");
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().expect("versions");
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions");
     let builder = match &tls.client_ca {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
@@ -486,7 +488,9 @@ fn watch<C: Conn>(conn: &mut C, shared: &Shared, plural: &str, from: u64, select
             if selector.is_some_and(|s| !s.matches(&labels_of(&obj))) {
                 continue;
             }
-            if !chunk(conn, &format!("{}\n", json!({"type": kind, "object": obj}))) {
+            // "type" before "object", as the API server writes a watch event (Go's field order);
+            // a sorted-key map would put the object first.
+            if !chunk(conn, &format!("{{\"type\":{},\"object\":{obj}}}\n", json!(kind))) {
                 return;
             }
         }

@@ -21,11 +21,30 @@ pub fn openssl(dir: &Scratch, args: &[&str]) {
 /// A CA (`NAME.crt`, `NAME.key`) made here.
 pub fn authority(dir: &Scratch, name: &str) {
     let subject = format!("/CN={name}");
-    openssl(dir, &[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-        "-keyout", &format!("{name}.key"), "-out", &format!("{name}.crt"), "-subj", &subject,
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,digitalSignature",
-    ]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+            "-subj",
+            &subject,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,digitalSignature",
+        ],
+    );
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate with a PKCS#1 RSA key.
@@ -38,15 +57,34 @@ fn certificates(dir: &Scratch) {
     openssl(dir, &server);
     dir.write("server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
     let sign = |csr: &str, out: &str, ext: &str| {
-        openssl(dir, &[
-            "x509", "-req", "-in", csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-            "-out", out, "-extfile", ext,
-        ])
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                out,
+                "-extfile",
+                ext,
+            ],
+        )
     };
     sign("server.csr", "server.crt", "server.ext");
     // kubeadm's admin.conf carries an RSA key in PKCS#1 ("BEGIN RSA PRIVATE KEY").
     openssl(dir, &["genrsa", "-traditional", "-out", "client.key", "2048"]);
-    openssl(dir, &["req", "-new", "-key", "client.key", "-out", "client.csr", "-subj", "/O=system:masters/CN=kubernetai"]);
+    openssl(
+        dir,
+        &["req", "-new", "-key", "client.key", "-out", "client.csr", "-subj", "/O=system:masters/CN=kubernetai"],
+    );
     dir.write("client.ext", "extendedKeyUsage=clientAuth\n");
     sign("client.csr", "client.crt", "client.ext");
     let key = std::fs::read_to_string(dir.0.join("client.key")).expect("client key");
@@ -75,7 +113,10 @@ fn base64(dir: &Scratch, file: &str) -> String {
 }
 
 fn corefile(dir: &Scratch, stanza: &str) -> PathBuf {
-    dir.write("Corefile", &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n{stanza}  startup_timeout 20s\n }}\n}}\n"))
+    dir.write(
+        "Corefile",
+        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n{stanza}  startup_timeout 20s\n }}\n}}\n"),
+    )
 }
 
 #[test]
@@ -83,7 +124,13 @@ fn an_endpoint_with_a_client_certificate() {
     let dir = Scratch::new("credentials-endpoint");
     certificates(&dir);
     let api = api(&dir, true, None);
-    let stanza = format!("  endpoint {}\n  tls {} {} {}\n", api.url(), at(&dir, "client.crt"), at(&dir, "client.key"), at(&dir, "ca.crt"));
+    let stanza = format!(
+        "  endpoint {}\n  tls {} {} {}\n",
+        api.url(),
+        at(&dir, "client.crt"),
+        at(&dir, "client.key"),
+        at(&dir, "ca.crt")
+    );
     let server = Server::start(&corefile(&dir, &stanza));
     assert_eq!(lookup(&server, "cart.shop.svc.cluster.local"), ["10.1.0.5"]);
 }

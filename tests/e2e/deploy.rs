@@ -122,7 +122,10 @@ fn deploy_manifests_match_the_kubernetes_schema_and_the_corefile() {
     // It takes over cluster DNS: CoreDNS's Service name, label and fixed address, selecting
     // these pods, which carry the label dashboards and NodeLocal DNSCache select.
     let svc = &main.services[0];
-    assert_eq!((svc.metadata.name.as_deref(), svc.metadata.namespace.as_deref()), (Some("kube-dns"), Some("kube-system")));
+    assert_eq!(
+        (svc.metadata.name.as_deref(), svc.metadata.namespace.as_deref()),
+        (Some("kube-dns"), Some("kube-system"))
+    );
     let label = |labels: &Option<std::collections::BTreeMap<String, String>>| {
         labels.as_ref().and_then(|l| l.get("k8s-app")).cloned().unwrap_or_default()
     };
@@ -132,7 +135,9 @@ fn deploy_manifests_match_the_kubernetes_schema_and_the_corefile() {
     let pod_labels = main.deployments[0].spec.template.metadata.as_ref().and_then(|m| m.labels.clone());
     assert_eq!(label(&pod_labels), "kube-dns");
     let selector = spec.selector.clone().unwrap_or_default();
-    assert!(!selector.is_empty() && selector.iter().all(|(k, v)| pod_labels.as_ref().and_then(|l| l.get(k)) == Some(v)));
+    assert!(
+        !selector.is_empty() && selector.iter().all(|(k, v)| pod_labels.as_ref().and_then(|l| l.get(k)) == Some(v))
+    );
     // Hardening and placement as CoreDNS's own manifests.
     let seccomp = pod.security_context.as_ref().and_then(|s| s.seccomp_profile.as_ref()).map(|p| p.type_.clone());
     assert_eq!(seccomp.as_deref(), Some("RuntimeDefault"));
@@ -140,7 +145,8 @@ fn deploy_manifests_match_the_kubernetes_schema_and_the_corefile() {
     assert_eq!(pod.priority_class_name.as_deref(), Some("system-cluster-critical"));
     // The memory limit covers the README's measured peak of a module swap on the large cluster.
     let limit = c.resources.as_ref().and_then(|r| r.limits.as_ref()).and_then(|l| l.get("memory")).map(|q| q.0.clone());
-    let mib: u64 = limit.as_deref().and_then(|l| l.strip_suffix("Mi")).and_then(|n| n.parse().ok()).expect("a limit in Mi");
+    let mib: u64 =
+        limit.as_deref().and_then(|l| l.strip_suffix("Mi")).and_then(|n| n.parse().ok()).expect("a limit in Mi");
     assert!(mib * 1024 * 1024 >= 316_000_000, "{mib}Mi is below the measured swap peak");
     // list and watch on what the stanzas watch (pods verified, endpoints on, no multicluster).
     let mut granted = BTreeSet::new();

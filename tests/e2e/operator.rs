@@ -1,6 +1,7 @@
 //! CoreDNS's operator habits through the real binary: its flags found in existing manifests
 //! (`-p`, `-quiet`, `-pidfile`), its signals (SIGUSR1 reloads the Corefile, SIGQUIT ends at
-//! once with status 0), and readiness that a remote cluster's outage cannot hold back.
+//! once with status 0), readiness that a remote cluster's outage cannot hold back, and the compiled
+//! module kept across restarts (`-module.cache`).
 
 use std::time::Duration;
 
@@ -194,10 +195,8 @@ fn the_coredns_mixin_finds_every_metric_it_queries() {
     let (status, text) = curl(&metrics);
     assert_eq!(status, 200);
     for (name, labels) in MIXIN {
-        let series: Vec<&str> = text
-            .lines()
-            .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])))
-            .collect();
+        let series: Vec<&str> =
+            text.lines().filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' ']))).collect();
         assert!(!series.is_empty(), "no series of {name}:\n{text}");
         for label in *labels {
             assert!(series.iter().all(|l| l.contains(&format!("{label}=\""))), "{name} without {label}: {series:?}");
@@ -207,9 +206,11 @@ fn the_coredns_mixin_finds_every_metric_it_queries() {
     assert!(has("type=\"other\"") && !has("type=\"NULL\""), "unlisted types fold into other:\n{text}");
     assert!(has("zone=\"dropped\"") && has("rcode=\"REFUSED\""), "a query no block serves:\n{text}");
     assert!(has("coredns_panics_total 0"), "{text}");
-    let programmed = text
-        .lines()
-        .find(|l| l.starts_with("coredns_kubernetes_dns_programming_duration_seconds_count{service_kind=\"headless_with_selector\"}"));
+    let programmed = text.lines().find(|l| {
+        l.starts_with(
+            "coredns_kubernetes_dns_programming_duration_seconds_count{service_kind=\"headless_with_selector\"}",
+        )
+    });
     assert_eq!(programmed.map(|l| l.ends_with(" 1")), Some(true), "{text}");
     let within = |bound: &str| {
         text.lines().any(|l| {
@@ -228,15 +229,44 @@ fn a_remote_cluster_signed_by_another_authority_is_refused_with_the_reason() {
     // The API server's certificate is signed by one CA; the stanza trusts another.
     authority(&dir, "server-ca");
     authority(&dir, "other-ca");
-    openssl(&dir, &[
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key",
-        "-out", "server.csr", "-subj", "/CN=localhost",
-    ]);
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
     dir.write("server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
-    openssl(&dir, &[
-        "x509", "-req", "-in", "server.csr", "-CA", "server-ca.crt", "-CAkey", "server-ca.key", "-CAcreateserial",
-        "-days", "2", "-out", "server.crt", "-extfile", "server.ext",
-    ]);
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "server-ca.crt",
+            "-CAkey",
+            "server-ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "server.crt",
+            "-extfile",
+            "server.ext",
+        ],
+    );
     let port = free_port();
     let mut tls_server = std::process::Command::new("openssl")
         .args(["s_server", "-quiet", "-www", "-accept", &port.to_string(), "-cert", "server.crt", "-key", "server.key"])
@@ -285,7 +315,10 @@ fn apiserver_qps_and_burst_space_the_requests_the_api_server_sees() {
     let start = |options: &str| {
         let corefile = dir.write(
             "Corefile",
-            &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  endpoint {}\n{options} }}\n}}\n", api.url()),
+            &format!(
+                ". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  endpoint {}\n{options} }}\n}}\n",
+                api.url()
+            ),
         );
         let started = std::time::Instant::now();
         let server = Server::start(&corefile);
@@ -313,7 +346,10 @@ fn apiserver_max_inflight_bounds_the_requests_in_flight() {
         api.slow_lists(Duration::from_millis(300));
         let corefile = dir.write(
             "Corefile",
-            &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  endpoint {}\n{options} }}\n}}\n", api.url()),
+            &format!(
+                ". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  endpoint {}\n{options} }}\n}}\n",
+                api.url()
+            ),
         );
         let server = Server::start(&corefile);
         assert_eq!(lookup(&server, "cart.shop.svc.cluster.local"), ["10.1.0.5"]);
@@ -322,4 +358,43 @@ fn apiserver_max_inflight_bounds_the_requests_in_flight() {
     // Namespaces, services and slices are listed at once without a limit; one at a time with it.
     assert!(most("") >= 2, "lists overlap without a limit");
     assert_eq!(most("  apiserver_max_inflight 1\n"), 1, "one request in flight at a time");
+}
+
+#[test]
+fn a_restart_loads_its_compiled_module_and_a_broken_entry_is_compiled_again() {
+    let dir = Scratch::new("operator-module-cache");
+    let file = cluster(&dir, "c.json", &[("cart", "10.1.0.5")]);
+    let corefile = dir.write(
+        "Corefile",
+        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", file.display()),
+    );
+    let cache = dir.0.join("module-cache");
+    let flags = ["-module.cache", cache.to_str().expect("utf-8")];
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
+    };
+    {
+        let server = Server::start_with(&corefile, &flags);
+        assert_eq!(lookup(&server, "cart.shop.svc.cluster.local"), ["10.1.0.5"]);
+    }
+    let kept = entries();
+    assert!(kept.len() == 1 && kept[0].extension().is_some_and(|e| e == "cwasm"), "{kept:?}");
+    let code = std::fs::read(&kept[0]).expect("the entry");
+
+    // The same module again: loaded, not compiled (the entry is not rewritten, no warning).
+    let before = std::fs::metadata(&kept[0]).and_then(|m| m.modified()).expect("mtime");
+    {
+        let server = Server::start_with(&corefile, &flags);
+        assert_eq!(lookup(&server, "cart.shop.svc.cluster.local"), ["10.1.0.5"]);
+        assert_eq!(server.said_at_start("module cache"), None);
+    }
+    assert_eq!(std::fs::metadata(&kept[0]).and_then(|m| m.modified()).expect("mtime"), before);
+
+    // A damaged entry is compiled again and replaced; the server starts all the same.
+    std::fs::write(&kept[0], b"not machine code").expect("damage the entry");
+    let server = Server::start_with(&corefile, &flags);
+    assert_eq!(lookup(&server, "cart.shop.svc.cluster.local"), ["10.1.0.5"]);
+    let warning = server.said_at_start("module cache").expect("the damaged entry is reported");
+    assert!(warning.contains("compiling again"), "{warning}");
+    assert_eq!(std::fs::read(&kept[0]).expect("the entry"), code, "the entry is written again");
 }

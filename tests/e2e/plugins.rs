@@ -197,10 +197,15 @@ fn forward_transports_policies_and_limits() {
     for i in 1..4 {
         let started = Instant::now();
         assert_eq!(a(&server, &format!("seq{i}.example.")), ["192.0.2.1"]);
-        assert!(started.elapsed() < Duration::from_millis(1500), "the down upstream was skipped: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "the down upstream was skipped: {:?}",
+            started.elapsed()
+        );
     }
     std::thread::sleep(Duration::from_millis(1200));
-    let failures = |text: &str| metric(text, "coredns_proxy_healthcheck_failures_total", &format!("to=\"{}\"", hole.addr));
+    let failures =
+        |text: &str| metric(text, "coredns_proxy_healthcheck_failures_total", &format!("to=\"{}\"", hole.addr));
     let (_, text) = curl(&metrics);
     assert!(failures(&text) >= 1.0, "the probe fails on the blackhole, counted:\n{text}");
     assert!(hole.udp.load(Ordering::SeqCst) > swallowed, "probes reach it while it is down");
@@ -407,7 +412,10 @@ fn any_answers_rfc8482_and_minimal_leaves_out_authority_and_additional() {
     let corefile = |plugins: &str| {
         dir.write(
             "Corefile",
-            &format!(". {{\n bind 127.0.0.1\n{plugins} kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", cluster.display()),
+            &format!(
+                ". {{\n bind 127.0.0.1\n{plugins} kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n",
+                cluster.display()
+            ),
         )
     };
     let srv = "_http._tcp.db.shop.svc.cluster.local.";

@@ -1,0 +1,86 @@
+//! Compiled modules kept on disk (`-module.cache DIR`): compiling the built-in module with
+//! cranelift is the largest single cost of a start (~0.7 s of CPU pinned to one core, more than
+//! reading a 250 MB cluster's JSON), and a restarted server (a crash, an upgrade of the
+//! Corefile, a node drain onto a node with the volume) asks for the same machine code again.
+//! An entry is named by the SHA-256 of the component's bytes and the engine's compatibility
+//! hash (wasmtime version and settings), so a different module or engine never reads it.
+//!
+//! Loading an entry trusts its bytes as machine code: the directory must be writable by the
+//! server alone, like wasmtime's own cache. An entry that does not load is compiled again and
+//! replaced; a directory that cannot be written costs a log line and nothing else.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// The entry for `bytes` under `dir`.
+fn entry(dir: &Path, engine: &Engine, bytes: &[u8]) -> PathBuf {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut hex = String::with_capacity(64 + 17);
+    for b in digest.as_ref() {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    // Stable across runs of one build: DefaultHasher's keys are fixed (unlike RandomState's).
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    dir.join(format!("{hex}-{:016x}.cwasm", h.finish()))
+}
+
+/// The component of `bytes`: from `dir` when compiled there before, else compiled (and kept
+/// there when `dir` is given).
+pub fn component(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> wasmtime::Result<Component> {
+    let Some(dir) = dir else {
+        return Component::new(engine, bytes);
+    };
+    let path = entry(dir, engine, bytes);
+    if path.exists() {
+        // SAFETY: the entry was written by `Component::serialize` of this engine build (its
+        // name carries the engine's compatibility hash) into a directory only the server
+        // writes; wasmtime checks its header and version again and refuses a mismatch.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => return Ok(component),
+            Err(e) => println!("[WARNING] module cache {}: {e:#}; compiling again", path.display()),
+        }
+    }
+    let component = Component::new(engine, bytes)?;
+    if let Err(e) = keep(&path, &component) {
+        println!("[WARNING] module cache {}: not kept: {e}", dir.display());
+    }
+    Ok(component)
+}
+
+/// Writes the entry whole or not at all: a temporary file renamed into place.
+fn keep(path: &Path, component: &Component) -> std::io::Result<()> {
+    let code = component.serialize().map_err(std::io::Error::other)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, code)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_component_loads_and_a_broken_entry_is_compiled_again() {
+        let dir = std::env::temp_dir().join(format!("kubernetai-compiled-{}", std::process::id()));
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).expect("engine");
+        let wat = b"(component)";
+        component(&engine, wat, Some(&dir)).expect("compiles");
+        let path = entry(&dir, &engine, wat);
+        assert!(path.exists(), "kept at {}", path.display());
+        component(&engine, wat, Some(&dir)).expect("loads from the cache");
+        std::fs::write(&path, b"not machine code").expect("write");
+        component(&engine, wat, Some(&dir)).expect("compiled again");
+        assert_ne!(std::fs::read(&path).expect("read"), b"not machine code");
+        assert_ne!(entry(&dir, &engine, b"(component (core module))"), path);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
