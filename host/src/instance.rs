@@ -153,7 +153,11 @@ impl Instance {
                         server: label.clone(),
                         log: srv.log.clone(),
                         errors: srv.errors.clone(),
-                        metrics: srv.prometheus.is_some(),
+                        metrics: if srv.prometheus.is_some() {
+                            block_zones.iter().map(|z| crate::metrics::ZoneMetrics::new(&label, z)).collect()
+                        } else {
+                            Vec::new()
+                        },
                         stages: stages.clone(),
                     });
                 }

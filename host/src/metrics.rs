@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::chain::{Proto, Query};
@@ -188,16 +189,72 @@ const FAMILIES: &[(&str, &str, Type, &[&str])] = &[
     ),
 ];
 
-enum Value {
-    Scalar(f64),
-    Histogram { counts: Vec<u64>, sum: f64, count: u64 },
+/// One series: a scalar, or a histogram's per-bucket counts (not cumulative: an observation
+/// touches one bucket; the exposition sums them), updated without the registry's lock through
+/// a [`Handle`].
+pub struct Series {
+    scalar: AtomicU64,
+    bounds: &'static [f64],
+    buckets: Box<[AtomicU64]>,
+    sum: AtomicU64,
+    count: AtomicU64,
+}
+
+/// A series resolved once and updated for ever after without a lookup.
+pub type Handle = Arc<Series>;
+
+/// Adds `by` to the f64 held as bits in `cell`.
+fn add_f64(cell: &AtomicU64, by: f64) {
+    let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| Some((f64::from_bits(bits) + by).to_bits()));
+}
+
+impl Series {
+    fn new(kind: Type) -> Series {
+        let bounds = match kind {
+            Type::Histogram(b) => b,
+            _ => &[],
+        };
+        Series {
+            scalar: AtomicU64::new(0f64.to_bits()),
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0f64.to_bits()),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    pub fn add(&self, by: f64) {
+        add_f64(&self.scalar, by);
+    }
+
+    pub fn inc(&self) {
+        self.add(1.0);
+    }
+
+    pub fn set(&self, to: f64) {
+        self.scalar.store(to.to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn observe(&self, value: f64) {
+        // The first bucket whose bound holds the value; past the last one only +Inf counts it.
+        let at = self.bounds.partition_point(|b| *b < value);
+        if let Some(bucket) = self.buckets.get(at) {
+            bucket.fetch_add(1, Ordering::Relaxed);
+        }
+        add_f64(&self.sum, value);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn scalar(&self) -> f64 {
+        f64::from_bits(self.scalar.load(Ordering::Relaxed))
+    }
 }
 
 #[derive(Default)]
 pub struct Registry {
-    /// metric name → label values (joined by [`SEP`]) → value, with the buffer a key is written
-    /// into to probe, so updating a series that exists allocates nothing.
-    series: Mutex<(BTreeMap<&'static str, BTreeMap<String, Value>>, String)>,
+    /// metric name → label values (joined by [`SEP`]) → series, with the buffer a key is
+    /// written into to probe, so finding a series that exists allocates nothing.
+    series: Mutex<(BTreeMap<&'static str, BTreeMap<String, Handle>>, String)>,
 }
 
 /// Separates label values in a series key: a control character no label value holds.
@@ -221,10 +278,12 @@ fn family(name: &str) -> Option<&'static (&'static str, &'static str, Type, &'st
 }
 
 impl Registry {
-    fn update(&self, name: &str, labels: &[&str], f: impl FnOnce(&mut Value, Type)) {
+    /// The series of `name` with `labels`, made at its first use.
+    pub fn handle(&self, name: &str, labels: &[&str]) -> Handle {
         let Some(&(name, _, kind, names)) = family(name) else {
             debug_assert!(false, "unknown metric {name}");
-            return;
+            // Counted nowhere: an unknown name is a programming error caught by the debug build.
+            return Arc::new(Series::new(Type::Counter));
         };
         debug_assert_eq!(labels.len(), names.len(), "{name}");
         let mut guard = self.series.lock().unwrap_or_else(|p| p.into_inner());
@@ -237,24 +296,16 @@ impl Registry {
             key.push_str(l);
         }
         let values = series.entry(name).or_default();
-        if !values.contains_key(key.as_str()) {
-            let fresh = match kind {
-                Type::Histogram(b) => Value::Histogram { counts: vec![0; b.len()], sum: 0.0, count: 0 },
-                _ => Value::Scalar(0.0),
-            };
-            values.insert(key.clone(), fresh);
+        if let Some(h) = values.get(key.as_str()) {
+            return h.clone();
         }
-        if let Some(value) = values.get_mut(key.as_str()) {
-            f(value, kind);
-        }
+        let h = Arc::new(Series::new(kind));
+        values.insert(key.clone(), h.clone());
+        h
     }
 
     pub fn add(&self, name: &str, labels: &[&str], by: f64) {
-        self.update(name, labels, |v, _| {
-            if let Value::Scalar(x) = v {
-                *x += by;
-            }
-        });
+        self.handle(name, labels).add(by);
     }
 
     pub fn inc(&self, name: &str, labels: &[&str]) {
@@ -262,25 +313,11 @@ impl Registry {
     }
 
     pub fn set(&self, name: &str, labels: &[&str], to: f64) {
-        self.update(name, labels, |v, _| {
-            if let Value::Scalar(x) = v {
-                *x = to;
-            }
-        });
+        self.handle(name, labels).set(to);
     }
 
     pub fn observe(&self, name: &str, labels: &[&str], value: f64) {
-        self.update(name, labels, |v, kind| {
-            if let (Value::Histogram { counts, sum, count }, Type::Histogram(bounds)) = (v, kind) {
-                for (c, bound) in counts.iter_mut().zip(bounds) {
-                    if value <= *bound {
-                        *c += 1;
-                    }
-                }
-                *sum += value;
-                *count += 1;
-            }
-        });
+        self.handle(name, labels).observe(value);
     }
 
     /// Forgets every series of `name` (gauges of things that are gone after a reload).
@@ -309,24 +346,24 @@ impl Registry {
                 } else {
                     names.iter().zip(labels.split(SEP)).map(|(n, v)| format!("{n}=\"{}\"", escape(v))).collect()
                 };
-                match (value, kind) {
-                    (Value::Scalar(x), _) => {
-                        let _ = writeln!(out, "{name}{} {x}", braces(&pairs));
-                    }
-                    (Value::Histogram { counts, sum, count }, Type::Histogram(bounds)) => {
-                        for (c, bound) in counts.iter().zip(bounds) {
-                            let mut with_le = pairs.clone();
-                            with_le.push(format!("le=\"{bound}\""));
-                            let _ = writeln!(out, "{name}_bucket{} {c}", braces(&with_le));
-                        }
-                        let mut with_le = pairs.clone();
-                        with_le.push("le=\"+Inf\"".to_string());
-                        let _ = writeln!(out, "{name}_bucket{} {count}", braces(&with_le));
-                        let _ = writeln!(out, "{name}_sum{} {sum}", braces(&pairs));
-                        let _ = writeln!(out, "{name}_count{} {count}", braces(&pairs));
-                    }
-                    _ => {}
+                if value.bounds.is_empty() {
+                    let _ = writeln!(out, "{name}{} {}", braces(&pairs), value.scalar());
+                    continue;
                 }
+                let mut cumulative = 0;
+                for (c, bound) in value.buckets.iter().zip(value.bounds) {
+                    cumulative += c.load(Ordering::Relaxed);
+                    let mut with_le = pairs.clone();
+                    with_le.push(format!("le=\"{bound}\""));
+                    let _ = writeln!(out, "{name}_bucket{} {cumulative}", braces(&with_le));
+                }
+                let count = value.count.load(Ordering::Relaxed);
+                let sum = f64::from_bits(value.sum.load(Ordering::Relaxed));
+                let mut with_le = pairs.clone();
+                with_le.push("le=\"+Inf\"".to_string());
+                let _ = writeln!(out, "{name}_bucket{} {count}", braces(&with_le));
+                let _ = writeln!(out, "{name}_sum{} {sum}", braces(&pairs));
+                let _ = writeln!(out, "{name}_count{} {count}", braces(&pairs));
             }
         }
         drop(guard);
@@ -376,27 +413,34 @@ fn process_metrics(out: &mut String) {
 /// The `type` label of the request metrics: CoreDNS's monitored types by name, any other as
 /// "other", so the label's values stay few whatever clients ask.
 pub fn qtype_label(qtype: u16) -> &'static str {
-    match qtype {
-        1 => "A",
-        2 => "NS",
-        5 => "CNAME",
-        6 => "SOA",
-        12 => "PTR",
-        15 => "MX",
-        16 => "TXT",
-        28 => "AAAA",
-        33 => "SRV",
-        43 => "DS",
-        46 => "RRSIG",
-        47 => "NSEC",
-        48 => "DNSKEY",
-        50 => "NSEC3",
-        65 => "HTTPS",
-        251 => "IXFR",
-        252 => "AXFR",
-        255 => "ANY",
-        _ => "other",
-    }
+    QTYPES.get(qtype_index(qtype)).map_or("other", |t| t.1)
+}
+
+/// CoreDNS's monitored query types.
+const QTYPES: [(u16, &str); 18] = [
+    (1, "A"),
+    (2, "NS"),
+    (5, "CNAME"),
+    (6, "SOA"),
+    (12, "PTR"),
+    (15, "MX"),
+    (16, "TXT"),
+    (28, "AAAA"),
+    (33, "SRV"),
+    (43, "DS"),
+    (46, "RRSIG"),
+    (47, "NSEC"),
+    (48, "DNSKEY"),
+    (50, "NSEC3"),
+    (65, "HTTPS"),
+    (251, "IXFR"),
+    (252, "AXFR"),
+    (255, "ANY"),
+];
+
+/// The position of `qtype` in [`QTYPES`], or its length for "other".
+fn qtype_index(qtype: u16) -> usize {
+    QTYPES.iter().position(|t| t.0 == qtype).unwrap_or(QTYPES.len())
 }
 
 fn braces(pairs: &[String]) -> String {
@@ -433,28 +477,124 @@ impl Asked {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one request's every measured aspect, as CoreDNS's metrics take them
-pub fn report(
-    server: &str,
-    zone: &str,
-    q: &Asked,
-    request_size: usize,
-    response: &[u8],
-    response_size: usize,
-    by: &str,
-    took: Duration,
-) {
-    let r = registry();
-    let family = if q.ipv4 { "1" } else { "2" };
-    let qtype = qtype_label(q.qtype);
-    let proto = q.proto.name();
-    r.inc("coredns_dns_requests_total", &[server, zone, "", proto, family, qtype]);
-    if q.dnssec_ok {
-        r.inc("coredns_dns_do_requests_total", &[server, zone, ""]);
+/// The request metrics of one zone of one server block, each series resolved at its first use
+/// and updated after that without the registry's lock or a lookup: the per-query cost of
+/// CoreDNS's `dnsserver` metrics is a handful of atomic additions.
+pub struct ZoneMetrics {
+    server: String,
+    zone: String,
+    /// By protocol (udp, tcp), family (1, 2) and type ([`QTYPES`], then "other").
+    requests: [[[OnceLock<Handle>; QTYPES.len() + 1]; 2]; 2],
+    do_requests: OnceLock<Handle>,
+    duration: OnceLock<Handle>,
+    request_size: [OnceLock<Handle>; 2],
+    response_size: [OnceLock<Handle>; 2],
+    /// By rcode: the plugin that first answered with it and its series (another plugin's
+    /// answers with the same rcode go through the registry).
+    responses: [OnceLock<(&'static str, Handle)>; 16],
+}
+
+impl ZoneMetrics {
+    pub fn new(server: &str, zone: &str) -> ZoneMetrics {
+        ZoneMetrics {
+            server: server.to_string(),
+            zone: zone.to_string(),
+            requests: Default::default(),
+            do_requests: OnceLock::new(),
+            duration: OnceLock::new(),
+            request_size: Default::default(),
+            response_size: Default::default(),
+            responses: Default::default(),
+        }
     }
-    r.observe("coredns_dns_request_duration_seconds", &[server, zone, ""], took.as_secs_f64());
-    r.observe("coredns_dns_request_size_bytes", &[server, zone, "", proto], request_size as f64);
-    r.observe("coredns_dns_response_size_bytes", &[server, zone, "", proto], response_size as f64);
-    let rcode = response.get(3).map_or("SERVFAIL", |b| crate::log::rcode_name(b & 0x0f));
-    r.inc("coredns_dns_responses_total", &[server, zone, "", rcode, by]);
+
+    pub fn zone(&self) -> &str {
+        &self.zone
+    }
+
+    /// Counts one answered request, as CoreDNS's metrics do: `response` is the first message
+    /// sent, `response_size` the bytes of all of them, `by` the plugin that wrote it.
+    #[allow(clippy::too_many_arguments)] // one request's every measured aspect, as CoreDNS's metrics take them
+    pub fn report(
+        &self,
+        q: &Asked,
+        request_size: usize,
+        response: &[u8],
+        response_size: usize,
+        by: &'static str,
+        took: Duration,
+    ) {
+        let r = registry();
+        let (server, zone) = (self.server.as_str(), self.zone.as_str());
+        let (p, proto) = (usize::from(q.proto == Proto::Tcp), q.proto.name());
+        let f = usize::from(!q.ipv4);
+        let t = qtype_index(q.qtype);
+        self.requests[p][f][t]
+            .get_or_init(|| {
+                r.handle("coredns_dns_requests_total", &[server, zone, "", proto, ["1", "2"][f], qtype_label(q.qtype)])
+            })
+            .inc();
+        if q.dnssec_ok {
+            self.do_requests.get_or_init(|| r.handle("coredns_dns_do_requests_total", &[server, zone, ""])).inc();
+        }
+        self.duration
+            .get_or_init(|| r.handle("coredns_dns_request_duration_seconds", &[server, zone, ""]))
+            .observe(took.as_secs_f64());
+        self.request_size[p]
+            .get_or_init(|| r.handle("coredns_dns_request_size_bytes", &[server, zone, "", proto]))
+            .observe(request_size as f64);
+        self.response_size[p]
+            .get_or_init(|| r.handle("coredns_dns_response_size_bytes", &[server, zone, "", proto]))
+            .observe(response_size as f64);
+        let code = response.get(3).map_or(2, |b| b & 0x0f);
+        let rcode = crate::log::rcode_name(code);
+        let (first, series) = self.responses[usize::from(code)]
+            .get_or_init(|| (by, r.handle("coredns_dns_responses_total", &[server, zone, "", rcode, by])));
+        if *first == by {
+            series.inc();
+        } else {
+            r.inc("coredns_dns_responses_total", &[server, zone, "", rcode, by]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_handles_count_what_the_exposition_shows() {
+        let m = ZoneMetrics::new("dns://:1053", "handles.test.");
+        let asked = Asked { ipv4: true, qtype: 1, proto: Proto::Udp, dnssec_ok: true };
+        let noerror = [0u8, 0, 0x81, 0x80];
+        for took in [0.0001, 0.0003, 0.003, 10.0] {
+            m.report(&asked, 40, &noerror, 100, "kubernetai", Duration::from_secs_f64(took));
+        }
+        // Another plugin answering with the same rcode is counted under its own name.
+        m.report(&Asked { qtype: 999, ..asked }, 40, &noerror, 100, "cache", Duration::ZERO);
+        let text = registry().render();
+        let line = |needle: &str| {
+            text.lines().find(|l| l.contains("handles.test.") && l.starts_with(needle)).map(str::to_string)
+        };
+        let series = r#"{server="dns://:1053",zone="handles.test.",view="""#;
+        assert_eq!(
+            line("coredns_dns_requests_total").as_deref(),
+            Some(format!("coredns_dns_requests_total{series},proto=\"udp\",family=\"1\",type=\"A\"}} 4").as_str())
+        );
+        assert!(
+            text.contains(&format!("coredns_dns_requests_total{series},proto=\"udp\",family=\"1\",type=\"other\"}} 1"))
+        );
+        assert!(text.contains(&format!("coredns_dns_do_requests_total{series}}} 5")));
+        assert!(
+            text.contains(&format!("coredns_dns_responses_total{series},rcode=\"NOERROR\",plugin=\"kubernetai\"}} 4"))
+        );
+        assert!(text.contains(&format!("coredns_dns_responses_total{series},rcode=\"NOERROR\",plugin=\"cache\"}} 1")));
+        // Buckets are cumulative: 0 and 0.0001 s in the first, 0.0003 s by the second, 0.003 s by
+        // the sixth, 10 s only in +Inf.
+        let bucket = |le: &str| format!("coredns_dns_request_duration_seconds_bucket{series},le=\"{le}\"}}");
+        for (le, n) in [("0.00025", 2), ("0.0005", 3), ("0.002", 3), ("0.004", 4), ("8.192", 4), ("+Inf", 5)] {
+            assert!(text.contains(&format!("{} {n}", bucket(le))), "{le}: {n}\n{text}");
+        }
+        assert!(text.contains(&format!("coredns_dns_request_duration_seconds_count{series}}} 5")));
+    }
 }

@@ -34,14 +34,21 @@ pub const TCP_MAX_CONNECTIONS: usize = 1024;
 pub const TCP_MAX_QUERIES: usize = 1000;
 
 /// One server block as the server runs it.
+impl Block {
+    /// The request metrics of `zone`, one of the block's, when the block measures requests.
+    fn measured(&self, zone: &str) -> Option<&metrics::ZoneMetrics> {
+        self.metrics.iter().find(|m| m.zone() == zone)
+    }
+}
+
 pub struct Block {
     pub zones: Vec<String>,
     /// "dns://:53": the `server` label of its metrics.
     pub server: String,
     pub log: Option<Log>,
     pub errors: Option<Arc<Errors>>,
-    /// `prometheus`: requests are measured.
-    pub metrics: bool,
+    /// `prometheus`: each zone's request metrics; empty when requests are not measured.
+    pub metrics: Vec<metrics::ZoneMetrics>,
     /// The chain, in CoreDNS's plugin order.
     pub stages: Vec<Stage>,
 }
@@ -151,7 +158,7 @@ impl Router {
             c.answered.fetch_add(1, Ordering::Relaxed);
             let refused = req.error(ResponseCode::Refused);
             // As CoreDNS: a query no server block serves is counted under zone "dropped".
-            if let Some(b) = self.blocks.iter().find(|b| b.metrics) {
+            if let Some(b) = self.blocks.iter().find(|b| !b.metrics.is_empty()) {
                 let asked = metrics::Asked {
                     ipv4: client.is_ipv4(),
                     qtype: req.message.queries.first().map_or(0, |q| u16::from(q.query_type())),
@@ -159,7 +166,8 @@ impl Router {
                     dnssec_ok: req.message.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
                 };
                 let took = started.elapsed();
-                metrics::report(&b.server, "dropped", &asked, packet.len(), &refused, refused.len(), "", took);
+                let dropped = metrics::ZoneMetrics::new(&b.server, "dropped");
+                dropped.report(&asked, packet.len(), &refused, refused.len(), "", took);
             }
             return vec![refused];
         };
@@ -188,10 +196,10 @@ impl Router {
         };
         self.count(&messages);
         let took = started.elapsed();
-        if block.metrics {
+        if let Some(m) = block.measured(zone) {
             let (first, size) =
                 (messages.first().map(Vec::as_slice).unwrap_or_default(), messages.iter().map(Vec::len).sum());
-            metrics::report(&block.server, zone, &metrics::Asked::of(&query), packet.len(), first, size, by, took);
+            m.report(&metrics::Asked::of(&query), packet.len(), first, size, by, took);
         }
         if let Some(log) = &block.log {
             log.write(&query, packet.len(), messages.first().map(Vec::as_slice).unwrap_or_default(), took);
@@ -224,7 +232,7 @@ impl Router {
             Proto::Udp => plain.udp_limit,
             Proto::Tcp => u16::MAX,
         };
-        let bytes = match plugin.handle(&crate::chain::module_query(packet.to_vec(), client, proto, max_size)) {
+        let bytes = match crate::chain::with_module_query(packet, client, proto, max_size, |q| plugin.handle(q)) {
             Ok(crate::module::wit::Outcome::Answer(bytes)) => bytes,
             Ok(_) => return Plain::NotPlain,
             Err(e) => return Plain::Failed(Reply::servfail(BY, e.to_string())),
@@ -235,11 +243,10 @@ impl Router {
         }
         let messages = vec![bytes];
         self.count(&messages);
-        if block.metrics {
+        if let Some(m) = block.measured(zone) {
             let asked =
                 metrics::Asked { ipv4: client.is_ipv4(), qtype: plain.qtype, proto, dnssec_ok: plain.dnssec_ok };
-            let size = messages[0].len();
-            metrics::report(&block.server, zone, &asked, packet.len(), &messages[0], size, BY, started.elapsed());
+            m.report(&asked, packet.len(), &messages[0], messages[0].len(), BY, started.elapsed());
         }
         Plain::Answered(messages)
     }
