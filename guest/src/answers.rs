@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::handler::Outcome;
+use crate::outcome::Outcome;
 
 /// Answers kept per generation. When the young generation fills, it becomes the old one and the
 /// old one is dropped: an answer asked again meanwhile is moved up, so hot names stay while

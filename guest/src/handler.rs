@@ -37,20 +37,7 @@ pub struct Query<'a> {
     pub max_size: u16,
 }
 
-/// What became of a query.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Answer(Vec<u8>),
-    /// `response` ends in a CNAME to `target`, outside every zone of the stanza: the host
-    /// resolves it through its chain and appends the answer (see the WIT `chase` record).
-    Chase {
-        response: Vec<u8>,
-        target: String,
-        qtype: u16,
-    },
-    Next,
-    Drop,
-}
+pub use crate::outcome::Outcome;
 
 /// The `dns-version` TXT answer: the version of the Kubernetes DNS schema served.
 pub const SCHEMA_VERSION: &str = "1.1.0";

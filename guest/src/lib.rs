@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod handler;
 pub mod name;
 pub mod object;
+pub mod outcome;
 pub mod request;
 pub mod resolve;
 pub mod search;

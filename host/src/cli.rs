@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use crate::config::DEFAULT_PORT;
-use crate::plugins;
+use crate::chain::registry;
+use crate::serve::config::DEFAULT_PORT;
 
 pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port|-p PORT] [-quiet] [-pidfile FILE] [-module FILE|native] [-module.memory MIB] [-module.cache DIR] [-admin ADDR|none] [-version] [-plugins]";
 
@@ -42,7 +42,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         port: DEFAULT_PORT,
         module: None,
         loading: crate::module::Loading::default(),
-        admin: Some(crate::admin::DEFAULT_ADDR.to_string()),
+        admin: Some(crate::module::admin::DEFAULT_ADDR.to_string()),
         quiet: false,
         pidfile: None,
     };
@@ -126,7 +126,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "plugins" => {
                 let mut list =
                     String::from("Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:\n");
-                for p in plugins::SUPPORTED {
+                for p in registry::supported() {
                     list.push_str(&format!("  dns.{p}\n"));
                 }
                 return Ok(Command::Print(list.trim_end().to_string()));

@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use crate::manifests::{self, Objects};
-use crate::module::wit;
-use crate::native::Native;
-use crate::{config, corefile};
+use crate::cluster::manifests::{self, Objects};
+use crate::contract::wit;
+use crate::module::native::Native;
+use crate::{corefile, serve::config};
 
 /// Parses `data` as a Corefile named "Corefile" and builds its servers: it configures servers or
 /// is refused with an error naming the file. Imports of files are skipped: a fuzzer's globs

@@ -1,46 +1,19 @@
 //! The kubernetai server as a library: the Corefile, the plugin chain, the module host and the
 //! cluster watches. `main.rs` runs it; the fuzz targets in `fuzz/` drive its parsers directly.
 
-pub mod admin;
-pub mod any;
-pub mod autopath;
-pub mod cache;
 pub mod chain;
 pub mod cli;
-pub mod compiled;
-pub mod config;
+pub mod cluster;
+pub mod contract;
 pub mod corefile;
-pub mod errors;
-pub mod forward;
+pub mod dns;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod http;
-pub mod instance;
-pub mod loadbalance;
-pub mod log;
-pub mod loop_detect;
-pub mod manifests;
-pub mod metrics;
-pub mod minimal;
 pub mod module;
-pub mod native;
-pub mod objects;
+pub mod observe;
 pub mod offline;
-pub mod plugin;
-pub mod plugins;
-pub mod process;
-pub mod prune;
 pub mod random;
-pub mod reload;
-pub mod server;
-pub mod stanza;
-pub mod status;
-pub mod swap;
-pub mod transfer;
-pub mod udp_batch;
-pub mod watch;
-pub mod watch_error;
-pub mod wire;
+pub mod serve;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

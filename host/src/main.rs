@@ -12,10 +12,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
-use kubernetai::instance::{Instance, ListenKey};
-use kubernetai::metrics::registry;
-use kubernetai::server::Counters;
-use kubernetai::{admin, cli, config, corefile, errors, module, offline, process, reload, server, status, swap};
+use kubernetai::module::{admin, swap};
+use kubernetai::observe::metrics::registry;
+use kubernetai::observe::{process, status};
+use kubernetai::serve::router::Counters;
+use kubernetai::serve::running::{Instance, ListenKey};
+use kubernetai::serve::{config, reload, router as server};
+use kubernetai::{cli, corefile, module, offline};
 
 fn main() -> ExitCode {
     process::cap_malloc_arenas();
@@ -94,7 +97,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     let mut listeners = Listeners::default();
     listeners.serve(&running).await?;
     let status = status::Status::default();
-    status.configure(&running.status, running.plugins.clone()).await?;
+    status.configure(&running.status, running.readiness()).await?;
     listeners.probe_loops(&running);
     announce(&servers, args.quiet);
 
@@ -154,7 +157,10 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         // Still answering, so clients and load balancers move away before the sockets close;
         // no longer ready, so the Service stops sending new clients here.
         status.enter_lameduck();
-        println!("[INFO] plugin/health: Going into lameduck mode for {}", errors::go_duration(running.lameduck));
+        println!(
+            "[INFO] plugin/health: Going into lameduck mode for {}",
+            kubernetai::corefile::args::go_duration(running.lameduck)
+        );
         tokio::time::sleep(running.lameduck).await;
     }
     println!("[INFO] shutting down: {}", counters.summary());
@@ -191,7 +197,7 @@ async fn reload_instance(
     let servers = load_servers(args)?;
     let next = Instance::build(&servers, &live.module(), counters).await?;
     listeners.bind_missing(&next).await?;
-    status.configure(&next.status, next.plugins.clone()).await?;
+    status.configure(&next.status, next.readiness()).await?;
     listeners.serve(&next).await?;
     listeners.probe_loops(&next);
     live.set_plugins(next.plugins.clone());
@@ -269,14 +275,16 @@ impl Listeners {
         Ok(())
     }
 
-    /// Starts the `loop` probes of `instance`, each to its block's first address.
+    /// Tells each block's plugins that its first address listens (the `loop` probe goes there).
     fn probe_loops(&self, instance: &Instance) {
-        for (key, detect) in &instance.loops {
+        for (key, chain) in &instance.listening {
             let Some(l) = self.open.get(key) else {
                 continue;
             };
             let ip = if l.local.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { l.local.ip() };
-            tokio::spawn(detect.clone().probe(SocketAddr::new(ip, l.local.port())));
+            for plugin in chain.iter() {
+                plugin.listening(SocketAddr::new(ip, l.local.port()));
+            }
         }
     }
 }

@@ -10,12 +10,12 @@ use anyhow::{Context, bail};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::instance::Instance;
+use crate::cluster::stanza::Source;
+use crate::module::fed::FedModule;
 use crate::module::{self, Module, wit};
-use crate::plugin::Plugin;
-use crate::server::Counters;
-use crate::stanza::Source;
-use crate::{cli, config, corefile};
+use crate::serve::router::Counters;
+use crate::serve::running::Instance;
+use crate::{cli, corefile, serve::config};
 
 /// Compiles `path`, checks its imports and contract version, configures it with one stanza and
 /// runs the same self-check a swap runs.
@@ -24,7 +24,7 @@ pub fn check_module(path: &Path) -> anyhow::Result<String> {
     let module = Module::load(&bytes)?;
     let blocks = corefile::parse("cluster.local {\n kubernetai\n}\n", Path::new("(check)"))?;
     let stanzas: Vec<wit::Stanza> = config::servers(&blocks, 53)?[0].stanzas.iter().map(|s| s.guest.clone()).collect();
-    let plugin = Plugin::new(module.clone(), wit::Server { local_ips: vec![] }, stanzas)?;
+    let plugin = FedModule::new(module.clone(), wit::Server { local_ips: vec![] }, stanzas)?;
     plugin.swap(module)?;
     Ok(format!("{}: ok, speaks kubernetai:dns@{}", path.display(), kubernetai_guest::CONTRACT_VERSION))
 }

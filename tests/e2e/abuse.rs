@@ -193,7 +193,7 @@ fn tcp_connections_are_bounded_in_time_and_queries() {
 #[test]
 fn tcp_connections_beyond_the_limit_are_closed_and_counted() {
     // This test holds over a thousand sockets, as the server does.
-    kubernetai::process::raise_open_files_limit();
+    kubernetai::observe::process::raise_open_files_limit();
     let (_dir, server) = start();
     let query = harness::query(OWNED, RecordType::A, 8, None);
     let mut open: Vec<TcpStream> = (0..1024).map(|_| connect(server.addr)).collect();

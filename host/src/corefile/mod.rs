@@ -3,6 +3,7 @@
 //! `(name) { … }` is expanded here, so later stages see one token stream. Errors carry the file
 //! and line of the token at fault.
 
+pub mod args;
 mod lexer;
 
 use std::collections::HashMap;

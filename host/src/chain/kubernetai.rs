@@ -1,0 +1,84 @@
+//! The kubernetai plugin's place in the chain: the module's answer, a name it passes on sent
+//! down the chain, a CNAME out of its zones completed through the server.
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::RecordType;
+
+use crate::contract::{module_query, wit};
+use crate::dns::wire::answers_query;
+use crate::dns::{Query, Reply};
+use crate::module::fed::FedModule;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::registry::{Block, Setup};
+use super::{Next, Plugin};
+
+/// How many CNAME targets one query may chase through the chain (ExternalName to ExternalName…).
+const MAX_CHASE_DEPTH: usize = 8;
+
+/// The module's answer to `query`: it reaches the network only if it is a response to it.
+pub fn module_answer(bytes: Vec<u8>, query: &[u8]) -> Reply {
+    const BY: &str = "kubernetai";
+    if answers_query(&bytes, query) {
+        Reply::Answer { bytes, by: BY }
+    } else {
+        Reply::servfail(
+            BY,
+            format!("plugin/kubernetai: the module answered {} bytes that are no response to this query", bytes.len()),
+        )
+    }
+}
+
+/// The kubernetai module's answer; a name it passes on goes down the chain, a CNAME out of its
+/// zones is completed through the server (as CoreDNS's upstream lookup).
+async fn kubernetai<'a>(plugin: &'a FedModule, next: Next<'a>, q: &'a Query) -> Reply {
+    const BY: &str = "kubernetai";
+    let query = module_query(q.packet.clone(), q.client, q.proto, q.max_size);
+    let response = |bytes: Vec<u8>| module_answer(bytes, &q.packet);
+    match plugin.handle(&query) {
+        Ok(wit::Outcome::Answer(bytes)) => response(bytes),
+        // The response chased must be one to this query too, before anything is added to it.
+        Ok(wit::Outcome::Chase(chase)) if !answers_query(&chase.response, &q.packet) => response(chase.response),
+        Ok(wit::Outcome::Chase(chase)) => match Message::from_vec(&chase.response) {
+            Ok(mut resp) if q.depth < MAX_CHASE_DEPTH => {
+                let qtype = RecordType::from(chase.qtype);
+                if let Some(sub) = next.lookup(&chase.target, qtype, q, q.depth + 1).await {
+                    resp.metadata.truncation |= sub.metadata.truncation;
+                    resp.answers.extend(sub.answers);
+                }
+                Reply::Answer { bytes: kubernetai_guest::handler::encode(resp, q.max_size), by: BY }
+            }
+            _ => response(chase.response),
+        },
+        Ok(wit::Outcome::Drop) => Reply::Drop,
+        Ok(wit::Outcome::Next) => next.run(q).await,
+        Err(e) => Reply::servfail(BY, e.to_string()),
+    }
+}
+
+/// A block's kubernetai stanzas, read (by `serve::config`): the plugin is the block's module.
+#[derive(Debug)]
+pub struct Stanzas;
+
+impl Setup for Stanzas {
+    fn build(&self, block: &Block<'_>) -> Result<Arc<dyn Plugin>, String> {
+        let module = block.kubernetai.ok_or("kubernetai: a block without stanzas")?;
+        Ok(Arc::new(Kubernetai(module.clone())))
+    }
+}
+
+/// The kubernetai plugin of a block.
+pub struct Kubernetai(pub Arc<FedModule>);
+
+impl Plugin for Kubernetai {
+    fn name(&self) -> &'static str {
+        "kubernetai"
+    }
+
+    fn serve<'a>(&'a self, next: Next<'a>, q: &'a Query) -> BoxFuture<'a, Reply> {
+        Box::pin(kubernetai(&self.0, next, q))
+    }
+}

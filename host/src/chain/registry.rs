@@ -1,0 +1,150 @@
+//! The directives a Corefile may use, and the plugins of the chain, one line each. CoreDNS runs
+//! plugins in one fixed order (its plugin.cfg), whatever order the Corefile writes them in;
+//! kubernetai takes the place of kubernetes there. Directives CoreDNS knows but this server does
+//! not implement yet are refused by name, so a Corefile never starts with a plugin silently
+//! missing. A plugin is its file in this folder plus its line in [`PLUGINS`]; the directives
+//! that configure the server block itself (bind, errors, log, health, ready, prometheus,
+//! reload) and the kubernetai stanzas are read by `serve::config`.
+
+use std::sync::Arc;
+
+use crate::corefile::{Directive, Error};
+use crate::module::fed::FedModule as Fed;
+
+use super::{Plugin, any, autopath, cache, forward, loadbalance, loop_detect, minimal, transfer};
+
+/// What a plugin may use of its server block when it is built.
+pub struct Block<'a> {
+    /// The `server` label of the block's metrics ("dns://:53").
+    pub server: &'a str,
+    /// The block's zones.
+    pub zones: &'a [String],
+    /// The block's kubernetai module, when it has stanzas.
+    pub kubernetai: Option<&'a Arc<Fed>>,
+    /// The host's own search domains (its /etc/resolv.conf), which autopath appends.
+    pub host_search: &'a [String],
+}
+
+/// A plugin's directive as read from the Corefile, ready to build the plugin each time its
+/// block starts (a reload builds again from the same reading).
+pub trait Setup: Send + Sync + std::fmt::Debug {
+    fn build(&self, block: &Block<'_>) -> Result<Arc<dyn Plugin>, String>;
+}
+
+/// A plugin that needs nothing of its block is its own setup.
+impl<T: Plugin + Clone + std::fmt::Debug + 'static> Setup for T {
+    fn build(&self, _block: &Block<'_>) -> Result<Arc<dyn Plugin>, String> {
+        Ok(Arc::new(self.clone()))
+    }
+}
+
+/// Reads a plugin's directive, given the zones of its block.
+pub type Parse = fn(&Directive, &[String]) -> Result<Arc<dyn Setup>, Error>;
+
+/// A plugin of the chain: its directive, whether a block may use it only once, how it is read.
+pub struct Entry {
+    pub name: &'static str,
+    pub once: bool,
+    pub parse: Parse,
+}
+
+/// The plugins of the chain (kubernetai too is one, read by `serve::config`: a block's stanzas
+/// make one plugin).
+pub const PLUGINS: &[Entry] = &[
+    Entry { name: "any", once: true, parse: any::setup },
+    Entry { name: "loadbalance", once: true, parse: loadbalance::setup },
+    Entry { name: "cache", once: true, parse: cache::setup },
+    Entry { name: "autopath", once: true, parse: autopath::setup },
+    Entry { name: "minimal", once: true, parse: minimal::setup },
+    Entry { name: "transfer", once: false, parse: transfer::setup },
+    Entry { name: "loop", once: true, parse: loop_detect::setup },
+    Entry { name: "forward", once: false, parse: forward::setup },
+];
+
+/// The chain plugin named `name`.
+pub fn plugin(name: &str) -> Option<&'static Entry> {
+    PLUGINS.iter().find(|e| e.name == name)
+}
+
+/// CoreDNS's plugin order, with kubernetai where kubernetes stands.
+pub const ORDER: &[&str] = &[
+    "root",
+    "metadata",
+    "geoip",
+    "cancel",
+    "tls",
+    "timeouts",
+    "multisocket",
+    "reload",
+    "nsid",
+    "bufsize",
+    "bind",
+    "debug",
+    "trace",
+    "ready",
+    "health",
+    "pprof",
+    "prometheus",
+    "errors",
+    "log",
+    "dnstap",
+    "local",
+    "dns64",
+    "acl",
+    "any",
+    "chaos",
+    "loadbalance",
+    "tsig",
+    "cache",
+    "rewrite",
+    "header",
+    "dnssec",
+    "autopath",
+    "minimal",
+    "template",
+    "transfer",
+    "hosts",
+    "route53",
+    "azure",
+    "clouddns",
+    "k8s_external",
+    "kubernetai",
+    "file",
+    "auto",
+    "secondary",
+    "etcd",
+    "loop",
+    "forward",
+    "grpc",
+    "erratic",
+    "whoami",
+    "on",
+    "sign",
+    "view",
+    "nomad",
+];
+
+/// The directives `serve::config` reads itself: they configure the block (or, kubernetai, make
+/// one plugin of all its stanzas).
+pub const BLOCK_DIRECTIVES: &[&str] =
+    &["reload", "bind", "ready", "health", "prometheus", "errors", "log", "kubernetai"];
+
+/// The directives this server implements, in CoreDNS's order.
+pub fn supported() -> Vec<&'static str> {
+    ORDER.iter().copied().filter(|d| BLOCK_DIRECTIVES.contains(d) || plugin(d).is_some()).collect()
+}
+
+/// Where `name` runs in the chain, or why it cannot be used.
+pub fn position(name: &str) -> Result<usize, String> {
+    let Some(pos) = ORDER.iter().position(|d| *d == name) else {
+        let hint = if name == "kubernetes" { " (use kubernetai: it takes the same options)" } else { "" };
+        return Err(format!("unknown directive '{name}'{hint}; supported directives: {}", supported().join(", ")));
+    };
+    if !supported().contains(&name) {
+        return Err(format!(
+            "directive '{name}' is not supported by this server yet; supported directives: {}",
+            supported().join(", ")
+        ));
+    }
+    Ok(pos)
+}

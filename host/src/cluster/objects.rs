@@ -1,0 +1,142 @@
+//! The host's copy of a stanza's cluster objects, in the contract's terms: a table by kind (in
+//! relist order), namespace and name, holding each object's pruned JSON; the events that hand
+//! the whole table to an empty module instance, and those that turn one table into another.
+
+use std::collections::HashMap;
+
+use crate::contract::wit::{Event, Kind, Object};
+
+/// namespace → name → pruned JSON, for one kind. Nested so that a namespace's name is held once
+/// for all its objects, not once per object: a pod costs its name and its JSON.
+pub type KindTable = HashMap<Box<str>, HashMap<Box<str>, Box<str>>>;
+
+/// Every object of a stanza by kind (in [`KINDS`] order), namespace and name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Table {
+    kinds: [KindTable; KINDS.len()],
+}
+
+impl Table {
+    pub fn insert(&mut self, kind: Kind, namespace: &str, name: &str, json: String) {
+        let by_name = match self.kinds[rank(kind) as usize].get_mut(namespace) {
+            Some(by_name) => by_name,
+            None => self.kinds[rank(kind) as usize].entry(namespace.into()).or_default(),
+        };
+        by_name.insert(name.into(), json.into_boxed_str());
+    }
+
+    pub fn remove(&mut self, kind: Kind, namespace: &str, name: &str) {
+        let of_kind = &mut self.kinds[rank(kind) as usize];
+        if let Some(by_name) = of_kind.get_mut(namespace) {
+            by_name.remove(name);
+            if by_name.is_empty() {
+                of_kind.remove(namespace);
+            }
+        }
+    }
+
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<&str> {
+        self.kinds[rank(kind) as usize].get(namespace)?.get(name).map(|j| &**j)
+    }
+
+    /// Replaces every object of `kind` by those of `fresh` (a relist done).
+    pub fn replace_kind(&mut self, kind: Kind, mut fresh: Table) {
+        let r = rank(kind) as usize;
+        self.kinds[r] = std::mem::take(&mut fresh.kinds[r]);
+    }
+
+    pub fn len(&self) -> usize {
+        self.kinds.iter().flat_map(|k| k.values()).map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.iter().all(HashMap::is_empty)
+    }
+
+    /// Every object of `kind` as (namespace, name, JSON).
+    pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.kinds[rank(kind) as usize]
+            .iter()
+            .flat_map(|(ns, by_name)| by_name.iter().map(move |(name, json)| (&**ns, &**name, &**json)))
+    }
+
+    /// Every object of `kind`, taken: its JSON.
+    fn take_kind(&mut self, kind: Kind) -> impl Iterator<Item = String> {
+        std::mem::take(&mut self.kinds[rank(kind) as usize])
+            .into_values()
+            .flat_map(HashMap::into_values)
+            .map(String::from)
+    }
+}
+
+/// Kinds in the order a relist sends them: namespaces first, since services depend on them.
+pub const KINDS: [Kind; 5] = [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod, Kind::ServiceImport];
+
+/// A kind's place in [`KINDS`]: the first part of a table key.
+pub fn rank(kind: Kind) -> u8 {
+    match kind {
+        Kind::Namespace => 0,
+        Kind::Service => 1,
+        Kind::EndpointSlice => 2,
+        Kind::Pod => 3,
+        Kind::ServiceImport => 4,
+    }
+}
+
+/// A kind's name as Kubernetes spells it, for logs and metric labels.
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Namespace => "Namespace",
+        Kind::Service => "Service",
+        Kind::EndpointSlice => "EndpointSlice",
+        Kind::Pod => "Pod",
+        Kind::ServiceImport => "ServiceImport",
+    }
+}
+
+/// One relist per kind with every object of `table`, then the sync state, made as they are
+/// taken (each object's JSON copied only then).
+pub fn relist_events(table: &Table, synced: bool) -> impl Iterator<Item = Event> + '_ {
+    KINDS
+        .into_iter()
+        .flat_map(move |kind| {
+            let objects = table.of_kind(kind).map(move |(_, _, json)| Event::Apply(Object { kind, json: json.into() }));
+            std::iter::once(Event::RelistStart(kind)).chain(objects).chain(std::iter::once(Event::RelistDone(kind)))
+        })
+        .chain(std::iter::once(Event::Synced(synced)))
+}
+
+/// The same events, taking the objects instead of copying them (a manifest file's first read).
+pub fn into_relist_events(mut table: Table, synced: bool) -> Vec<Event> {
+    let mut events = Vec::with_capacity(table.len() + 2 * KINDS.len() + 1);
+    for kind in KINDS {
+        events.push(Event::RelistStart(kind));
+        events.extend(table.take_kind(kind).map(|json| Event::Apply(Object { kind, json })));
+        events.push(Event::RelistDone(kind));
+    }
+    events.push(Event::Synced(synced));
+    events
+}
+
+/// The events that turn `held` into `next`, taking `next`'s objects. A delete carries only the
+/// object's identity, which is all a delete needs.
+pub fn changes(held: &Table, mut next: Table) -> Vec<Event> {
+    let mut events = Vec::new();
+    for kind in KINDS {
+        for (namespace, name, _) in held.of_kind(kind) {
+            if next.get(kind, namespace, name).is_none() {
+                let json = serde_json::json!({"metadata": {"namespace": namespace, "name": name}}).to_string();
+                events.push(Event::Delete(Object { kind, json }));
+            }
+        }
+        let of_kind = std::mem::take(&mut next.kinds[rank(kind) as usize]);
+        for (namespace, by_name) in of_kind {
+            for (name, json) in by_name {
+                if held.get(kind, &namespace, &name) != Some(&*json) {
+                    events.push(Event::Apply(Object { kind, json: json.into() }));
+                }
+            }
+        }
+    }
+    events
+}

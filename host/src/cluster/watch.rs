@@ -1,0 +1,360 @@
+//! Live clusters: a kube-rs client per stanza, built from the stanza's connection options as
+//! CoreDNS reads them (kubeconfig, endpoint and tls, or the in-cluster service account), and a
+//! watcher per kind the stanza needs. kube-rs lists, watches, follows bookmarks, relists on 410
+//! Gone and backs off on errors; this module turns its events into the contract's watch events
+//! (a relist is bracketed by relist-start/relist-done), prunes each object before anything holds
+//! it, and reports when every kind has listed once.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use std::borrow::Cow;
+
+use kube::api::{ApiResource, ObjectMeta};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{DynamicResourceScope, Resource};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Config};
+use tokio::sync::mpsc;
+
+use crate::cluster::prune;
+use crate::cluster::stanza::ApiOptions;
+use crate::cluster::watch_error;
+use crate::contract::wit::{self, Event, Kind, Object};
+
+/// Why a stanza could not be connected.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("reading kubeconfig {file}: {source}")]
+    Kubeconfig { file: String, source: kube::config::KubeconfigError },
+    #[error("endpoint and tls options: {0}")]
+    Endpoint(serde_json::Error),
+    #[error("in-cluster configuration from KUBERNETAI_SERVICE_ACCOUNT_DIR: {0}")]
+    ServiceAccountDir(serde_json::Error),
+    #[error("building the client configuration: {0}")]
+    Config(#[from] kube::config::KubeconfigError),
+    #[error("in-cluster configuration (no endpoint or kubeconfig given): {0}")]
+    InCluster(#[from] kube::config::InClusterError),
+    #[error("building the client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+/// The client configuration: kubeconfig first, then endpoint (with tls), then in-cluster.
+async fn config(api: &ApiOptions) -> Result<Config, WatchError> {
+    if let Some((file, context)) = &api.kubeconfig {
+        let kc = Kubeconfig::read_from(file)
+            .map_err(|source| WatchError::Kubeconfig { file: file.display().to_string(), source })?;
+        let opts = KubeConfigOptions { context: context.clone(), ..Default::default() };
+        return Ok(Config::from_custom_kubeconfig(kc, &opts).await?);
+    }
+    if let Some(endpoint) = &api.endpoint {
+        // The endpoint and tls files as an in-memory kubeconfig, so kube-rs reads the files.
+        let (cert, key, ca) = match &api.tls {
+            Some((c, k, ca)) => {
+                (Some(c.display().to_string()), Some(k.display().to_string()), Some(ca.display().to_string()))
+            }
+            None => (None, None, None),
+        };
+        let yaml = serde_json::json!({
+            "apiVersion": "v1", "kind": "Config", "current-context": "kubernetai",
+            "clusters": [{"name": "c", "cluster": {"server": endpoint, "certificate-authority": ca}}],
+            "users": [{"name": "u", "user": {"client-certificate": cert, "client-key": key}}],
+            "contexts": [{"name": "kubernetai", "context": {"cluster": "c", "user": "u"}}],
+        });
+        let kc: Kubeconfig = serde_json::from_value(yaml).map_err(WatchError::Endpoint)?;
+        return Ok(Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?);
+    }
+    in_cluster().await
+}
+
+/// Where a pod finds its service account's token and CA, as client-go reads them.
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The in-cluster configuration: `KUBERNETES_SERVICE_HOST`/`_PORT`, the service account's token
+/// (re-read as it rotates) and CA. `KUBERNETAI_SERVICE_ACCOUNT_DIR` moves the directory, for
+/// tests or a server in another mount namespace; without it kube-rs reads the standard one.
+async fn in_cluster() -> Result<Config, WatchError> {
+    let Ok(dir) = std::env::var("KUBERNETAI_SERVICE_ACCOUNT_DIR") else {
+        return Ok(Config::incluster()?);
+    };
+    let dir = std::path::Path::new(if dir.is_empty() { SERVICE_ACCOUNT_DIR } else { &dir });
+    let host = std::env::var("KUBERNETES_SERVICE_HOST").unwrap_or_default();
+    let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "in-cluster",
+        "clusters": [{"name": "c", "cluster": {"server": format!("https://{host}:{port}"),
+                      "certificate-authority": dir.join("ca.crt").display().to_string()}}],
+        "users": [{"name": "u", "user": {"tokenFile": dir.join("token").display().to_string()}}],
+        "contexts": [{"name": "in-cluster", "context": {"cluster": "c", "user": "u"}}],
+    });
+    let kc: Kubeconfig = serde_json::from_value(kubeconfig).map_err(WatchError::ServiceAccountDir)?;
+    Ok(Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?)
+}
+
+/// A client with the stanza's `apiserver_qps`/`apiserver_burst` rate and
+/// `apiserver_max_inflight` limit (a request holds its slot until its response headers arrive,
+/// as with client-go, so long watches do not starve lists).
+pub async fn client(api: &ApiOptions) -> Result<Client, WatchError> {
+    let config = config(api).await?;
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    let inflight = api.max_inflight.filter(|n| *n > 0).map_or(usize::MAX >> 4, |n| n as usize);
+    let builder = builder.with_layer(&tower::limit::ConcurrencyLimitLayer::new(inflight));
+    Ok(match api.qps.filter(|q| *q > 0.0) {
+        Some(qps) => {
+            let burst = api.burst.filter(|b| *b > 0).unwrap_or(1);
+            let per = Duration::from_secs_f64(f64::from(burst) / f64::from(qps));
+            builder.with_layer(&tower::limit::RateLimitLayer::new(u64::from(burst), per)).build()
+        }
+        None => builder.build(),
+    })
+}
+
+/// The kinds a stanza watches: namespaces and services always, endpoint slices unless
+/// `noendpoints`, pods only for `pods verified`, ServiceImports only with `multicluster`.
+pub fn kinds(stanza: &wit::Stanza) -> Vec<Kind> {
+    let mut kinds = vec![Kind::Namespace, Kind::Service];
+    if !stanza.noendpoints {
+        kinds.push(Kind::EndpointSlice);
+    }
+    if stanza.pods == wit::PodMode::Verified {
+        kinds.push(Kind::Pod);
+    }
+    if !stanza.multicluster.is_empty() {
+        kinds.push(Kind::ServiceImport);
+    }
+    kinds
+}
+
+fn resource(kind: Kind) -> ApiResource {
+    use k8s_openapi::api::{core::v1, discovery::v1 as discovery};
+    match kind {
+        Kind::Namespace => ApiResource::erase::<v1::Namespace>(&()),
+        Kind::Service => ApiResource::erase::<v1::Service>(&()),
+        Kind::Pod => ApiResource::erase::<v1::Pod>(&()),
+        Kind::EndpointSlice => ApiResource::erase::<discovery::EndpointSlice>(&()),
+        Kind::ServiceImport => ApiResource {
+            group: "multicluster.x-k8s.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "multicluster.x-k8s.io/v1alpha1".into(),
+            kind: "ServiceImport".into(),
+            plural: "serviceimports".into(),
+        },
+    }
+}
+
+/// One batch of events of one kind, or the news that a kind completed its first list.
+pub enum Report {
+    /// Events, and when the changes behind the EndpointSlice updates among them were triggered.
+    Events(Vec<Event>, Vec<Trigger>),
+    Listed(Kind),
+}
+
+/// When the endpoints controller saw the change an EndpointSlice update carries (its
+/// `endpoints.kubernetes.io/last-change-trigger-time`), for CoreDNS's DNS programming latency
+/// SLI, `coredns_kubernetes_dns_programming_duration_seconds{service_kind}`.
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    /// "cluster_ip" or "headless_with_selector", as CoreDNS labels it.
+    pub service_kind: &'static str,
+    /// Seconds since the epoch.
+    pub at: f64,
+}
+
+const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+const HEADLESS: &str = "service.kubernetes.io/headless";
+
+/// The trigger time of an EndpointSlice's text, read only for slices.
+fn trigger(text: &str) -> Option<Trigger> {
+    #[derive(serde::Deserialize)]
+    struct Slice {
+        metadata: Meta,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(default)]
+        annotations: std::collections::HashMap<String, String>,
+        #[serde(default)]
+        labels: std::collections::HashMap<String, String>,
+    }
+    let meta = serde_json::from_str::<Slice>(text).ok()?.metadata;
+    let at = rfc3339_seconds(meta.annotations.get(TRIGGER_TIME)?)?;
+    let headless = meta.labels.contains_key(HEADLESS);
+    Some(Trigger { service_kind: if headless { "headless_with_selector" } else { "cluster_ip" }, at })
+}
+
+/// Seconds since the epoch of a Kubernetes timestamp (`2026-11-25T23:36:13Z`, fractions allowed).
+pub fn rfc3339_seconds(text: &str) -> Option<f64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.splitn(3, ':');
+    let (hh, mm) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
+    let ss: f64 = t.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || !(0.0..61.0).contains(&ss) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), March-based years.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3_600 + mm * 60) as f64 + ss)
+}
+
+/// An object as the watcher decodes it: pruned while its list page or watch line is read, so
+/// no page of whole objects (a pod is ~2 KB of spec and status) is ever held, only their
+/// identity, resourceVersion (the watcher resumes from it) and what DNS reads. `KIND` is a
+/// [`Kind`] as a number (its index in [`KINDS`]): a decoder has no other way to learn what it reads.
+/// The object is taken as raw text, which serde_json hands out only while reading the response
+/// itself: a watch event must name its `type` before its `object`, as API servers write it
+/// (an event in the other order fails to decode, and the watch error says so).
+#[derive(Clone, Debug)]
+struct Watched<const KIND: u8> {
+    metadata: ObjectMeta,
+    json: String,
+    trigger: Option<Trigger>,
+}
+
+const KINDS: [Kind; 5] = [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod, Kind::ServiceImport];
+
+fn kind_of(n: u8) -> Kind {
+    KINDS[usize::from(n) % KINDS.len()]
+}
+
+impl<'de, const KIND: u8> serde::Deserialize<'de> for Watched<KIND> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let (kind, text) = (kind_of(KIND), raw.get());
+        // Not an object: passed as it came, for the module to reject with its reason.
+        let Some(object) = prune::read(text) else {
+            let metadata = ObjectMeta::default();
+            return Ok(Watched { metadata, json: text.to_string(), trigger: None });
+        };
+        let trigger = if kind == Kind::EndpointSlice { trigger(text) } else { None };
+        let p = object.prune(kind);
+        let metadata = ObjectMeta {
+            name: Some(p.name),
+            namespace: Some(p.namespace).filter(|n| !n.is_empty()),
+            resource_version: p.resource_version,
+            ..ObjectMeta::default()
+        };
+        Ok(Watched { metadata, json: p.json, trigger })
+    }
+}
+
+impl<const KIND: u8> Resource for Watched<KIND> {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn kind(dt: &ApiResource) -> Cow<'_, str> {
+        Cow::from(&dt.kind)
+    }
+    fn group(dt: &ApiResource) -> Cow<'_, str> {
+        Cow::from(&dt.group)
+    }
+    fn version(dt: &ApiResource) -> Cow<'_, str> {
+        Cow::from(&dt.version)
+    }
+    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+        Cow::from(&dt.api_version)
+    }
+    fn plural(dt: &ApiResource) -> Cow<'_, str> {
+        Cow::from(&dt.plural)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl<const KIND: u8> Watched<KIND> {
+    fn object(self) -> Object {
+        Object { kind: kind_of(KIND), json: self.json }
+    }
+}
+
+/// Watches `kind` for ever, sending its events to `tx`. `labels` and `namespace_labels` go to
+/// the API server as label selectors on the kinds they filter.
+pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::UnboundedSender<Report>, at: String) {
+    match kind {
+        Kind::Namespace => watch::<0>(client, stanza, tx, at).await,
+        Kind::Service => watch::<1>(client, stanza, tx, at).await,
+        Kind::EndpointSlice => watch::<2>(client, stanza, tx, at).await,
+        Kind::Pod => watch::<3>(client, stanza, tx, at).await,
+        Kind::ServiceImport => watch::<4>(client, stanza, tx, at).await,
+    }
+}
+
+async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::UnboundedSender<Report>, at: String) {
+    let kind = kind_of(KIND);
+    let api: Api<Watched<KIND>> = Api::all_with(client, &resource(kind));
+    let selector = match kind {
+        Kind::Service | Kind::EndpointSlice => stanza.labels.clone(),
+        Kind::Namespace => stanza.namespace_labels.clone(),
+        _ => None,
+    };
+    let mut cfg = watcher::Config::default();
+    if let Some(s) = &selector {
+        cfg = cfg.labels(s);
+    }
+    let mut listed = false;
+    let mut throttle = watch_error::Throttle::new(Duration::from_secs(30));
+    let mut stream = watcher(api, cfg).default_backoff().boxed();
+    while let Some(item) = stream.next().await {
+        let mut triggers = Vec::new();
+        let events = match item {
+            Ok(watcher::Event::Init) => vec![Event::RelistStart(kind)],
+            Ok(watcher::Event::InitApply(o)) => vec![Event::Apply(o.object())],
+            Ok(watcher::Event::Apply(mut o)) => {
+                // A change after the first list: the SLI counts these only, as CoreDNS.
+                triggers.extend(o.trigger.take());
+                vec![Event::Apply(o.object())]
+            }
+            Ok(watcher::Event::Delete(o)) => vec![Event::Delete(o.object())],
+            Ok(watcher::Event::InitDone) => vec![Event::RelistDone(kind)],
+            Err(e) => {
+                // kube-rs backs off and resumes (relisting after 410 Gone); the last state keeps answering.
+                let name = crate::cluster::objects::kind_name(kind);
+                let cause = watch_error::chain(&e);
+                let reason = watch_error::reason(&cause);
+                crate::observe::metrics::registry().inc("kubernetai_watch_errors_total", &[&at, reason]);
+                if let Some(held) = throttle.admit(std::time::Instant::now()) {
+                    let more = if held > 0 { format!(" ({held} more since the last line)") } else { String::new() };
+                    println!("[WARNING] plugin/kubernetai: {at}: watch {name} ({reason}): {cause}{more}");
+                }
+                continue;
+            }
+        };
+        let done = events.iter().any(|e| matches!(e, Event::RelistDone(_)));
+        if !events.is_empty() && tx.send(Report::Events(events, triggers)).is_err() {
+            return;
+        }
+        if done && !listed {
+            listed = true;
+            if tx.send(Report::Listed(kind)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_seconds;
+
+    #[test]
+    fn kubernetes_timestamps_read_as_epoch_seconds() {
+        assert_eq!(rfc3339_seconds("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(rfc3339_seconds("2000-03-01T00:00:00Z"), Some(951_868_800.0));
+        assert_eq!(rfc3339_seconds("2026-11-25T23:36:13Z"), Some(1_795_649_773.0));
+        assert_eq!(rfc3339_seconds("2026-11-25T23:36:13.5Z"), Some(1_795_649_773.5));
+        assert_eq!(rfc3339_seconds("2026-11-25T23:36:13+01:00"), None);
+        assert_eq!(rfc3339_seconds("2026-13-25T23:36:13Z"), None);
+    }
+}

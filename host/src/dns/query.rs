@@ -1,0 +1,101 @@
+//! A query on its way through a chain, and what the chain makes of it.
+
+use std::net::SocketAddr;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+}
+
+/// One query on its way through a chain.
+#[derive(Clone)]
+pub struct Query {
+    pub packet: Vec<u8>,
+    pub message: Message,
+    /// Lowercase, fully qualified.
+    pub qname: String,
+    pub qtype: RecordType,
+    pub client: SocketAddr,
+    pub proto: Proto,
+    /// The largest answer the client takes over its transport.
+    pub max_size: u16,
+    /// How many CNAME targets deep this lookup is (see `Router::lookup`).
+    pub depth: usize,
+}
+
+impl Query {
+    pub fn new(packet: Vec<u8>, message: Message, client: SocketAddr, proto: Proto, max_size: u16) -> Option<Self> {
+        let q = message.queries.first()?;
+        let mut qname = q.name().to_ascii().to_ascii_lowercase();
+        if !qname.ends_with('.') {
+            qname.push('.');
+        }
+        let qtype = q.query_type();
+        Some(Query { packet, message, qname, qtype, client, proto, max_size, depth: 0 })
+    }
+
+    /// The query the server parsed to route it, taken over whole: nothing is parsed or copied
+    /// again on the way into the chain.
+    pub fn from_request(
+        req: crate::dns::wire::Request,
+        packet: Vec<u8>,
+        client: SocketAddr,
+        proto: Proto,
+        max_size: u16,
+    ) -> Option<Self> {
+        let qtype = req.message.queries.first()?.query_type();
+        Some(Query { packet, message: req.message, qname: req.qname, qtype, client, proto, max_size, depth: 0 })
+    }
+
+    /// The same query asked under another name (autopath).
+    pub fn renamed(&self, name: hickory_proto::rr::Name) -> Option<Self> {
+        let mut message = self.message.clone();
+        let q = message.queries.first_mut()?;
+        q.set_name(name);
+        let packet = message.to_vec().ok()?;
+        let mut next = Query::new(packet, message, self.client, self.proto, self.max_size)?;
+        next.depth = self.depth;
+        Some(next)
+    }
+}
+
+/// What a chain made of a query.
+#[derive(Debug)]
+pub enum Reply {
+    /// A response, and the plugin that wrote it (the `plugin` label of the response metrics).
+    Answer {
+        bytes: Vec<u8>,
+        by: &'static str,
+    },
+    /// Several messages to send in order (zone transfers).
+    Stream {
+        messages: Vec<Vec<u8>>,
+        by: &'static str,
+    },
+    Drop,
+    /// The client gets `rcode` with nothing else; `reason` goes to the `errors` log.
+    Fail {
+        rcode: ResponseCode,
+        reason: String,
+        by: &'static str,
+    },
+}
+
+impl Reply {
+    pub fn servfail(by: &'static str, reason: impl Into<String>) -> Self {
+        Reply::Fail { rcode: ResponseCode::ServFail, reason: reason.into(), by }
+    }
+}

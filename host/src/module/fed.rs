@@ -1,0 +1,402 @@
+//! The kubernetai plugin of one server block: the module instance that answers its queries, the
+//! objects every stanza was fed (so a fresh instance can be brought up to date), and the
+//! replacement of one instance by another — after a trap, or for a new module.
+//!
+//! A block is served by one instance of the module, whatever the number of worker threads, so
+//! each stanza's snapshot exists once; workers take turns calling it. Events go to the object
+//! store and to the instance, in order, under one lock; replacements are built and swapped under
+//! that same lock, so no event is lost between the replay and the swap. A query in flight on the
+//! old instance finishes there before a swap completes.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, RwLock};
+
+use serde::Deserialize;
+
+use crate::cluster::objects::{Table, rank, relist_events};
+use crate::module::{Instance, Module, ModuleError, wit};
+
+/// The objects of one stanza as the host last saw them, in the contract's terms.
+#[derive(Default)]
+struct Objects {
+    live: Table,
+    /// Relists in progress, by kind rank.
+    relist: BTreeMap<u8, Table>,
+    synced: bool,
+}
+
+fn key(json: &str) -> Option<(String, String)> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Meta {
+        namespace: String,
+        name: String,
+    }
+    #[derive(Deserialize)]
+    struct Only {
+        #[serde(default)]
+        metadata: Meta,
+    }
+    let m = serde_json::from_str::<Only>(json).ok()?.metadata;
+    Some((m.namespace, m.name))
+}
+
+impl Objects {
+    fn record(&mut self, event: wit::Event) {
+        match event {
+            wit::Event::Apply(o) => {
+                if let Some((namespace, name)) = key(&o.json) {
+                    let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
+                    target.insert(o.kind, &namespace, &name, o.json);
+                }
+            }
+            wit::Event::Delete(o) => {
+                if let Some((namespace, name)) = key(&o.json) {
+                    let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
+                    target.remove(o.kind, &namespace, &name);
+                }
+            }
+            wit::Event::RelistStart(kind) => {
+                self.relist.insert(rank(kind), Table::default());
+            }
+            wit::Event::RelistDone(kind) => {
+                if let Some(fresh) = self.relist.remove(&rank(kind)) {
+                    self.live.replace_kind(kind, fresh);
+                }
+            }
+            wit::Event::Synced(s) => self.synced = s,
+        }
+    }
+
+    /// Feeds an empty instance this state: one relist per kind, then sync, in batches built
+    /// as they go, so a replay never holds a second copy of the whole cluster.
+    fn replay(&self, instance: &mut Instance, stanza: u32) -> Result<(), ModuleError> {
+        let mut batch = Vec::with_capacity(REPLAY_BATCH);
+        for event in relist_events(&self.live, self.synced) {
+            batch.push(event);
+            if batch.len() == REPLAY_BATCH {
+                instance.apply(stanza, crate::now(), &batch)?;
+                batch.clear();
+            }
+        }
+        instance.apply(stanza, crate::now(), &batch)?;
+        Ok(())
+    }
+}
+
+/// Objects are replayed in batches: linear memory never shrinks, so one huge call would leave
+/// the instance as large as the whole snapshot in transit.
+const REPLAY_BATCH: usize = 1000;
+
+/// The instance answering queries, and the module it is of.
+struct Generation {
+    slot: Mutex<Slot>,
+    module: Module,
+}
+
+/// An instance and whether a failed call left it unusable: the next caller repairs it first.
+struct Slot {
+    instance: Instance,
+    broken: bool,
+}
+
+impl Slot {
+    fn new(instance: Instance) -> Mutex<Slot> {
+        Mutex::new(Slot { instance, broken: false })
+    }
+}
+
+/// The module of one server block and the objects fed to it: one instance, whatever the number of
+/// cores, rebuilt from the objects it was fed when it fails.
+pub struct FedModule {
+    server: wit::Server,
+    stanzas: Vec<wit::Stanza>,
+    /// Every stanza's objects; held while events are applied and while the instance is replaced.
+    fed: Mutex<Vec<Objects>>,
+    /// One instance however many worker threads serve: the snapshot exists once, and workers
+    /// take turns (a call is a few microseconds; the kernel's UDP path costs more).
+    current: RwLock<Generation>,
+    /// Per stanza, when a remote cluster's stanza stops holding readiness back unsynced.
+    remote_until: Mutex<Vec<Option<std::time::Instant>>>,
+}
+
+impl FedModule {
+    /// A plugin whose instance is configured with `stanzas` and holds no objects yet.
+    pub fn new(module: Module, server: wit::Server, stanzas: Vec<wit::Stanza>) -> Result<Self, ModuleError> {
+        let fed: Vec<Objects> = stanzas.iter().map(|_| Objects::default()).collect();
+        let fed_len = fed.len();
+        let instance = outside_runtime(|| build(&module, &server, &stanzas, &fed))?;
+        Ok(FedModule {
+            server,
+            stanzas,
+            fed: Mutex::new(fed),
+            current: RwLock::new(Generation { slot: Slot::new(instance), module }),
+            remote_until: Mutex::new(vec![None; fed_len]),
+        })
+    }
+
+    /// Applies a stanza's events: fed to the instance, then kept (moved, not copied) for replays.
+    pub fn apply(&self, stanza: u32, now: u64, events: Vec<wit::Event>) -> Result<Vec<wit::Rejected>, ModuleError> {
+        let mut fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        let result = {
+            let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
+            let mut slot = generation.slot.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.broken {
+                // Repaired below from the objects just recorded, these events included.
+                Ok(Vec::new())
+            } else {
+                let result = outside_runtime(|| apply_batched(&mut slot.instance, stanza, now, &events));
+                if let Err(e) = &result {
+                    println!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding the instance");
+                    crate::observe::metrics::registry().inc("kubernetai_module_traps_total", &[e.call()]);
+                    slot.broken = true;
+                }
+                result
+            }
+        };
+        if let Some(objects) = fed.get_mut(stanza as usize) {
+            events.into_iter().for_each(|e| objects.record(e));
+        }
+        self.repair_locked(&fed);
+        result
+    }
+
+    /// Answers a query; a trap or a missed deadline is the caller's SERVFAIL, and the instance is
+    /// rebuilt from the recorded objects before the next call.
+    pub fn handle(&self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
+        self.with_instance(|instance| instance.handle(query))
+    }
+
+    /// The messages of a zone transfer, or None when no stanza is authoritative for the zone.
+    pub fn transfer(&self, query: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ModuleError> {
+        self.with_instance(|instance| instance.transfer(query))
+    }
+
+    /// The autopath search path of the pod at `client`, for a query named `qname`.
+    pub fn search_path(&self, qname: &str, client: &str) -> Result<Option<Vec<String>>, ModuleError> {
+        self.with_instance(|instance| instance.search_path(qname, client))
+    }
+
+    /// The events that turn stanza `stanza`'s objects into `next` (a manifest file read again):
+    /// the source diffs against the one copy the plugin keeps instead of a copy of its own.
+    pub fn changes(&self, stanza: u32, next: Table) -> Vec<wit::Event> {
+        let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        fed.get(stanza as usize)
+            .map(|objects| crate::cluster::objects::changes(&objects.live, next))
+            .unwrap_or_default()
+    }
+
+    /// Whether every stanza has its first complete view of its cluster.
+    pub fn synced(&self) -> bool {
+        self.fed.lock().unwrap_or_else(|p| p.into_inner()).iter().all(|o| o.synced)
+    }
+
+    /// Marks stanza `stanza` as a remote cluster's (`endpoint` or `kubeconfig`): unsynced, it
+    /// holds readiness back only until `until`.
+    pub fn set_remote(&self, stanza: u32, until: std::time::Instant) {
+        if let Some(slot) = self.remote_until.lock().unwrap_or_else(|p| p.into_inner()).get_mut(stanza as usize) {
+            *slot = Some(until);
+        }
+    }
+
+    /// The `ready` plugin's answer: every stanza has synced, except a remote cluster's whose
+    /// startup_timeout has passed. Another cluster's outage must never keep this replica out of
+    /// its own cluster's Service; that stanza's names answer SERVFAIL (or fall through) until it
+    /// syncs.
+    pub fn ready(&self) -> bool {
+        let now = std::time::Instant::now();
+        let remote = self.remote_until.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        fed.iter().zip(remote).all(|(o, until)| o.synced || until.is_some_and(|u| now >= u))
+    }
+
+    /// Runs `call` on the instance. A failed call marks it broken and rebuilds it; a caller that
+    /// finds it broken waits for (or does) the rebuild, then calls once more.
+    fn with_instance<T>(
+        &self,
+        mut call: impl FnMut(&mut Instance) -> Result<T, ModuleError>,
+    ) -> Result<T, ModuleError> {
+        for _ in 0..2 {
+            {
+                let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
+                let mut slot = generation.slot.lock().unwrap_or_else(|p| p.into_inner());
+                if !slot.broken {
+                    let result = outside_runtime(|| call(&mut slot.instance));
+                    if let Err(e) = &result {
+                        println!("[ERROR] plugin/kubernetai: {e}; rebuilding the instance");
+                        crate::observe::metrics::registry().inc("kubernetai_module_traps_total", &[e.call()]);
+                        slot.broken = true;
+                    } else {
+                        return result;
+                    }
+                    // The instance is rebuilt below, outside its own lock (repairs take the
+                    // objects' lock first, as `apply` and `swap` do).
+                    drop(slot);
+                    drop(generation);
+                    self.repair_locked(&self.fed.lock().unwrap_or_else(|p| p.into_inner()));
+                    return result;
+                }
+            }
+            self.repair_locked(&self.fed.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        Err(ModuleError::Trap {
+            call: "handle",
+            reason: "the instance could not be rebuilt".into(),
+            stderr: String::new(),
+        })
+    }
+
+    /// Rebuilds the instance from `fed` if a failed call left it broken. Callers hold the
+    /// objects' lock, so only one rebuild runs and no event is missed by it.
+    fn repair_locked(&self, fed: &[Objects]) {
+        let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
+        if !generation.slot.lock().unwrap_or_else(|p| p.into_inner()).broken {
+            return;
+        }
+        // Queries wait for the lock of the broken slot only long enough to see it is broken.
+        match outside_runtime(|| build(&generation.module, &self.server, &self.stanzas, fed)) {
+            Ok(fresh) => {
+                *generation.slot.lock().unwrap_or_else(|p| p.into_inner()) = Slot { instance: fresh, broken: false }
+            }
+            Err(e) => println!("[ERROR] plugin/kubernetai: rebuilding the instance failed: {e}"),
+        }
+    }
+
+    /// Replaces the module: a candidate is instantiated, configured, fed every object and
+    /// checked with a query per stanza before it takes over. On any failure the running module
+    /// keeps serving and the error says which step failed.
+    pub fn swap(&self, module: Module) -> Result<(), ModuleError> {
+        let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut candidate = build(&module, &self.server, &self.stanzas, &fed)?;
+        for stanza in &self.stanzas {
+            let Some(zone) = stanza.zones.iter().find(|z| !kubernetai_guest::resolve::is_reverse(z)) else {
+                continue;
+            };
+            self_check(&mut candidate, zone)?;
+        }
+        // A query in flight finishes on the old instance: the write lock waits for it.
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Generation { slot: Slot::new(candidate), module };
+        Ok(())
+    }
+}
+
+thread_local! {
+    static OFF_RUNTIME: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as one of the server's own (a UDP worker), not tokio's: module calls on it
+/// run as they are.
+pub fn off_runtime_thread() {
+    OFF_RUNTIME.with(|w| w.set(true));
+}
+
+/// Runs a module call where wasmtime-wasi may block on tokio: a module writing to stderr (a panic
+/// message, say) makes it call `Handle::block_on`, which tokio forbids on its worker threads and
+/// which would otherwise take the serving task down with it.
+fn outside_runtime<T>(f: impl FnOnce() -> T) -> T {
+    // The UDP worker threads are not the runtime's: there the call may simply run.
+    if OFF_RUNTIME.with(std::cell::Cell::get) {
+        return f();
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Applies `events` in batches: linear memory never shrinks, so a whole cluster's worth in one
+/// call would leave the instance as large as all of its JSON at once.
+fn apply_batched(
+    instance: &mut Instance,
+    stanza: u32,
+    now: u64,
+    events: &[wit::Event],
+) -> Result<Vec<wit::Rejected>, ModuleError> {
+    let mut rejected = Vec::new();
+    for batch in events.chunks(REPLAY_BATCH) {
+        rejected.extend(instance.apply(stanza, now, batch)?);
+    }
+    Ok(rejected)
+}
+
+/// A fresh instance of `module`, configured and fed `fed`.
+fn build(
+    module: &Module,
+    server: &wit::Server,
+    stanzas: &[wit::Stanza],
+    fed: &[Objects],
+) -> Result<Instance, ModuleError> {
+    let mut instance = module.instantiate()?;
+    instance.configure(server, stanzas)?;
+    for (i, objects) in fed.iter().enumerate() {
+        objects.replay(&mut instance, i as u32)?;
+    }
+    Ok(instance)
+}
+
+/// The candidate must answer `dns-version.<zone>` TXT with the schema version, without trapping.
+fn self_check(candidate: &mut Instance, zone: &str) -> Result<(), ModuleError> {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let fail = |why: String| ModuleError::SelfCheck(format!("dns-version.{zone} TXT: {why}"));
+    let name = Name::from_ascii(format!("dns-version.{zone}")).map_err(|e| fail(e.to_string()))?;
+    let mut m = Message::new(0x5e1f, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(name, RecordType::TXT));
+    let packet = m.to_vec().map_err(|e| fail(e.to_string()))?;
+    let query = wit::Query {
+        packet,
+        client: "127.0.0.1".into(),
+        client_port: 0,
+        transport: wit::Transport::Udp,
+        max_size: 512,
+    };
+    match candidate.handle(&query)? {
+        wit::Outcome::Answer(bytes) => {
+            let answer = Message::from_vec(&bytes).map_err(|e| fail(format!("unparseable answer: {e}")))?;
+            if answer.metadata.id != 0x5e1f || answer.answers.is_empty() {
+                return Err(fail(format!(
+                    "unexpected answer {:?} with {} records",
+                    answer.metadata.response_code,
+                    answer.answers.len()
+                )));
+            }
+            Ok(())
+        }
+        other => Err(fail(format!("expected an answer, got {other:?}"))),
+    }
+}
+
+impl crate::observe::status::Readiness for FedModule {
+    fn ready(&self) -> bool {
+        FedModule::ready(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin() -> FedModule {
+        let blocks = crate::corefile::parse("cluster.local {\n kubernetai\n}\n", std::path::Path::new("(test)"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let servers = crate::serve::config::servers(&blocks, 53).unwrap_or_else(|e| panic!("{e}"));
+        let stanzas = servers[0].stanzas.iter().map(|s| s.guest.clone()).collect();
+        let native = crate::module::from_source(Some(std::path::Path::new("native")), &Default::default());
+        FedModule::new(native.unwrap_or_else(|e| panic!("{e}")), wit::Server { local_ips: vec![] }, stanzas)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn an_in_cluster_stanza_gates_readiness_until_synced_a_remote_one_until_its_timeout() {
+        let p = plugin();
+        assert!(!p.ready(), "unsynced, in-cluster");
+        p.set_remote(0, std::time::Instant::now() + std::time::Duration::from_secs(60));
+        assert!(!p.ready(), "unsynced, remote, within its startup_timeout");
+        p.set_remote(0, std::time::Instant::now());
+        assert!(p.ready() && !p.synced(), "unsynced, remote, past its startup_timeout");
+
+        let p = plugin();
+        p.apply(0, 1, vec![wit::Event::Synced(true)]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.ready() && p.synced());
+    }
+}

@@ -1,0 +1,354 @@
+//! The kubernetai wasm module under wasmtime: compiling it once, checking what it imports,
+//! and running instances of it in a sandbox with no capabilities.
+//!
+//! A module may import only the WASI interfaces Rust's standard library links for wasip2
+//! (`wasi:cli` stdio/environment/exit, `wasi:io`, `wasi:random`); anything else — files,
+//! sockets, clocks — is refused at load time. The WASI context handed to it is empty: no
+//! environment, arguments or preopened directories, and its stderr goes to memory so a panic
+//! message can be logged. Every call runs under an epoch deadline, and memory under a limit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub mod admin;
+pub mod compiled;
+pub mod fed;
+pub mod native;
+pub mod swap;
+
+use native::Native;
+
+pub use crate::contract::wit;
+use crate::contract::{Kubernetai, KubernetaiPre};
+
+/// The module built with this host, embedded at compile time (see build.rs).
+pub static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kubernetai_guest.wasm"));
+
+/// Interfaces a module may import (prefixes of their names).
+/// (`kubernetai:dns/types` carries only types: components list such interfaces as imports.)
+const ALLOWED_IMPORTS: &[&str] = &[
+    "kubernetai:dns/types@",
+    "wasi:cli/environment@",
+    "wasi:cli/exit@",
+    "wasi:cli/stdin@",
+    "wasi:cli/stdout@",
+    "wasi:cli/stderr@",
+    "wasi:cli/terminal-",
+    "wasi:io/",
+    "wasi:random/",
+];
+/// How often the epoch advances: the granularity of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// A query has this many ticks (~100 ms) before it is interrupted: a thousand times what a hit costs.
+const QUERY_DEADLINE_TICKS: u64 = 10;
+/// Configuring and applying events may take longer: a full relist of a large cluster.
+const APPLY_DEADLINE_TICKS: u64 = 3000;
+/// Linear memory one instance may grow to.
+pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
+/// How much of a module's stderr is kept for the log.
+const STDERR_CAPACITY: usize = 64 << 10;
+
+/// A module that could not be used, naming the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("compiling the module: {0:#}")]
+    Compile(wasmtime::Error),
+    #[error("the module imports {0}, which the sandbox does not grant")]
+    Import(String),
+    #[error("instantiating the module: {0:#}")]
+    Instantiate(wasmtime::Error),
+    #[error("the module speaks contract {found}, this host speaks {expected}")]
+    Contract { found: String, expected: String },
+    #[error("the module refused its configuration: {0}")]
+    Configure(String),
+    #[error("the module failed its self-check: {0}")]
+    SelfCheck(String),
+    #[error("reading the module {file}: {source}")]
+    Read { file: String, source: std::io::Error },
+    /// One line for the log: the trap (or the first line of the error) and the module's stderr.
+    #[error("the module trapped in {call}: {reason}{stderr}")]
+    Trap { call: &'static str, reason: String, stderr: String },
+}
+
+impl ModuleError {
+    /// The contract call that failed, or the step before any call: the `call` label of the traps
+    /// metric.
+    pub fn call(&self) -> &'static str {
+        match self {
+            ModuleError::Trap { call, .. } => call,
+            ModuleError::Configure(_) => "configure",
+            _ => "instantiate",
+        }
+    }
+}
+
+/// What a store holds: the empty WASI context, and the limits.
+pub struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    stderr: MemoryOutputPipe,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A compiled, checked module, ready to instantiate many times; or the resolution library
+/// linked into the host (`-module native`), the baseline that shows what the sandbox costs.
+#[derive(Clone)]
+pub struct Module {
+    wasm: Option<Wasm>,
+}
+
+#[derive(Clone)]
+struct Wasm {
+    engine: Engine,
+    pre: KubernetaiPre<State>,
+    memory_limit: usize,
+    _ticker: Arc<Ticker>,
+}
+
+/// How modules are loaded: `-module.memory` and `-module.cache`.
+#[derive(Clone, Debug)]
+pub struct Loading {
+    /// Linear memory each instance may use, in bytes.
+    pub memory_limit: usize,
+    /// Where compiled modules are kept between starts ([`crate::module::compiled`]).
+    pub cache: Option<std::path::PathBuf>,
+}
+
+impl Default for Loading {
+    fn default() -> Self {
+        Loading { memory_limit: DEFAULT_MEMORY_LIMIT, cache: None }
+    }
+}
+
+/// What `-module` names: the built-in module (None), `native`, or a component file.
+pub fn from_source(path: Option<&std::path::Path>, loading: &Loading) -> Result<Module, ModuleError> {
+    match path {
+        None => Module::compile(EMBEDDED, loading),
+        Some(p) if p.as_os_str() == NATIVE => Ok(Module { wasm: None }),
+        Some(p) => {
+            let bytes =
+                std::fs::read(p).map_err(|source| ModuleError::Read { file: p.display().to_string(), source })?;
+            Module::compile(&bytes, loading)
+        }
+    }
+}
+
+/// The `-module` value that selects the native library.
+pub const NATIVE: &str = "native";
+
+/// Advances the engine's epoch while any module is alive.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Module {
+    /// Compiles `bytes` (a component) and checks its imports; instances get the default memory limit.
+    pub fn load(bytes: &[u8]) -> Result<Self, ModuleError> {
+        Self::compile(bytes, &Loading::default())
+    }
+
+    /// As `load`, with the memory limit and compiled-module cache of `loading`.
+    pub fn compile(bytes: &[u8], loading: &Loading) -> Result<Self, ModuleError> {
+        let memory_limit = loading.memory_limit;
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        // Deadlines by epoch: a check costs a load and compare per loop header, far less than fuel.
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(ModuleError::Compile)?;
+        let component = crate::module::compiled::component(&engine, bytes, loading.cache.as_deref())
+            .map_err(ModuleError::Compile)?;
+        for (name, _) in component.component_type().imports(&engine) {
+            if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
+                return Err(ModuleError::Import(name.to_string()));
+            }
+        }
+        let mut linker: Linker<State> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(ModuleError::Instantiate)?;
+        let pre = linker.instantiate_pre(&component).map_err(ModuleError::Instantiate)?;
+        let pre = KubernetaiPre::new(pre).map_err(ModuleError::Instantiate)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| ModuleError::Instantiate(e.into()))?;
+        Ok(Module { wasm: Some(Wasm { engine, pre, memory_limit, _ticker: Arc::new(Ticker { stop }) }) })
+    }
+
+    /// A fresh instance, its contract version checked.
+    pub fn instantiate(&self) -> Result<Instance, ModuleError> {
+        let Some(wasm) = &self.wasm else {
+            return Ok(Instance::Native(None));
+        };
+        wasm.instantiate()
+    }
+}
+
+impl Wasm {
+    fn instantiate(&self) -> Result<Instance, ModuleError> {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let state = State {
+            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().memory_size(self.memory_limit).trap_on_grow_failure(true).build(),
+            stderr,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(APPLY_DEADLINE_TICKS);
+        let bindings = self.pre.instantiate(&mut store).map_err(ModuleError::Instantiate)?;
+        let mut instance = Instance::Wasm { store, bindings };
+        let found = instance.call("contract-version", APPLY_DEADLINE_TICKS, |b, s| {
+            b.kubernetai_dns_plugin().call_contract_version(s)
+        })?;
+        let expected = kubernetai_guest::CONTRACT_VERSION;
+        if !compatible(&found, expected) {
+            return Err(ModuleError::Contract { found, expected: expected.to_string() });
+        }
+        Ok(instance)
+    }
+}
+
+/// Same major and minor version; patch releases only clarify documentation.
+fn compatible(found: &str, expected: &str) -> bool {
+    let head = |v: &str| v.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
+    head(found) == head(expected)
+}
+
+/// One running instance of the module, or of the native library (configured on `configure`).
+pub enum Instance {
+    Wasm { store: Store<State>, bindings: Kubernetai },
+    Native(Option<Native>),
+}
+
+impl Instance {
+    fn call<T>(
+        &mut self,
+        call: &'static str,
+        ticks: u64,
+        f: impl FnOnce(&Kubernetai, &mut Store<State>) -> wasmtime::Result<T>,
+    ) -> Result<T, ModuleError> {
+        let Instance::Wasm { store, bindings } = self else {
+            return Err(ModuleError::Trap { call, reason: "not a wasm instance".into(), stderr: String::new() });
+        };
+        store.set_epoch_deadline(ticks);
+        f(bindings, store).map_err(|error| {
+            let text = String::from_utf8_lossy(&store.data().stderr.contents()).trim().replace('\n', " | ");
+            let stderr = if text.is_empty() { String::new() } else { format!(" (module stderr: {text})") };
+            let reason = match error.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => trap.to_string(),
+                // A limit (memory growth refused) is an error, not a trap: its cause says which.
+                None => error.root_cause().to_string().lines().next().unwrap_or_default().to_string(),
+            };
+            ModuleError::Trap { call, reason, stderr }
+        })
+    }
+
+    /// The configured native library, or the error of a call before `configure`.
+    fn native<'a>(slot: &'a mut Option<Native>, call: &'static str) -> Result<&'a mut Native, ModuleError> {
+        slot.as_mut().ok_or(ModuleError::Trap { call, reason: "called before configure".into(), stderr: String::new() })
+    }
+
+    pub fn configure(&mut self, server: &wit::Server, stanzas: &[wit::Stanza]) -> Result<(), ModuleError> {
+        if let Instance::Native(slot) = self {
+            *slot = Some(Native::new(server, stanzas).map_err(|e| ModuleError::Configure(e.to_string()))?);
+            return Ok(());
+        }
+        self.call("configure", APPLY_DEADLINE_TICKS, |b, s| {
+            b.kubernetai_dns_plugin().call_configure(s, server, stanzas)
+        })?
+        .map_err(ModuleError::Configure)
+    }
+
+    pub fn apply(&mut self, stanza: u32, now: u64, events: &[wit::Event]) -> Result<Vec<wit::Rejected>, ModuleError> {
+        if let Instance::Native(slot) = self {
+            return Ok(Self::native(slot, "apply")?.apply(stanza, now, events));
+        }
+        self.call("apply", APPLY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_apply(s, stanza, now, events))
+    }
+
+    pub fn handle(&mut self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
+        if let Instance::Native(slot) = self {
+            return Ok(Self::native(slot, "handle")?.handle(query));
+        }
+        self.call("handle", QUERY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_handle(s, query))
+    }
+
+    pub fn transfer(&mut self, query: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ModuleError> {
+        if let Instance::Native(slot) = self {
+            return Ok(Self::native(slot, "transfer")?.transfer(query));
+        }
+        // A transfer walks the whole zone: it gets the time an apply gets.
+        self.call("transfer", APPLY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_transfer(s, query))
+    }
+
+    pub fn search_path(&mut self, qname: &str, client: &str) -> Result<Option<Vec<String>>, ModuleError> {
+        if let Instance::Native(slot) = self {
+            return Ok(Self::native(slot, "search-path")?.search_path(qname, client));
+        }
+        self.call("search-path", QUERY_DEADLINE_TICKS, |b, s| {
+            b.kubernetai_dns_plugin().call_search_path(s, qname, client)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_versions_match_on_major_and_minor() {
+        assert!(compatible("0.1.0", "0.1.3"));
+        assert!(!compatible("0.2.0", "0.1.0"));
+        assert!(!compatible("1.1.0", "0.1.0"));
+    }
+
+    #[test]
+    fn the_wit_package_version_is_the_contract_version() {
+        let wit = include_str!("../../../wit/kubernetai.wit");
+        let line = wit.lines().find(|l| l.starts_with("package ")).expect("a package line");
+        assert_eq!(line, format!("package kubernetai:dns@{};", kubernetai_guest::CONTRACT_VERSION));
+    }
+
+    #[test]
+    fn the_embedded_module_loads_with_only_allowed_imports() {
+        let module = Module::load(EMBEDDED).expect("the embedded module loads");
+        module.instantiate().expect("and instantiates");
+    }
+
+    #[test]
+    fn a_module_importing_files_is_refused() {
+        let wat = r#"(component
+            (import "wasi:filesystem/preopens@0.2.0" (instance))
+        )"#;
+        let err = Module::load(wat.as_bytes()).err().expect("refused");
+        assert!(err.to_string().contains("wasi:filesystem/preopens@0.2.0"), "{err}");
+    }
+}

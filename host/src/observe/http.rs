@@ -1,0 +1,122 @@
+//! Just enough HTTP/1.1 for the endpoints this server exposes (admin, health, ready, metrics):
+//! one request per connection, no request bodies, a text answer. Bounded, because a probe port
+//! is reachable by anything in the pod network: a request's head (request line and headers) is
+//! at most [`MAX_HEAD`] bytes and must arrive within [`READ_TIMEOUT`], and at most
+//! [`MAX_CONNECTIONS`] are served at once per listener (more are closed at once).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The largest request head read; a longer one is answered 431 and closed.
+pub const MAX_HEAD: u64 = 8192;
+/// How long a client may take to send its request's head.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once per listener.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// A response: status code, body, content type.
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+    pub content_type: &'static str,
+}
+
+impl Response {
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Response { status, body: body.into(), content_type: "text/plain; charset=utf-8" }
+    }
+}
+
+/// Answers a request from its method and path.
+pub type Handler = Arc<dyn Fn(String, String) -> BoxFuture<'static, Response> + Send + Sync>;
+
+/// Serves `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, name: &'static str, handler: Handler) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    while let Ok((conn, _)) = listener.accept().await {
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            crate::observe::metrics::screened("http_connections");
+            drop(conn);
+            continue;
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            if let Err(e) = request(conn, handler).await {
+                println!("[WARNING] {name}: {e}");
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// What became of reading a request's head.
+enum Head {
+    Read(String),
+    TooLarge,
+}
+
+/// Reads the request line, and the headers up to the blank line (ignored: no request here
+/// carries a body), within [`MAX_HEAD`] bytes.
+async fn read_head(reader: &mut BufReader<TcpStream>) -> std::io::Result<Head> {
+    let mut bounded = reader.take(MAX_HEAD);
+    let mut line = String::new();
+    bounded.read_line(&mut line).await?;
+    loop {
+        if !line.ends_with('\n') {
+            return Ok(if bounded.limit() == 0 { Head::TooLarge } else { Head::Read(line) });
+        }
+        let mut header = String::new();
+        if bounded.read_line(&mut header).await? == 0 {
+            return Ok(if bounded.limit() == 0 { Head::TooLarge } else { Head::Read(line) });
+        }
+        if header.trim().is_empty() {
+            return Ok(Head::Read(line));
+        }
+        if !header.ends_with('\n') && bounded.limit() == 0 {
+            return Ok(Head::TooLarge);
+        }
+    }
+}
+
+async fn request(conn: TcpStream, handler: Handler) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn);
+    let response = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut reader)).await {
+        Err(_) => {
+            crate::observe::metrics::screened("http_timeout");
+            return Ok(());
+        }
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(Head::TooLarge)) => {
+            crate::observe::metrics::screened("http_too_large");
+            Response::text(431, "request header fields too large\n")
+        }
+        Ok(Ok(Head::Read(line))) => {
+            let mut words = line.split_whitespace();
+            let (method, target) = (words.next().unwrap_or_default().to_string(), words.next().unwrap_or_default());
+            let path = target.split('?').next().unwrap_or_default().to_string();
+            handler(method, path).await
+        }
+    };
+    let reason = match response.status {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        431 => "Request Header Fields Too Large",
+        _ => "Service Unavailable",
+    };
+    let mut conn = reader.into_inner();
+    let head = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        response.status,
+        response.content_type,
+        response.body.len()
+    );
+    conn.write_all(head.as_bytes()).await?;
+    conn.write_all(response.body.as_bytes()).await?;
+    conn.shutdown().await
+}

@@ -1,0 +1,8 @@
+//! What the server tells its operators: Prometheus metrics, the health and readiness endpoints
+//! and the small HTTP server under them, the process's counters and settings.
+
+pub mod counters;
+pub mod http;
+pub mod metrics;
+pub mod process;
+pub mod status;

@@ -1,0 +1,356 @@
+//! One configuration running: from the server blocks of a Corefile to the routers that answer
+//! queries, the kubernetai plugins and every task that keeps them current. A reload builds a new
+//! one beside the running one; dropping an instance stops its tasks.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use tokio::task::AbortHandle;
+
+use crate::chain::{self, Chain, autopath};
+use crate::cluster::stanza::Source;
+use crate::cluster::{manifests, objects, watch};
+use crate::module::fed::FedModule;
+use crate::module::{Module, wit};
+use crate::observe::metrics::registry;
+use crate::observe::status::Endpoint;
+use crate::serve::config;
+use crate::serve::router::{Block, Counters, Router};
+
+/// A listening address as the Corefile asks for it: the bound IP (unspecified for all) and the
+/// configured port (0: any free port).
+pub type ListenKey = (IpAddr, u16);
+
+pub struct Instance {
+    pub routers: BTreeMap<ListenKey, Arc<Router>>,
+    pub plugins: Vec<Arc<FedModule>>,
+    /// The HTTP endpoints the blocks ask for.
+    pub status: Vec<(String, Endpoint)>,
+    /// The longest `health` lameduck of any block.
+    pub lameduck: Duration,
+    /// The first block's `reload` interval and jitter.
+    pub reload: Option<(Duration, Duration)>,
+    /// `loop` probes to send once listening, to the first address of their block.
+    /// Each block's chain by the address whose listener it is told of.
+    pub listening: Vec<(ListenKey, Chain)>,
+    tasks: Vec<AbortHandle>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(AbortHandle::abort);
+    }
+}
+
+/// "dns://:53", "dns://10.0.0.1:53": the `server` label CoreDNS's metrics carry.
+pub fn server_label(srv: &config::Server) -> String {
+    let port = srv.keys.first().map_or(config::DEFAULT_PORT, |(_, p)| *p);
+    match srv.bind.first() {
+        Some(ip) if !ip.is_unspecified() => format!("dns://{}", SocketAddr::new(*ip, port)),
+        _ => format!("dns://:{port}"),
+    }
+}
+
+impl Instance {
+    /// The kubernetai plugins, as `ready` asks them.
+    pub fn readiness(&self) -> Vec<Arc<dyn crate::observe::status::Readiness>> {
+        self.plugins.iter().map(|p| p.clone() as Arc<dyn crate::observe::status::Readiness>).collect()
+    }
+
+    /// Starts every block of `servers` with `module`; returns once every stanza has synced or
+    /// its startup_timeout passed, as CoreDNS starts.
+    pub async fn build(servers: &[config::Server], module: &Module, counters: &Arc<Counters>) -> anyhow::Result<Self> {
+        let mut instance = Instance {
+            routers: BTreeMap::new(),
+            plugins: vec![],
+            status: vec![],
+            lameduck: Duration::ZERO,
+            reload: servers.iter().find_map(|s| s.reload),
+            listening: vec![],
+            tasks: vec![],
+        };
+        registry().clear("coredns_plugin_enabled");
+        registry().clear("kubernetai_stanza_synced");
+        let host_search = autopath::search_domains("/etc/resolv.conf").unwrap_or_default();
+        let mut by_key: BTreeMap<ListenKey, Vec<Block>> = BTreeMap::new();
+        let mut syncs = Vec::new();
+        for srv in servers {
+            let plugin = if srv.stanzas.is_empty() {
+                None
+            } else {
+                Some(start_stanzas(module, srv, &mut syncs, &mut instance.tasks).await?)
+            };
+            instance.plugins.extend(plugin.clone());
+            let label = server_label(srv);
+            let zones = srv.zones();
+            let block = chain::registry::Block {
+                server: &label,
+                zones: &zones,
+                kubernetai: plugin.as_ref(),
+                host_search: &host_search,
+            };
+            let stages: Chain = srv
+                .chain
+                .iter()
+                .map(|(_, setup)| setup.build(&block))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", srv.at))?
+                .into();
+
+            if let Some(errors) = &srv.errors {
+                instance.tasks.push(tokio::spawn(errors.clone().flush()).abort_handle());
+            }
+            if let Some((addr, lameduck)) = &srv.health {
+                instance.status.push((addr.clone(), Endpoint::Health));
+                instance.lameduck = instance.lameduck.max(*lameduck);
+            }
+            if let Some(addr) = &srv.ready {
+                instance.status.push((addr.clone(), Endpoint::Ready));
+            }
+            if let Some(addr) = &srv.prometheus {
+                instance.status.push((addr.clone(), Endpoint::Metrics));
+                for zone in &zones {
+                    for stage in stages.iter() {
+                        registry().set("coredns_plugin_enabled", &[&label, zone, "", stage.name()], 1.0);
+                    }
+                }
+            }
+
+            let mut ports: Vec<u16> = srv.keys.iter().map(|(_, p)| *p).collect();
+            ports.sort_unstable();
+            ports.dedup();
+            let binds = if srv.bind.is_empty() { vec![IpAddr::from([0, 0, 0, 0])] } else { srv.bind.clone() };
+            for port in ports {
+                let block_zones: Vec<String> =
+                    srv.keys.iter().filter(|(_, p)| *p == port).map(|(z, _)| z.clone()).collect();
+                // Told when the block's first address listens (the loop probe is sent there).
+                instance.listening.push(((binds[0], port), stages.clone()));
+                for ip in &binds {
+                    by_key.entry((*ip, port)).or_default().push(Block {
+                        zones: block_zones.clone(),
+                        server: label.clone(),
+                        log: srv.log.clone(),
+                        errors: srv.errors.clone(),
+                        metrics: if srv.prometheus.is_some() {
+                            block_zones.iter().map(|z| crate::observe::metrics::ZoneMetrics::new(&label, z)).collect()
+                        } else {
+                            Vec::new()
+                        },
+                        stages: stages.clone(),
+                        plain: plugin.clone().filter(|_| stages.first().is_some_and(|p| p.name() == "kubernetai")),
+                    });
+                }
+            }
+        }
+        for (key, blocks) in by_key {
+            instance.routers.insert(key, Arc::new(Router { blocks, counters: counters.clone() }));
+        }
+        // As CoreDNS: wait for every stanza's first list, each up to its startup_timeout, then serve.
+        let waits = syncs.into_iter().map(|(at, timeout, mut synced): Sync| async move {
+            if tokio::time::timeout(timeout, synced.wait_for(|s| *s)).await.is_err() {
+                println!("[WARNING] plugin/kubernetai: {at}: starting server with unsynced Kubernetes API");
+            }
+        });
+        futures::future::join_all(waits).await;
+        Ok(instance)
+    }
+}
+
+/// A stanza whose first list startup waits for: where it is written, how long to wait, and
+/// whether it has synced.
+type Sync = (String, std::time::Duration, tokio::sync::watch::Receiver<bool>);
+
+/// Instantiates the module for one server block, configures it with the block's stanzas, loads
+/// each stanza's objects and starts keeping them current.
+pub async fn start_stanzas(
+    module: &Module,
+    srv: &config::Server,
+    syncs: &mut Vec<Sync>,
+    tasks: &mut Vec<AbortHandle>,
+) -> anyhow::Result<Arc<FedModule>> {
+    let server: &'static str = Box::leak(server_label(srv).into_boxed_str());
+    let local_ips = local_ips(&srv.bind).iter().map(IpAddr::to_string).collect();
+    let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
+    let instance = Arc::new(
+        FedModule::new(module.clone(), wit::Server { local_ips }, stanzas)
+            .with_context(|| format!("server block at {}", srv.at))?,
+    );
+    for (i, st) in srv.stanzas.iter().enumerate() {
+        let index = u32::try_from(i).context("too many stanzas")?;
+        match &st.source {
+            Source::Manifests(files) => {
+                // Stamped before reading, so a change racing the startup is still seen as one.
+                let stamp = manifests::stamp(files);
+                let objects = manifests::load(files).with_context(|| format!("kubernetai stanza at {}", st.at))?;
+                let loaded = objects.len();
+                let events = objects.into_initial();
+                let count = events.len();
+                let started = std::time::Instant::now();
+                let rejected = instance.apply(index, crate::now(), events)?;
+                let took = started.elapsed();
+                log_rejected(&st.at, &rejected);
+                println!(
+                    "[INFO] plugin/kubernetai: {}: loaded {} objects from {} file(s) in {:.0} ms ({:.0} events/s per instance)",
+                    st.at,
+                    loaded,
+                    files.len(),
+                    took.as_secs_f64() * 1000.0,
+                    count as f64 / took.as_secs_f64().max(1e-9)
+                );
+                registry().set("kubernetai_stanza_synced", &[server, &st.at], 1.0);
+                // Reading the file took many times its size in short-lived allocations.
+                crate::observe::process::trim_heap();
+                let watch = watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), stamp);
+                tasks.push(tokio::spawn(watch).abort_handle());
+            }
+            Source::Api(api) => {
+                if api.endpoint.is_some() || api.kubeconfig.is_some() {
+                    instance.set_remote(index, std::time::Instant::now() + st.startup_timeout);
+                }
+                let client = watch::client(api).await.with_context(|| format!("kubernetai stanza at {}", st.at))?;
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let kinds = watch::kinds(&st.guest);
+                for kind in &kinds {
+                    let run = watch::run(client.clone(), *kind, st.guest.clone(), tx.clone(), st.at.clone());
+                    tasks.push(tokio::spawn(run).abort_handle());
+                }
+                let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
+                registry().set("kubernetai_stanza_synced", &[server, &st.at], 0.0);
+                let apply = apply_reports(server, instance.clone(), index, st.at.clone(), kinds, rx, synced_tx);
+                tasks.push(tokio::spawn(apply).abort_handle());
+                syncs.push((st.at.clone(), st.startup_timeout, synced_rx));
+            }
+        }
+    }
+    Ok(instance)
+}
+
+/// The addresses the zone's NS records name, as CoreDNS picks them: the bound addresses, or
+/// every interface address when the block binds all; loopback never.
+fn local_ips(bind: &[IpAddr]) -> Vec<IpAddr> {
+    let all = bind.is_empty() || bind.iter().any(IpAddr::is_unspecified);
+    let candidates: Vec<IpAddr> = if all {
+        if_addrs::get_if_addrs().map(|ifs| ifs.into_iter().map(|i| i.ip()).collect()).unwrap_or_default()
+    } else {
+        bind.to_vec()
+    };
+    candidates
+        .into_iter()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        // Link-local IPv6 addresses are not reachable as name servers.
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80))
+        .collect()
+}
+
+/// Re-reads the manifest files when they change and feeds the difference to the instance.
+async fn watch_manifests(
+    instance: Arc<FedModule>,
+    index: u32,
+    at: String,
+    files: Vec<std::path::PathBuf>,
+    mut stamp: Vec<Option<SystemTime>>,
+) {
+    loop {
+        tokio::time::sleep(manifests::POLL_INTERVAL).await;
+        let next_stamp = manifests::stamp(&files);
+        if next_stamp == stamp {
+            continue;
+        }
+        stamp = next_stamp;
+        let next = match manifests::load(&files) {
+            Ok(next) => next,
+            Err(e) => {
+                println!("[ERROR] plugin/kubernetai: {at}: {e}; keeping the last good objects");
+                continue;
+            }
+        };
+        let events = instance.changes(index, next.into_table());
+        if events.is_empty() {
+            continue;
+        }
+        let count = events.len();
+        let result = instance.apply(index, crate::now(), events);
+        match result {
+            Ok(rejected) => {
+                log_rejected(&at, &rejected);
+                println!("[INFO] plugin/kubernetai: {at}: applied {count} change(s)");
+                crate::observe::process::trim_heap();
+            }
+            Err(e) => println!("[ERROR] plugin/kubernetai: {at}: applying changes: {e:#}"),
+        }
+    }
+}
+
+/// Applies a stanza's watch events to the instance in the order they came, batching what has
+/// queued up, and marks the stanza synced once every kind has listed.
+async fn apply_reports(
+    server: &'static str,
+    instance: Arc<FedModule>,
+    index: u32,
+    at: String,
+    mut pending: Vec<wit::Kind>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<watch::Report>,
+    synced: tokio::sync::watch::Sender<bool>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut events = Vec::new();
+        let mut triggers = Vec::new();
+        let mut report = Some(first);
+        while let Some(r) = report.take() {
+            match r {
+                watch::Report::Events(mut e, mut t) => {
+                    events.append(&mut e);
+                    triggers.append(&mut t);
+                }
+                watch::Report::Listed(kind) => {
+                    pending.retain(|k| *k != kind);
+                    if pending.is_empty() && !*synced.borrow() {
+                        events.push(wit::Event::Synced(true));
+                    }
+                }
+            }
+            report = rx.try_recv().ok();
+        }
+        let became_synced = events.iter().any(|e| matches!(e, wit::Event::Synced(true)));
+        count_events(&at, &events);
+        match instance.apply(index, crate::now(), events) {
+            Ok(rejected) => log_rejected(&at, &rejected),
+            Err(e) => println!("[ERROR] plugin/kubernetai: {at}: applying watch events: {e:#}"),
+        }
+        // The answers reflect these changes from now on.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        for t in triggers {
+            let took = (now - t.at).max(0.0);
+            registry().observe("coredns_kubernetes_dns_programming_duration_seconds", &[t.service_kind], took);
+        }
+        if became_synced {
+            // The first lists decoded whole pages of full objects: hand what they left back.
+            crate::observe::process::trim_heap();
+            println!("[INFO] plugin/kubernetai: {at}: synced with the Kubernetes API");
+            registry().set("kubernetai_stanza_synced", &[server, &at], 1.0);
+            let _ = synced.send(true);
+        }
+    }
+}
+
+fn log_rejected(at: &str, rejected: &[wit::Rejected]) {
+    for r in rejected {
+        let kind = objects::kind_name(r.kind);
+        registry().inc("kubernetai_objects_rejected_total", &[at, kind]);
+        println!("[WARNING] plugin/kubernetai: {at}: skipped {kind} {}: {}", r.name, r.reason);
+    }
+}
+
+fn count_events(at: &str, events: &[wit::Event]) {
+    for e in events {
+        let (kind, event) = match e {
+            wit::Event::Apply(o) => (o.kind, "apply"),
+            wit::Event::Delete(o) => (o.kind, "delete"),
+            _ => continue,
+        };
+        registry().inc("kubernetai_watch_events_total", &[at, objects::kind_name(kind), event]);
+    }
+}
