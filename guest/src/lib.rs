@@ -10,6 +10,7 @@
 
 pub mod answers;
 pub mod config;
+mod convert;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;

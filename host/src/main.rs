@@ -16,7 +16,7 @@ use kubernetai::module::{admin, swap};
 use kubernetai::observe::metrics::registry;
 use kubernetai::observe::{process, status};
 use kubernetai::serve::router::Counters;
-use kubernetai::serve::running::{Instance, ListenKey};
+use kubernetai::serve::running::{ListenKey, Running};
 use kubernetai::serve::{config, reload, router as server};
 use kubernetai::{cli, corefile, module, offline};
 
@@ -91,7 +91,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         None => "loading the built-in module".to_string(),
     })?;
     let counters = Arc::new(Counters::default());
-    let mut running = Instance::build(&servers, &module, &counters).await?;
+    let mut running = Running::build(&servers, &module, &counters).await?;
     // SIGHUP swaps the module; its handler is in place before anyone can learn the server is up.
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("handling SIGHUP")?;
     let mut listeners = Listeners::default();
@@ -193,9 +193,9 @@ async fn reload_instance(
     counters: &Arc<Counters>,
     listeners: &mut Listeners,
     status: &status::Status,
-) -> anyhow::Result<Instance> {
+) -> anyhow::Result<Running> {
     let servers = load_servers(args)?;
-    let next = Instance::build(&servers, &live.module(), counters).await?;
+    let next = Running::build(&servers, &live.module(), counters).await?;
     listeners.bind_missing(&next).await?;
     status.configure(&next.status, next.readiness()).await?;
     listeners.serve(&next).await?;
@@ -235,7 +235,7 @@ fn udp_workers() -> usize {
 
 impl Listeners {
     /// Binds the addresses `instance` needs that are not open yet.
-    async fn bind_missing(&mut self, instance: &Instance) -> anyhow::Result<()> {
+    async fn bind_missing(&mut self, instance: &Running) -> anyhow::Result<()> {
         for (key, router) in &instance.routers {
             if self.open.contains_key(key) {
                 continue;
@@ -251,7 +251,7 @@ impl Listeners {
 
     /// Points every listener `instance` needs at its router, serving new ones, and closes the
     /// ones it does not need.
-    async fn serve(&mut self, instance: &Instance) -> anyhow::Result<()> {
+    async fn serve(&mut self, instance: &Running) -> anyhow::Result<()> {
         self.bind_missing(instance).await?;
         self.open.retain(|key, _| instance.routers.contains_key(key));
         for (key, router) in &instance.routers {
@@ -276,7 +276,7 @@ impl Listeners {
     }
 
     /// Tells each block's plugins that its first address listens (the `loop` probe goes there).
-    fn probe_loops(&self, instance: &Instance) {
+    fn probe_loops(&self, instance: &Running) {
         for (key, chain) in &instance.listening {
             let Some(l) = self.open.get(key) else {
                 continue;

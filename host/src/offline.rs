@@ -14,7 +14,7 @@ use crate::cluster::stanza::Source;
 use crate::module::fed::FedModule;
 use crate::module::{self, Module, wit};
 use crate::serve::router::Counters;
-use crate::serve::running::Instance;
+use crate::serve::running::Running;
 use crate::{cli, corefile, serve::config};
 
 /// Compiles `path`, checks its imports and contract version, configures it with one stanza and
@@ -55,7 +55,7 @@ pub async fn resolve(args: &cli::Args, name: &str, qtype: &str) -> anyhow::Resul
     if let Some(st) = on_port.iter().flat_map(|s| &s.stanzas).find(|s| !matches!(s.source, Source::Manifests(_))) {
         bail!("{}: resolve works offline, so every kubernetai stanza needs `manifests`", st.at);
     }
-    let instance = Instance::build(&on_port, &module, &Arc::new(Counters::default())).await?;
+    let instance = Running::build(&on_port, &module, &Arc::new(Counters::default())).await?;
     let router = instance.routers.iter().find(|((_, p), _)| *p == port).map(|(_, r)| r.clone()).context("no router")?;
     let mut query = Message::new(1, MessageType::Query, OpCode::Query);
     query.metadata.recursion_desired = true;

@@ -151,7 +151,7 @@ impl Objects {
     }
 
     /// The events of a first list, taking the objects.
-    pub fn into_initial(self) -> Vec<Event> {
+    pub fn into_initial(self) -> Vec<objects::Change> {
         objects::into_relist_events(self.0, true)
     }
 
@@ -208,7 +208,7 @@ mod tests {
         assert!(!first.0.of_kind(Kind::Service).any(|(_, _, j)| j.contains("managedFields")));
         let mut held = first.clone();
         let initial = first.into_initial();
-        assert!(matches!(initial.last(), Some(Event::Synced(true))));
+        assert!(matches!(initial.last().map(|c| &c.event), Some(Event::Synced(true))));
 
         write(
             &dir,
@@ -219,9 +219,9 @@ mod tests {
         let diff = objects::changes(&held.0, next.clone().into_table());
         let mut summary: Vec<String> = diff
             .iter()
-            .map(|e| match e {
-                Event::Apply(o) => format!("apply {}", &o.json[o.json.find("name").unwrap_or(0)..][7..8]),
-                Event::Delete(o) => format!("delete {}", &o.json[o.json.find("name").unwrap_or(0)..][7..8]),
+            .map(|e| match (&e.event, &e.key) {
+                (Event::Apply(_), Some(k)) => format!("apply {}", k.name),
+                (Event::Delete(_), Some(k)) => format!("delete {}", k.name),
                 _ => "other".into(),
             })
             .collect();

@@ -6,6 +6,45 @@ use std::collections::HashMap;
 
 use crate::contract::wit::{Event, Kind, Object};
 
+/// An object's identity within its kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub namespace: Box<str>,
+    pub name: Box<str>,
+}
+
+/// One change of a stanza's objects, as every source emits it: the contract's event and, for an
+/// object applied or deleted, its key, read once where the object itself was read (nothing
+/// downstream parses the JSON again to learn it).
+#[derive(Debug)]
+pub struct Change {
+    pub event: Event,
+    pub key: Option<Key>,
+}
+
+impl Change {
+    pub fn apply(kind: Kind, namespace: &str, name: &str, json: String) -> Change {
+        Change {
+            event: Event::Apply(Object { kind, json }),
+            key: Some(Key { namespace: namespace.into(), name: name.into() }),
+        }
+    }
+
+    /// A delete carries only the object's identity, which is all a delete needs.
+    pub fn delete(kind: Kind, namespace: &str, name: &str) -> Change {
+        let json = serde_json::json!({"metadata": {"namespace": namespace, "name": name}}).to_string();
+        Change {
+            event: Event::Delete(Object { kind, json }),
+            key: Some(Key { namespace: namespace.into(), name: name.into() }),
+        }
+    }
+
+    /// A change with no object: a relist's start or end, or the sync state.
+    pub fn marker(event: Event) -> Change {
+        Change { event, key: None }
+    }
+}
+
 /// namespace → name → pruned JSON, for one kind. Nested so that a namespace's name is held once
 /// for all its objects, not once per object: a pod costs its name and its JSON.
 pub type KindTable = HashMap<Box<str>, HashMap<Box<str>, Box<str>>>;
@@ -61,11 +100,10 @@ impl Table {
     }
 
     /// Every object of `kind`, taken: its JSON.
-    fn take_kind(&mut self, kind: Kind) -> impl Iterator<Item = String> {
+    fn take_kind(&mut self, kind: Kind) -> impl Iterator<Item = (Box<str>, Box<str>, Box<str>)> {
         std::mem::take(&mut self.kinds[rank(kind) as usize])
-            .into_values()
-            .flat_map(HashMap::into_values)
-            .map(String::from)
+            .into_iter()
+            .flat_map(|(ns, by_name)| by_name.into_iter().map(move |(name, json)| (ns.clone(), name, json)))
     }
 }
 
@@ -107,33 +145,37 @@ pub fn relist_events(table: &Table, synced: bool) -> impl Iterator<Item = Event>
 }
 
 /// The same events, taking the objects instead of copying them (a manifest file's first read).
-pub fn into_relist_events(mut table: Table, synced: bool) -> Vec<Event> {
+pub fn into_relist_events(mut table: Table, synced: bool) -> Vec<Change> {
     let mut events = Vec::with_capacity(table.len() + 2 * KINDS.len() + 1);
     for kind in KINDS {
-        events.push(Event::RelistStart(kind));
-        events.extend(table.take_kind(kind).map(|json| Event::Apply(Object { kind, json })));
-        events.push(Event::RelistDone(kind));
+        events.push(Change::marker(Event::RelistStart(kind)));
+        events.extend(table.take_kind(kind).map(|(namespace, name, json)| Change {
+            event: Event::Apply(Object { kind, json: json.into() }),
+            key: Some(Key { namespace, name }),
+        }));
+        events.push(Change::marker(Event::RelistDone(kind)));
     }
-    events.push(Event::Synced(synced));
+    events.push(Change::marker(Event::Synced(synced)));
     events
 }
 
-/// The events that turn `held` into `next`, taking `next`'s objects. A delete carries only the
-/// object's identity, which is all a delete needs.
-pub fn changes(held: &Table, mut next: Table) -> Vec<Event> {
+/// The changes that turn `held` into `next`, taking `next`'s objects.
+pub fn changes(held: &Table, mut next: Table) -> Vec<Change> {
     let mut events = Vec::new();
     for kind in KINDS {
         for (namespace, name, _) in held.of_kind(kind) {
             if next.get(kind, namespace, name).is_none() {
-                let json = serde_json::json!({"metadata": {"namespace": namespace, "name": name}}).to_string();
-                events.push(Event::Delete(Object { kind, json }));
+                events.push(Change::delete(kind, namespace, name));
             }
         }
         let of_kind = std::mem::take(&mut next.kinds[rank(kind) as usize]);
         for (namespace, by_name) in of_kind {
             for (name, json) in by_name {
                 if held.get(kind, &namespace, &name) != Some(&*json) {
-                    events.push(Event::Apply(Object { kind, json: json.into() }));
+                    events.push(Change {
+                        event: Event::Apply(Object { kind, json: json.into() }),
+                        key: Some(Key { namespace: namespace.clone(), name }),
+                    });
                 }
             }
         }

@@ -17,6 +17,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Config};
 use tokio::sync::mpsc;
 
+use crate::cluster::objects::{Change, Key};
 use crate::cluster::prune;
 use crate::cluster::stanza::ApiOptions;
 use crate::cluster::watch_error;
@@ -146,7 +147,7 @@ fn resource(kind: Kind) -> ApiResource {
 /// One batch of events of one kind, or the news that a kind completed its first list.
 pub enum Report {
     /// Events, and when the changes behind the EndpointSlice updates among them were triggered.
-    Events(Vec<Event>, Vec<Trigger>),
+    Events(Vec<Change>, Vec<Trigger>),
     Listed(Kind),
 }
 
@@ -274,8 +275,15 @@ impl<const KIND: u8> Resource for Watched<KIND> {
 }
 
 impl<const KIND: u8> Watched<KIND> {
-    fn object(self) -> Object {
-        Object { kind: kind_of(KIND), json: self.json }
+    /// The object applied (or deleted), with the key read as it was decoded; an item that was no
+    /// object has none, and the module refuses it with the reason.
+    fn change(self, apply: bool) -> Change {
+        let object = Object { kind: kind_of(KIND), json: self.json };
+        let key = self
+            .metadata
+            .name
+            .map(|name| Key { namespace: self.metadata.namespace.unwrap_or_default().into(), name: name.into() });
+        Change { event: if apply { Event::Apply(object) } else { Event::Delete(object) }, key }
     }
 }
 
@@ -309,15 +317,15 @@ async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::Un
     while let Some(item) = stream.next().await {
         let mut triggers = Vec::new();
         let events = match item {
-            Ok(watcher::Event::Init) => vec![Event::RelistStart(kind)],
-            Ok(watcher::Event::InitApply(o)) => vec![Event::Apply(o.object())],
+            Ok(watcher::Event::Init) => vec![Change::marker(Event::RelistStart(kind))],
+            Ok(watcher::Event::InitApply(o)) => vec![o.change(true)],
             Ok(watcher::Event::Apply(mut o)) => {
                 // A change after the first list: the SLI counts these only, as CoreDNS.
                 triggers.extend(o.trigger.take());
-                vec![Event::Apply(o.object())]
+                vec![o.change(true)]
             }
-            Ok(watcher::Event::Delete(o)) => vec![Event::Delete(o.object())],
-            Ok(watcher::Event::InitDone) => vec![Event::RelistDone(kind)],
+            Ok(watcher::Event::Delete(o)) => vec![o.change(false)],
+            Ok(watcher::Event::InitDone) => vec![Change::marker(Event::RelistDone(kind))],
             Err(e) => {
                 // kube-rs backs off and resumes (relisting after 410 Gone); the last state keeps answering.
                 let name = crate::cluster::objects::kind_name(kind);
@@ -331,7 +339,7 @@ async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::Un
                 continue;
             }
         };
-        let done = events.iter().any(|e| matches!(e, Event::RelistDone(_)));
+        let done = events.iter().any(|e| matches!(e.event, Event::RelistDone(_)));
         if !events.is_empty() && tx.send(Report::Events(events, triggers)).is_err() {
             return;
         }

@@ -11,60 +11,40 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, RwLock};
 
-use serde::Deserialize;
-
-use crate::cluster::objects::{Table, rank, relist_events};
+use crate::cluster::objects::{Change, Key, Table, rank, relist_events};
 use crate::module::{Instance, Module, ModuleError, wit};
 
 /// The objects of one stanza as the host last saw them, in the contract's terms.
 #[derive(Default)]
-struct Objects {
+struct Held {
     live: Table,
     /// Relists in progress, by kind rank.
     relist: BTreeMap<u8, Table>,
     synced: bool,
 }
 
-fn key(json: &str) -> Option<(String, String)> {
-    #[derive(Deserialize, Default)]
-    #[serde(default)]
-    struct Meta {
-        namespace: String,
-        name: String,
-    }
-    #[derive(Deserialize)]
-    struct Only {
-        #[serde(default)]
-        metadata: Meta,
-    }
-    let m = serde_json::from_str::<Only>(json).ok()?.metadata;
-    Some((m.namespace, m.name))
-}
-
-impl Objects {
-    fn record(&mut self, event: wit::Event) {
-        match event {
-            wit::Event::Apply(o) => {
-                if let Some((namespace, name)) = key(&o.json) {
-                    let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
-                    target.insert(o.kind, &namespace, &name, o.json);
-                }
+impl Held {
+    fn record(&mut self, event: wit::Event, key: Option<Key>) {
+        match (event, key) {
+            (wit::Event::Apply(o), Some(key)) => {
+                let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
+                target.insert(o.kind, &key.namespace, &key.name, o.json);
             }
-            wit::Event::Delete(o) => {
-                if let Some((namespace, name)) = key(&o.json) {
-                    let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
-                    target.remove(o.kind, &namespace, &name);
-                }
+            (wit::Event::Delete(o), Some(key)) => {
+                let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
+                target.remove(o.kind, &key.namespace, &key.name);
             }
-            wit::Event::RelistStart(kind) => {
+            // An object without a key was not read as an object: the module refuses it too.
+            (wit::Event::Apply(_) | wit::Event::Delete(_), None) => {}
+            (wit::Event::RelistStart(kind), _) => {
                 self.relist.insert(rank(kind), Table::default());
             }
-            wit::Event::RelistDone(kind) => {
+            (wit::Event::RelistDone(kind), _) => {
                 if let Some(fresh) = self.relist.remove(&rank(kind)) {
                     self.live.replace_kind(kind, fresh);
                 }
             }
-            wit::Event::Synced(s) => self.synced = s,
+            (wit::Event::Synced(s), _) => self.synced = s,
         }
     }
 
@@ -112,7 +92,7 @@ pub struct FedModule {
     server: wit::Server,
     stanzas: Vec<wit::Stanza>,
     /// Every stanza's objects; held while events are applied and while the instance is replaced.
-    fed: Mutex<Vec<Objects>>,
+    fed: Mutex<Vec<Held>>,
     /// One instance however many worker threads serve: the snapshot exists once, and workers
     /// take turns (a call is a few microseconds; the kernel's UDP path costs more).
     current: RwLock<Generation>,
@@ -123,7 +103,7 @@ pub struct FedModule {
 impl FedModule {
     /// A plugin whose instance is configured with `stanzas` and holds no objects yet.
     pub fn new(module: Module, server: wit::Server, stanzas: Vec<wit::Stanza>) -> Result<Self, ModuleError> {
-        let fed: Vec<Objects> = stanzas.iter().map(|_| Objects::default()).collect();
+        let fed: Vec<Held> = stanzas.iter().map(|_| Held::default()).collect();
         let fed_len = fed.len();
         let instance = outside_runtime(|| build(&module, &server, &stanzas, &fed))?;
         Ok(FedModule {
@@ -135,8 +115,9 @@ impl FedModule {
         })
     }
 
-    /// Applies a stanza's events: fed to the instance, then kept (moved, not copied) for replays.
-    pub fn apply(&self, stanza: u32, now: u64, events: Vec<wit::Event>) -> Result<Vec<wit::Rejected>, ModuleError> {
+    /// Applies a stanza's changes: fed to the instance, then kept (moved, not copied) for replays.
+    pub fn apply(&self, stanza: u32, now: u64, changes: Vec<Change>) -> Result<Vec<wit::Rejected>, ModuleError> {
+        let (events, keys): (Vec<wit::Event>, Vec<Option<Key>>) = changes.into_iter().map(|c| (c.event, c.key)).unzip();
         let mut fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
         let result = {
             let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
@@ -155,7 +136,7 @@ impl FedModule {
             }
         };
         if let Some(objects) = fed.get_mut(stanza as usize) {
-            events.into_iter().for_each(|e| objects.record(e));
+            events.into_iter().zip(keys).for_each(|(e, k)| objects.record(e, k));
         }
         self.repair_locked(&fed);
         result
@@ -179,7 +160,7 @@ impl FedModule {
 
     /// The events that turn stanza `stanza`'s objects into `next` (a manifest file read again):
     /// the source diffs against the one copy the plugin keeps instead of a copy of its own.
-    pub fn changes(&self, stanza: u32, next: Table) -> Vec<wit::Event> {
+    pub fn changes(&self, stanza: u32, next: Table) -> Vec<Change> {
         let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
         fed.get(stanza as usize)
             .map(|objects| crate::cluster::objects::changes(&objects.live, next))
@@ -248,7 +229,7 @@ impl FedModule {
 
     /// Rebuilds the instance from `fed` if a failed call left it broken. Callers hold the
     /// objects' lock, so only one rebuild runs and no event is missed by it.
-    fn repair_locked(&self, fed: &[Objects]) {
+    fn repair_locked(&self, fed: &[Held]) {
         let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
         if !generation.slot.lock().unwrap_or_else(|p| p.into_inner()).broken {
             return;
@@ -324,7 +305,7 @@ fn build(
     module: &Module,
     server: &wit::Server,
     stanzas: &[wit::Stanza],
-    fed: &[Objects],
+    fed: &[Held],
 ) -> Result<Instance, ModuleError> {
     let mut instance = module.instantiate()?;
     instance.configure(server, stanzas)?;
@@ -396,7 +377,7 @@ mod tests {
         assert!(p.ready() && !p.synced(), "unsynced, remote, past its startup_timeout");
 
         let p = plugin();
-        p.apply(0, 1, vec![wit::Event::Synced(true)]).unwrap_or_else(|e| panic!("{e}"));
+        p.apply(0, 1, vec![Change::marker(wit::Event::Synced(true))]).unwrap_or_else(|e| panic!("{e}"));
         assert!(p.ready() && p.synced());
     }
 }

@@ -1,99 +1,33 @@
 //! The resolution library linked into the host and called directly, with the same inputs the
-//! wasm module gets: the WIT types converted to the library's (glue.rs does the same inside the
-//! module). `-module native` serves with it, the baseline that shows what the sandbox costs; the
+//! wasm module gets: the WIT types converted to the library's by the same conversions the
+//! module's glue uses (`kubernetai_guest::wit_conversions!`). `-module native` serves with it, the baseline that shows what the sandbox costs; the
 //! tests run the conformance tables through it in-process.
 
-use kubernetai_guest::config::{self, ConfigError};
-use kubernetai_guest::{Event, Kind, Outcome, Plugin, Query, Transport};
+use kubernetai_guest::config::ConfigError;
+use kubernetai_guest::{Plugin, wit_conversions};
 
 use crate::contract::wit;
 
-fn kind(k: wit::Kind) -> Kind {
-    match k {
-        wit::Kind::Namespace => Kind::Namespace,
-        wit::Kind::Service => Kind::Service,
-        wit::Kind::EndpointSlice => Kind::EndpointSlice,
-        wit::Kind::Pod => Kind::Pod,
-        wit::Kind::ServiceImport => Kind::ServiceImport,
-    }
-}
-
-/// The WIT stanza in the library's terms; glue.rs does the same for the wit-bindgen types.
-fn stanza(i: usize, s: &wit::Stanza) -> Result<config::Stanza, ConfigError> {
-    Ok(config::Stanza {
-        zones: s.zones.clone(),
-        namespaces: s.namespaces.clone(),
-        namespace_labels: config::selector(i, "namespace_labels", s.namespace_labels.as_deref())?,
-        labels: config::selector(i, "labels", s.labels.as_deref())?,
-        pods: match s.pods {
-            wit::PodMode::Disabled => config::PodMode::Disabled,
-            wit::PodMode::Insecure => config::PodMode::Insecure,
-            wit::PodMode::Verified => config::PodMode::Verified,
-        },
-        endpoint_pod_names: s.endpoint_pod_names,
-        ttl: s.ttl,
-        noendpoints: s.noendpoints,
-        fallthrough: s.fallthrough.clone(),
-        ignore_empty_service: s.ignore_empty_service,
-        multicluster: s.multicluster.clone(),
-        zonal: s.zonal,
-    })
-}
-
-fn wit_kind(k: Kind) -> wit::Kind {
-    match k {
-        Kind::Namespace => wit::Kind::Namespace,
-        Kind::Service => wit::Kind::Service,
-        Kind::EndpointSlice => wit::Kind::EndpointSlice,
-        Kind::Pod => wit::Kind::Pod,
-        Kind::ServiceImport => wit::Kind::ServiceImport,
-    }
-}
+wit_conversions!(wit);
 
 /// A native plugin, configured like a module instance.
 pub struct Native(Plugin);
 
 impl Native {
     pub fn new(server: &wit::Server, stanzas: &[wit::Stanza]) -> Result<Self, ConfigError> {
-        let local_ips = server
-            .local_ips
-            .iter()
-            .map(|ip| ip.parse().map_err(|_| ConfigError::LocalIp(ip.clone())))
-            .collect::<Result<_, _>>()?;
         let stanzas = stanzas.iter().enumerate().map(|(i, s)| stanza(i, s)).collect::<Result<_, _>>()?;
-        Ok(Native(Plugin::new(config::Server { local_ips }, stanzas)?))
+        Ok(Native(Plugin::new(self::server(server)?, stanzas)?))
     }
 
     pub fn apply(&mut self, stanza: u32, now: u64, events: &[wit::Event]) -> Vec<wit::Rejected> {
-        let events = events
-            .iter()
-            .map(|e| match e {
-                wit::Event::Apply(o) => Event::Apply(kind(o.kind), o.json.clone()),
-                wit::Event::Delete(o) => Event::Delete(kind(o.kind), o.json.clone()),
-                wit::Event::RelistStart(k) => Event::RelistStart(kind(*k)),
-                wit::Event::RelistDone(k) => Event::RelistDone(kind(*k)),
-                wit::Event::Synced(s) => Event::Synced(*s),
-            })
-            .collect();
-        match self.0.apply(stanza as usize, now, events) {
-            Ok(rejected) => rejected
-                .into_iter()
-                .map(|r| wit::Rejected { kind: wit_kind(r.kind), name: r.name, reason: r.reason })
-                .collect(),
-            Err(e) => vec![wit::Rejected { kind: wit::Kind::Namespace, name: String::new(), reason: e.to_string() }],
-        }
+        let events = events.iter().cloned().map(event).collect();
+        rejected(self.0.apply(stanza as usize, now, events))
     }
 
     pub fn handle(&self, q: &wit::Query) -> wit::Outcome {
-        let Ok(client) = q.client.parse() else {
-            return wit::Outcome::Drop;
-        };
-        let transport = if q.transport == wit::Transport::Udp { Transport::Udp } else { Transport::Tcp };
-        match self.0.handle(&Query { packet: &q.packet, client, transport, max_size: q.max_size }) {
-            Outcome::Answer(bytes) => wit::Outcome::Answer(bytes),
-            Outcome::Chase { response, target, qtype } => wit::Outcome::Chase(wit::Chase { response, target, qtype }),
-            Outcome::Next => wit::Outcome::Next,
-            Outcome::Drop => wit::Outcome::Drop,
+        match query(q) {
+            Some(q) => outcome(self.0.handle(&q)),
+            None => wit::Outcome::Drop,
         }
     }
 

@@ -11,6 +11,7 @@ use anyhow::Context;
 use tokio::task::AbortHandle;
 
 use crate::chain::{self, Chain, autopath};
+use crate::cluster::objects::Change;
 use crate::cluster::stanza::Source;
 use crate::cluster::{manifests, objects, watch};
 use crate::module::fed::FedModule;
@@ -24,7 +25,7 @@ use crate::serve::router::{Block, Counters, Router};
 /// configured port (0: any free port).
 pub type ListenKey = (IpAddr, u16);
 
-pub struct Instance {
+pub struct Running {
     pub routers: BTreeMap<ListenKey, Arc<Router>>,
     pub plugins: Vec<Arc<FedModule>>,
     /// The HTTP endpoints the blocks ask for.
@@ -39,7 +40,7 @@ pub struct Instance {
     tasks: Vec<AbortHandle>,
 }
 
-impl Drop for Instance {
+impl Drop for Running {
     fn drop(&mut self) {
         self.tasks.iter().for_each(AbortHandle::abort);
     }
@@ -54,7 +55,7 @@ pub fn server_label(srv: &config::Server) -> String {
     }
 }
 
-impl Instance {
+impl Running {
     /// The kubernetai plugins, as `ready` asks them.
     pub fn readiness(&self) -> Vec<Arc<dyn crate::observe::status::Readiness>> {
         self.plugins.iter().map(|p| p.clone() as Arc<dyn crate::observe::status::Readiness>).collect()
@@ -63,7 +64,7 @@ impl Instance {
     /// Starts every block of `servers` with `module`; returns once every stanza has synced or
     /// its startup_timeout passed, as CoreDNS starts.
     pub async fn build(servers: &[config::Server], module: &Module, counters: &Arc<Counters>) -> anyhow::Result<Self> {
-        let mut instance = Instance {
+        let mut instance = Running {
             routers: BTreeMap::new(),
             plugins: vec![],
             status: vec![],
@@ -149,7 +150,7 @@ impl Instance {
             instance.routers.insert(key, Arc::new(Router { blocks, counters: counters.clone() }));
         }
         // As CoreDNS: wait for every stanza's first list, each up to its startup_timeout, then serve.
-        let waits = syncs.into_iter().map(|(at, timeout, mut synced): Sync| async move {
+        let waits = syncs.into_iter().map(|(at, timeout, mut synced): SyncWait| async move {
             if tokio::time::timeout(timeout, synced.wait_for(|s| *s)).await.is_err() {
                 println!("[WARNING] plugin/kubernetai: {at}: starting server with unsynced Kubernetes API");
             }
@@ -161,14 +162,14 @@ impl Instance {
 
 /// A stanza whose first list startup waits for: where it is written, how long to wait, and
 /// whether it has synced.
-type Sync = (String, std::time::Duration, tokio::sync::watch::Receiver<bool>);
+type SyncWait = (String, std::time::Duration, tokio::sync::watch::Receiver<bool>);
 
 /// Instantiates the module for one server block, configures it with the block's stanzas, loads
 /// each stanza's objects and starts keeping them current.
 pub async fn start_stanzas(
     module: &Module,
     srv: &config::Server,
-    syncs: &mut Vec<Sync>,
+    syncs: &mut Vec<SyncWait>,
     tasks: &mut Vec<AbortHandle>,
 ) -> anyhow::Result<Arc<FedModule>> {
     let server: &'static str = Box::leak(server_label(srv).into_boxed_str());
@@ -308,13 +309,13 @@ async fn apply_reports(
                 watch::Report::Listed(kind) => {
                     pending.retain(|k| *k != kind);
                     if pending.is_empty() && !*synced.borrow() {
-                        events.push(wit::Event::Synced(true));
+                        events.push(Change::marker(wit::Event::Synced(true)));
                     }
                 }
             }
             report = rx.try_recv().ok();
         }
-        let became_synced = events.iter().any(|e| matches!(e, wit::Event::Synced(true)));
+        let became_synced = events.iter().any(|e| matches!(e.event, wit::Event::Synced(true)));
         count_events(&at, &events);
         match instance.apply(index, crate::now(), events) {
             Ok(rejected) => log_rejected(&at, &rejected),
@@ -344,9 +345,9 @@ fn log_rejected(at: &str, rejected: &[wit::Rejected]) {
     }
 }
 
-fn count_events(at: &str, events: &[wit::Event]) {
+fn count_events(at: &str, events: &[Change]) {
     for e in events {
-        let (kind, event) = match e {
+        let (kind, event) = match &e.event {
             wit::Event::Apply(o) => (o.kind, "apply"),
             wit::Event::Delete(o) => (o.kind, "delete"),
             _ => continue,
