@@ -1,5 +1,8 @@
-//! The kubernetai wasm module under wasmtime: compiling it once, checking what it imports,
-//! and running instances of it in a sandbox with no capabilities.
+//! The kubernetai module under wasmtime: compiling it once (or loading it compiled,
+//! [`compiled`]), checking what it imports, and running instances of it in a sandbox with no
+//! capabilities; or the same library linked in ([`native`]). [`fed`] keeps a block's one
+//! instance and the objects fed to it, [`swap`] replaces the module while it serves, [`admin`]
+//! is the endpoint that asks for it.
 //!
 //! A module may import only the WASI interfaces Rust's standard library links for wasip2
 //! (`wasi:cli` stdio/environment/exit, `wasi:io`, `wasi:random`); anything else — files,
