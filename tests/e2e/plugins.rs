@@ -440,3 +440,54 @@ fn any_answers_rfc8482_and_minimal_leaves_out_authority_and_additional() {
     let nx = dig(server.addr, &["nope.shop.svc.cluster.local.", "A"]);
     assert!(nx.contains("NXDOMAIN") && nx.contains("AUTHORITY: 1"), "{nx}");
 }
+
+#[test]
+fn hosts_answers_from_its_file_and_inline_lines_as_k3s_uses_it() {
+    let dir = Scratch::new("plugins-hosts");
+    let mut items = vec![namespace("shop")];
+    items.push(service("shop", "cart", "10.43.0.5", json!({})));
+    let cluster = dir.write("cluster.json", &json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
+    let hosts = dir.write("NodeHosts", "192.168.1.11 node-a\n192.168.1.12 node-b # a comment\nfd00::12 node-b\n");
+    // k3s's Corefile shape: the nodes' names from a file, everything else falls through.
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n hosts {} {{\n  10.0.0.9 registry.local\n  ttl 60\n  reload 200ms\n  fallthrough\n }}\n \
+             kubernetai cluster.local in-addr.arpa {{\n  manifests {}\n }}\n}}\n\
+             strict.test {{\n bind 127.0.0.1\n hosts {} strict.test {{\n  10.0.0.10 known.strict.test\n }}\n}}\n",
+            hosts.display(),
+            cluster.display(),
+            hosts.display()
+        ),
+    );
+    let server = Server::start(&corefile);
+    let a = dig(server.addr, &["node-a.", "A"]);
+    let record = |out: &str, want: &[&str]| out.lines().any(|l| l.split_whitespace().eq(want.iter().copied()));
+    assert!(a.contains("flags: qr aa rd") && record(&a, &["node-a.", "60", "IN", "A", "192.168.1.11"]), "{a}");
+    assert_eq!(short(&dig(server.addr, &["+short", "registry.local.", "A"])), ["10.0.0.9"]);
+    assert_eq!(short(&dig(server.addr, &["+short", "node-b.", "AAAA"])), ["fd00::12"]);
+    // A name it holds, of a type it has no record of: NODATA, not passed on.
+    let nodata = dig(server.addr, &["node-a.", "TXT"]);
+    assert!(nodata.contains("NOERROR") && nodata.contains("ANSWER: 0"), "{nodata}");
+    assert_eq!(short(&dig(server.addr, &["+short", "-x", "192.168.1.12"])), ["node-b."]);
+    // Names it does not hold fall through to kubernetai, forward and reverse.
+    assert_eq!(short(&dig(server.addr, &["+short", "cart.shop.svc.cluster.local.", "A"])), ["10.43.0.5"]);
+    assert_eq!(short(&dig(server.addr, &["+short", "-x", "10.43.0.5"])), ["cart.shop.svc.cluster.local."]);
+
+    // The file is read again when it changes (reload 200ms).
+    dir.write("NodeHosts", "192.168.1.11 node-a\n192.168.1.13 node-c\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while short(&dig(server.addr, &["+short", "node-c.", "A"])) != ["192.168.1.13"] {
+        assert!(Instant::now() < deadline, "node-c never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let gone = dig(server.addr, &["node-b.", "A"]);
+    assert!(gone.contains("status: SERVFAIL"), "node-b fell through to kubernetai, which has no next plugin: {gone}");
+
+    // Without fallthrough, a name it does not hold is SERVFAIL (no SOA to say NXDOMAIN with).
+    let strict = |name: &str| dig(server.addr, &[name, "A"]);
+    assert!(strict("known.strict.test.").contains("10.0.0.10"));
+    assert!(strict("unknown.strict.test.").contains("status: SERVFAIL"));
+    let metrics_free = dig(server.addr, &["node-a.strict.test.", "A"]);
+    assert!(metrics_free.contains("status: SERVFAIL"), "the file's names are outside strict.test: {metrics_free}");
+}

@@ -9,6 +9,7 @@ pub mod autopath;
 pub mod cache;
 pub mod errors;
 pub mod forward;
+pub mod hosts;
 pub mod kubernetai;
 pub mod loadbalance;
 pub mod log;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::corefile::{Directive, Error};
 use crate::module::fed::FedModule as Fed;
 
-use super::{Plugin, any, autopath, cache, forward, loadbalance, loop_detect, minimal, transfer};
+use super::{Plugin, any, autopath, cache, forward, hosts, loadbalance, loop_detect, minimal, transfer};
 
 /// What a plugin may use of its server block when it is built.
 pub struct Block<'a> {
@@ -57,6 +57,7 @@ pub const PLUGINS: &[Entry] = &[
     Entry { name: "autopath", once: true, parse: autopath::setup },
     Entry { name: "minimal", once: true, parse: minimal::setup },
     Entry { name: "transfer", once: false, parse: transfer::setup },
+    Entry { name: "hosts", once: true, parse: hosts::setup },
     Entry { name: "loop", once: true, parse: loop_detect::setup },
     Entry { name: "forward", once: false, parse: forward::setup },
 ];

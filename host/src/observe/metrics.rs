@@ -129,6 +129,8 @@ const FAMILIES: &[(&str, &str, Type, &[&str])] = &[
         Type::Counter,
         &[],
     ),
+    ("coredns_hosts_entries", "The combined number of entries in hosts and Corefile.", Type::Gauge, &["hostsfile"]),
+    ("coredns_hosts_reload_timestamp_seconds", "The timestamp of the last reload of hosts file.", Type::Gauge, &[]),
     ("coredns_autopath_success_total", "Counter of requests that did autopath.", Type::Counter, &["server"]),
     ("coredns_reload_failed_total", "Counter of the number of failed reload attempts.", Type::Counter, &[]),
     (

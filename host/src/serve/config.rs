@@ -310,6 +310,20 @@ mod tests {
                     .into(),
             ),
             (". {\n any all\n}\n", "Corefile:2 - any: takes no arguments".into()),
+            (". {\n hosts /nonexistent {\n  ttl 0\n }\n}\n", "Corefile:3 - hosts: ttl provided is invalid".into()),
+            (". {\n hosts {\n  reload soon\n }\n}\n", "Corefile:3 - hosts: invalid duration for reload 'soon'".into()),
+            (
+                ". {\n hosts {\n  fallthrough_unsupported\n }\n}\n",
+                "Corefile:2 - hosts: fallthrough_unsupported requires fallthrough".into(),
+            ),
+            (
+                ". {\n hosts {\n  fallthrough\n  10.0.0.1 late\n }\n}\n",
+                "Corefile:4 - hosts: unknown property '10.0.0.1'".into(),
+            ),
+            (
+                ". {\n hosts\n hosts\n}\n",
+                "Corefile:3 - hosts: this plugin can only be used once per Server Block".into(),
+            ),
             (". {\n minimal {\n }\n}\n", "Corefile:2 - minimal: takes no arguments".into()),
             (
                 ". {\n loadbalance weighted w.txt\n}\n",
