@@ -491,3 +491,51 @@ fn hosts_answers_from_its_file_and_inline_lines_as_k3s_uses_it() {
     let metrics_free = dig(server.addr, &["node-a.strict.test.", "A"]);
     assert!(metrics_free.contains("status: SERVFAIL"), "the file's names are outside strict.test: {metrics_free}");
 }
+
+#[test]
+fn rewrite_serves_another_clusters_domain_under_the_asked_name() {
+    let dir = Scratch::new("plugins-rewrite");
+    let mut items = vec![namespace("shop")];
+    items.push(service("shop", "cart", "10.43.0.5", json!({})));
+    let cluster = dir.write("cluster.json", &json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n rewrite name suffix .svc.dc1.example. .svc.cluster.local. answer auto\n \
+             rewrite stop {{\n  name regex (.*)\\.legacy\\. {{1}}.shop.svc.cluster.local.\n  \
+             answer name (.*)\\.shop\\.svc\\.cluster\\.local\\. {{1}}.legacy.\n }}\n \
+             rewrite name exact db.example. cart.shop.svc.cluster.local.\n \
+             rewrite ttl exact cart.shop.svc.cluster.local. 7\n \
+             kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n",
+            cluster.display()
+        ),
+    );
+    let server = Server::start(&corefile);
+    let records = |name: &str, qtype: &str| -> Vec<Vec<String>> {
+        let out = dig(server.addr, &[name, qtype, "+noall", "+answer", "+question"]);
+        out.lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with(";;"))
+            .map(|l| l.trim_start_matches(';').split_whitespace().map(String::from).collect())
+            .collect()
+    };
+    // Suffix with answer auto: the question and the records under the name asked.
+    assert_eq!(
+        records("cart.shop.svc.dc1.example.", "A"),
+        [
+            vec!["cart.shop.svc.dc1.example.", "IN", "A"],
+            vec!["cart.shop.svc.dc1.example.", "5", "IN", "A", "10.43.0.5"]
+        ]
+    );
+    // The SRV's target is a value: mapped back too.
+    let srv = records("_http._tcp.cart.shop.svc.dc1.example.", "SRV");
+    assert_eq!(srv[1][7], "cart.shop.svc.dc1.example.", "{srv:?}");
+    // A regex rule in a block, its answer name rule.
+    assert_eq!(records("cart.legacy.", "A")[1], ["cart.legacy.", "5", "IN", "A", "10.43.0.5"]);
+    // An exact rule maps its answer back always.
+    assert_eq!(records("db.example.", "A")[1], ["db.example.", "5", "IN", "A", "10.43.0.5"]);
+    // The ttl rule applies to the name asked directly, and not after a name rule stopped the list.
+    assert_eq!(records("cart.shop.svc.cluster.local.", "A")[1][1], "7");
+    // A name no rule matches goes on untouched.
+    let nx = dig(server.addr, &["nope.shop.svc.cluster.local.", "A"]);
+    assert!(nx.contains("NXDOMAIN"), "{nx}");
+}

@@ -16,6 +16,7 @@ pub mod log;
 pub mod loop_detect;
 pub mod minimal;
 pub mod registry;
+pub mod rewrite;
 pub mod transfer;
 
 use std::net::SocketAddr;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::corefile::{Directive, Error};
 use crate::module::fed::FedModule as Fed;
 
-use super::{Plugin, any, autopath, cache, forward, hosts, loadbalance, loop_detect, minimal, transfer};
+use super::{Plugin, any, autopath, cache, forward, hosts, loadbalance, loop_detect, minimal, rewrite, transfer};
 
 /// What a plugin may use of its server block when it is built.
 pub struct Block<'a> {
@@ -54,6 +54,7 @@ pub const PLUGINS: &[Entry] = &[
     Entry { name: "any", once: true, parse: any::setup },
     Entry { name: "loadbalance", once: true, parse: loadbalance::setup },
     Entry { name: "cache", once: true, parse: cache::setup },
+    Entry { name: "rewrite", once: false, parse: rewrite::setup },
     Entry { name: "autopath", once: true, parse: autopath::setup },
     Entry { name: "minimal", once: true, parse: minimal::setup },
     Entry { name: "transfer", once: false, parse: transfer::setup },

@@ -34,6 +34,8 @@ pub struct Query {
     pub max_size: u16,
     /// How many CNAME targets deep this lookup is (see `Router::lookup`).
     pub depth: usize,
+    /// A `rewrite` rule in `stop` mode rewrote it: later rewrite rules leave it alone.
+    pub rewrite_stopped: bool,
 }
 
 impl Query {
@@ -44,7 +46,7 @@ impl Query {
             qname.push('.');
         }
         let qtype = q.query_type();
-        Some(Query { packet, message, qname, qtype, client, proto, max_size, depth: 0 })
+        Some(Query { packet, message, qname, qtype, client, proto, max_size, depth: 0, rewrite_stopped: false })
     }
 
     /// The query the server parsed to route it, taken over whole: nothing is parsed or copied
@@ -57,17 +59,41 @@ impl Query {
         max_size: u16,
     ) -> Option<Self> {
         let qtype = req.message.queries.first()?.query_type();
-        Some(Query { packet, message: req.message, qname: req.qname, qtype, client, proto, max_size, depth: 0 })
+        Some(Query {
+            packet,
+            message: req.message,
+            qname: req.qname,
+            qtype,
+            client,
+            proto,
+            max_size,
+            depth: 0,
+            rewrite_stopped: false,
+        })
     }
 
     /// The same query asked under another name (autopath).
     pub fn renamed(&self, name: hickory_proto::rr::Name) -> Option<Self> {
+        let q = self.message.queries.first()?;
+        self.asked_as(name, q.query_type(), q.query_class())
+    }
+
+    /// The same query with another question (rewrite).
+    pub fn asked_as(
+        &self,
+        name: hickory_proto::rr::Name,
+        qtype: RecordType,
+        class: hickory_proto::rr::DNSClass,
+    ) -> Option<Self> {
         let mut message = self.message.clone();
         let q = message.queries.first_mut()?;
         q.set_name(name);
+        q.set_query_type(qtype);
+        q.set_query_class(class);
         let packet = message.to_vec().ok()?;
         let mut next = Query::new(packet, message, self.client, self.proto, self.max_size)?;
         next.depth = self.depth;
+        next.rewrite_stopped = self.rewrite_stopped;
         Some(next)
     }
 }

@@ -324,6 +324,11 @@ mod tests {
                 ". {\n hosts\n hosts\n}\n",
                 "Corefile:3 - hosts: this plugin can only be used once per Server Block".into(),
             ),
+            (
+                ". {\n rewrite name fuzzy a b\n}\n",
+                "Corefile:2 - rewrite: name rule supports only exact, prefix, suffix, substring, and regex name matching, received: fuzzy".into(),
+            ),
+            (". {\n rewrite rcode SERVFAIL NXDOMAIN\n}\n", "Corefile:2 - rewrite: the rcode field is not supported by this server yet".into()),
             (". {\n minimal {\n }\n}\n", "Corefile:2 - minimal: takes no arguments".into()),
             (
                 ". {\n loadbalance weighted w.txt\n}\n",
