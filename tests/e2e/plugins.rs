@@ -539,3 +539,44 @@ fn rewrite_serves_another_clusters_domain_under_the_asked_name() {
     let nx = dig(server.addr, &["nope.shop.svc.cluster.local.", "A"]);
     assert!(nx.contains("NXDOMAIN"), "{nx}");
 }
+
+#[test]
+fn acl_and_bufsize_answer_as_coredns() {
+    let dir = Scratch::new("plugins-acl");
+    let mut items = vec![namespace("shop"), service("shop", "cart", "10.43.0.5", json!({}))];
+    let many: Vec<String> = (1..=60).map(|i| format!("10.1.3.{i}")).collect();
+    items.extend(headless("shop", "db", &many.iter().map(String::as_str).collect::<Vec<_>>()));
+    let cluster = dir.write("cluster.json", &json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            "cluster.local {{\n bind 127.0.0.1\n bufsize 512\n acl {{\n  block type AAAA\n  filter type TXT\n  allow net 127.0.0.0/8\n  block\n }}\n \
+             kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n\
+             other.local {{\n bind 127.0.0.1\n acl {{\n  allow net 10.0.0.0/8 192.168.0.0/16\n  block\n }}\n acl {{\n  allow\n }}\n}}\n\
+             quiet.local {{\n bind 127.0.0.1\n acl {{\n  drop net *\n }}\n}}\n",
+            cluster.display()
+        ),
+    );
+    let server = Server::start(&corefile);
+    assert_eq!(short(&dig(server.addr, &["+short", "cart.shop.svc.cluster.local.", "A"])), ["10.43.0.5"]);
+    let blocked = dig(server.addr, &["cart.shop.svc.cluster.local.", "AAAA"]);
+    assert!(blocked.contains("status: REFUSED"), "{blocked}");
+    let filtered = dig(server.addr, &["cart.shop.svc.cluster.local.", "TXT"]);
+    assert!(filtered.contains("status: NOERROR") && filtered.contains("ANSWER: 0"), "{filtered}");
+    // The rules of a block's acl directives are one list: the first match (block) decides.
+    let other = dig(server.addr, &["x.other.local.", "A"]);
+    assert!(other.contains("status: REFUSED"), "{other}");
+    let dropped = dig(server.addr, &["x.quiet.local.", "A", "+time=1"]);
+    assert!(dropped.contains("timed out") && !dropped.contains("status:"), "{dropped}");
+
+    // bufsize 512: a client offering 4096 gets at most 512 bytes, whole records and TC.
+    let big = dig(server.addr, &["db.shop.svc.cluster.local.", "A", "+bufsize=4096", "+ignore"]);
+    let size: usize = big
+        .lines()
+        .find_map(|l| l.strip_prefix(";; MSG SIZE  rcvd: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{big}"));
+    assert!(size <= 512 && big.contains(" tc"), "{size} bytes: {big}");
+    let over_tcp = dig(server.addr, &["db.shop.svc.cluster.local.", "A", "+tcp"]);
+    assert!(over_tcp.contains("ANSWER: 60"), "{over_tcp}");
+}

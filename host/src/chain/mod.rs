@@ -4,8 +4,10 @@
 //! the server (CNAME chasing). The plugins are the other files of this folder, one each;
 //! [`registry`] lists them in CoreDNS's order. Nothing here imports the server.
 
+pub mod acl;
 pub mod any;
 pub mod autopath;
+pub mod bufsize;
 pub mod cache;
 pub mod errors;
 pub mod forward;

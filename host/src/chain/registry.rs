@@ -11,7 +11,9 @@ use std::sync::Arc;
 use crate::corefile::{Directive, Error};
 use crate::module::fed::FedModule as Fed;
 
-use super::{Plugin, any, autopath, cache, forward, hosts, loadbalance, loop_detect, minimal, rewrite, transfer};
+use super::{
+    Plugin, acl, any, autopath, bufsize, cache, forward, hosts, loadbalance, loop_detect, minimal, rewrite, transfer,
+};
 
 /// What a plugin may use of its server block when it is built.
 pub struct Block<'a> {
@@ -41,26 +43,40 @@ impl<T: Plugin + Clone + std::fmt::Debug + 'static> Setup for T {
 /// Reads a plugin's directive, given the zones of its block.
 pub type Parse = fn(&Directive, &[String]) -> Result<Arc<dyn Setup>, Error>;
 
-/// A plugin of the chain: its directive, whether a block may use it only once, how it is read.
+/// Reads every directive of a plugin in a block together, in Corefile order.
+pub type ParseAll = fn(&[&Directive], &[String]) -> Result<Arc<dyn Setup>, Error>;
+
+/// How a block's directives of a plugin become plugins of its chain.
+pub enum Reads {
+    /// One directive at most: one plugin.
+    Once(Parse),
+    /// Each directive its own plugin, in Corefile order.
+    Each(Parse),
+    /// All of them one plugin (a rule list that ends at its first match, as `acl`'s).
+    All(ParseAll),
+}
+
+/// A plugin of the chain: its directive and how it is read.
 pub struct Entry {
     pub name: &'static str,
-    pub once: bool,
-    pub parse: Parse,
+    pub reads: Reads,
 }
 
 /// The plugins of the chain (kubernetai too is one, read by `serve::config`: a block's stanzas
 /// make one plugin).
 pub const PLUGINS: &[Entry] = &[
-    Entry { name: "any", once: true, parse: any::setup },
-    Entry { name: "loadbalance", once: true, parse: loadbalance::setup },
-    Entry { name: "cache", once: true, parse: cache::setup },
-    Entry { name: "rewrite", once: false, parse: rewrite::setup },
-    Entry { name: "autopath", once: true, parse: autopath::setup },
-    Entry { name: "minimal", once: true, parse: minimal::setup },
-    Entry { name: "transfer", once: false, parse: transfer::setup },
-    Entry { name: "hosts", once: true, parse: hosts::setup },
-    Entry { name: "loop", once: true, parse: loop_detect::setup },
-    Entry { name: "forward", once: false, parse: forward::setup },
+    Entry { name: "bufsize", reads: Reads::Once(bufsize::setup) },
+    Entry { name: "acl", reads: Reads::All(acl::setup) },
+    Entry { name: "any", reads: Reads::Once(any::setup) },
+    Entry { name: "loadbalance", reads: Reads::Once(loadbalance::setup) },
+    Entry { name: "cache", reads: Reads::Once(cache::setup) },
+    Entry { name: "rewrite", reads: Reads::Each(rewrite::setup) },
+    Entry { name: "autopath", reads: Reads::Once(autopath::setup) },
+    Entry { name: "minimal", reads: Reads::Once(minimal::setup) },
+    Entry { name: "transfer", reads: Reads::Each(transfer::setup) },
+    Entry { name: "hosts", reads: Reads::Once(hosts::setup) },
+    Entry { name: "loop", reads: Reads::Once(loop_detect::setup) },
+    Entry { name: "forward", reads: Reads::Each(forward::setup) },
 ];
 
 /// The chain plugin named `name`.

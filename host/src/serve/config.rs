@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::chain::errors::Errors;
 use crate::chain::kubernetai;
 use crate::chain::log::Log;
-use crate::chain::registry::{self, Setup};
+use crate::chain::registry::{self, Reads, Setup};
 use crate::cluster::stanza::{self, Stanza};
 use crate::corefile::args::{parse_duration, zone_text};
 use crate::corefile::{Directive, Error, ServerBlock, Token};
@@ -167,8 +167,20 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
                 let Some(entry) = registry::plugin(name) else {
                     return Err(d.error(format!("unknown directive '{name}'")));
                 };
-                once(entry.once && server.chain.iter().any(|(n, _)| *n == entry.name))?;
-                server.chain.push((entry.name, (entry.parse)(d, &zones)?));
+                let seen = server.chain.iter().any(|(n, _)| *n == entry.name);
+                match &entry.reads {
+                    Reads::Once(parse) => {
+                        once(seen)?;
+                        server.chain.push((entry.name, parse(d, &zones)?));
+                    }
+                    Reads::Each(parse) => server.chain.push((entry.name, parse(d, &zones)?)),
+                    // Read with the first: the block's directives of the plugin, in Corefile order.
+                    Reads::All(_) if seen => {}
+                    Reads::All(parse) => {
+                        let all: Vec<&Directive> = block.directives.iter().filter(|o| o.name.text == name).collect();
+                        server.chain.push((entry.name, parse(&all, &zones)?));
+                    }
+                }
             }
         }
     }
@@ -329,6 +341,10 @@ mod tests {
                 "Corefile:2 - rewrite: name rule supports only exact, prefix, suffix, substring, and regex name matching, received: fuzzy".into(),
             ),
             (". {\n rewrite rcode SERVFAIL NXDOMAIN\n}\n", "Corefile:2 - rewrite: the rcode field is not supported by this server yet".into()),
+            (". {\n bufsize 100\n}\n", "Corefile:2 - bufsize: invalid bufsize \"100\" (512 to 4096)".into()),
+            (". {\n acl {\n  permit net 10.0.0.0/8\n }\n}\n", "Corefile:3 - acl: unexpected token \"permit\"; expect 'allow', 'block', 'filter' or 'drop'".into()),
+            (". {\n acl {\n  block net 10.0.0.0/40\n }\n}\n", "Corefile:3 - acl: illegal CIDR notation \"10.0.0.0/40\"".into()),
+            (". {\n acl {\n  block type BOGUS\n }\n}\n", "Corefile:3 - acl: unexpected token \"BOGUS\"; expect legal QTYPE".into()),
             (". {\n minimal {\n }\n}\n", "Corefile:2 - minimal: takes no arguments".into()),
             (
                 ". {\n loadbalance weighted w.txt\n}\n",
