@@ -580,3 +580,38 @@ fn acl_and_bufsize_answer_as_coredns() {
     let over_tcp = dig(server.addr, &["db.shop.svc.cluster.local.", "A", "+tcp"]);
     assert!(over_tcp.contains("ANSWER: 60"), "{over_tcp}");
 }
+
+#[test]
+fn template_answers_from_its_records_as_coredns_readme_shows() {
+    let dir = Scratch::new("plugins-template");
+    let items = vec![namespace("shop"), service("shop", "cart", "10.43.0.5", json!({}))];
+    let cluster = dir.write("cluster.json", &json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n \
+             template IN A example {{\n  match \"^ip-(?P<a>[0-9]*)-(?P<b>[0-9]*)-(?P<c>[0-9]*)-(?P<d>[0-9]*)[.]example[.]$\"\n  \
+             answer \"{{{{ .Name }}}} 60 IN A {{{{ .Group.a }}}}.{{{{ .Group.b }}}}.{{{{ .Group.c }}}}.{{{{ .Group.d }}}}\"\n  fallthrough\n }}\n \
+             template IN AAAA cluster.local {{\n  rcode NOERROR\n }}\n \
+             template ANY ANY invalid {{\n  rcode NXDOMAIN\n  authority \"invalid. 60 {{{{ .Class }}}} SOA ns.invalid. hostmaster.invalid. (1 60 60 60 60)\"\n }}\n \
+             template IN A strict.example {{\n  match ^ok[.]strict[.]example[.]$\n  answer \"{{{{ .Name }}}} 5 IN A 10.9.9.9\"\n }}\n \
+             kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n",
+            cluster.display()
+        ),
+    );
+    let server = Server::start(&corefile);
+    let a = dig(server.addr, &["ip-10-1-2-3.example.", "A"]);
+    assert!(a.contains("flags: qr aa rd") && a.contains("10.1.2.3"), "{a}");
+    // AAAA in the cluster answered empty before kubernetai sees it; A goes on to kubernetai.
+    let aaaa = dig(server.addr, &["cart.shop.svc.cluster.local.", "AAAA"]);
+    assert!(aaaa.contains("status: NOERROR") && aaaa.contains("ANSWER: 0, AUTHORITY: 0"), "{aaaa}");
+    assert_eq!(short(&dig(server.addr, &["+short", "cart.shop.svc.cluster.local.", "A"])), ["10.43.0.5"]);
+    let nx = dig(server.addr, &["anything.invalid.", "TXT"]);
+    assert!(
+        nx.contains("status: NXDOMAIN") && nx.contains("SOA\tns.invalid. hostmaster.invalid. 1 60 60 60 60"),
+        "{nx}"
+    );
+    assert!(dig(server.addr, &["ok.strict.example.", "A"]).contains("10.9.9.9"));
+    // In its zone, matching no regex, without fallthrough: SERVFAIL.
+    assert!(dig(server.addr, &["nope.strict.example.", "A"]).contains("status: SERVFAIL"));
+}

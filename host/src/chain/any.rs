@@ -1,7 +1,7 @@
 //! The `any` plugin (RFC 8482): a query of type ANY gets one short HINFO record instead of
 //! whatever the name holds, so the server is no amplifier, as CoreDNS's `any` answers.
 
-use hickory_proto::op::{Message, MessageType};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::HINFO;
 use hickory_proto::rr::{RData, Record, RecordType};
 
@@ -26,22 +26,10 @@ pub async fn serve<'a>(next: Next<'a>, q: &'a Query) -> Reply {
     if q.qtype != RecordType::ANY {
         return next.run(q).await;
     }
-    let mut m = Message::new(q.message.metadata.id, MessageType::Response, q.message.metadata.op_code);
-    m.metadata.recursion_desired = q.message.metadata.recursion_desired;
-    m.metadata.authoritative = true;
-    m.queries = q.message.queries.clone();
     let owner = q.message.queries[0].name().clone();
     let hinfo = HINFO::new("ANY obsoleted".into(), "See RFC 8482".into());
-    m.answers.push(Record::from_rdata(owner, TTL, RData::HINFO(hinfo)));
-    if let Some(e) = &q.message.edns {
-        let mut out = hickory_proto::op::Edns::new();
-        out.set_max_payload(e.max_payload());
-        m.set_edns(out);
-    }
-    match m.to_vec() {
-        Ok(bytes) => Reply::Answer { bytes, by: "any" },
-        Err(e) => Reply::servfail("any", e.to_string()),
-    }
+    let answer = Record::from_rdata(owner, TTL, RData::HINFO(hinfo));
+    q.respond("any", ResponseCode::NoError, [vec![answer], vec![], vec![]])
 }
 
 /// The `any` plugin; it holds nothing.

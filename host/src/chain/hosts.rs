@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
-use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use kubernetai_guest::name::{is_subdomain, longest_zone, normalize_zone};
@@ -298,25 +298,7 @@ impl Hosts {
                 by: BY,
             };
         }
-        respond(q, answers)
-    }
-}
-
-/// An authoritative answer to `q` with `answers` (none: NODATA), echoing the client's EDNS size.
-fn respond(q: &Query, answers: Vec<Record>) -> Reply {
-    let mut m = Message::new(q.message.metadata.id, MessageType::Response, q.message.metadata.op_code);
-    m.metadata.recursion_desired = q.message.metadata.recursion_desired;
-    m.metadata.authoritative = true;
-    m.queries = q.message.queries.clone();
-    m.answers = answers;
-    if let Some(e) = &q.message.edns {
-        let mut out = Edns::new();
-        out.set_max_payload(e.max_payload());
-        m.set_edns(out);
-    }
-    match m.to_vec() {
-        Ok(bytes) => Reply::Answer { bytes, by: BY },
-        Err(e) => Reply::servfail(BY, e.to_string()),
+        q.respond(BY, ResponseCode::NoError, [answers, vec![], vec![]])
     }
 }
 

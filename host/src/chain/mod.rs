@@ -19,6 +19,7 @@ pub mod loop_detect;
 pub mod minimal;
 pub mod registry;
 pub mod rewrite;
+pub mod template;
 pub mod transfer;
 
 use std::net::SocketAddr;

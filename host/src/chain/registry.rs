@@ -12,7 +12,8 @@ use crate::corefile::{Directive, Error};
 use crate::module::fed::FedModule as Fed;
 
 use super::{
-    Plugin, acl, any, autopath, bufsize, cache, forward, hosts, loadbalance, loop_detect, minimal, rewrite, transfer,
+    Plugin, acl, any, autopath, bufsize, cache, forward, hosts, loadbalance, loop_detect, minimal, rewrite, template,
+    transfer,
 };
 
 /// What a plugin may use of its server block when it is built.
@@ -73,6 +74,7 @@ pub const PLUGINS: &[Entry] = &[
     Entry { name: "rewrite", reads: Reads::Each(rewrite::setup) },
     Entry { name: "autopath", reads: Reads::Once(autopath::setup) },
     Entry { name: "minimal", reads: Reads::Once(minimal::setup) },
+    Entry { name: "template", reads: Reads::Each(template::setup) },
     Entry { name: "transfer", reads: Reads::Each(transfer::setup) },
     Entry { name: "hosts", reads: Reads::Once(hosts::setup) },
     Entry { name: "loop", reads: Reads::Once(loop_detect::setup) },

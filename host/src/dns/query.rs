@@ -98,6 +98,36 @@ impl Query {
     }
 }
 
+impl Query {
+    /// An authoritative response to this query written by a plugin: its id, RD bit and
+    /// question, `rcode`, the answer, authority and additional records, and an OPT echoing the
+    /// client's buffer size when it sent one.
+    pub fn respond(
+        &self,
+        by: &'static str,
+        rcode: ResponseCode,
+        sections: [Vec<hickory_proto::rr::Record>; 3],
+    ) -> Reply {
+        use hickory_proto::op::{Edns, MessageType};
+        let mut m = Message::new(self.message.metadata.id, MessageType::Response, self.message.metadata.op_code);
+        m.metadata.recursion_desired = self.message.metadata.recursion_desired;
+        m.metadata.authoritative = true;
+        m.metadata.response_code = rcode;
+        m.queries = self.message.queries.clone();
+        let [answers, authorities, additionals] = sections;
+        (m.answers, m.authorities, m.additionals) = (answers, authorities, additionals);
+        if let Some(e) = &self.message.edns {
+            let mut out = Edns::new();
+            out.set_max_payload(e.max_payload());
+            m.set_edns(out);
+        }
+        match m.to_vec() {
+            Ok(bytes) => Reply::Answer { bytes, by },
+            Err(e) => Reply::servfail(by, e.to_string()),
+        }
+    }
+}
+
 /// What a chain made of a query.
 #[derive(Debug)]
 pub enum Reply {

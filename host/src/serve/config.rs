@@ -342,6 +342,12 @@ mod tests {
             ),
             (". {\n rewrite rcode SERVFAIL NXDOMAIN\n}\n", "Corefile:2 - rewrite: the rcode field is not supported by this server yet".into()),
             (". {\n bufsize 100\n}\n", "Corefile:2 - bufsize: invalid bufsize \"100\" (512 to 4096)".into()),
+            (". {\n template IN A {\n  var x 1\n }\n}\n", "Corefile:3 - template: var is not supported by this server yet".into()),
+            (". {\n template IN BOGUS\n}\n", "Corefile:2 - template: invalid RR type \"BOGUS\"".into()),
+            (
+                ". {\n template IN A {\n  answer \"{{ .Meta x }}\"\n }\n}\n",
+                "Corefile:3 - template: template expression {{ .Meta x }} is not supported by this server".into(),
+            ),
             (". {\n acl {\n  permit net 10.0.0.0/8\n }\n}\n", "Corefile:3 - acl: unexpected token \"permit\"; expect 'allow', 'block', 'filter' or 'drop'".into()),
             (". {\n acl {\n  block net 10.0.0.0/40\n }\n}\n", "Corefile:3 - acl: illegal CIDR notation \"10.0.0.0/40\"".into()),
             (". {\n acl {\n  block type BOGUS\n }\n}\n", "Corefile:3 - acl: unexpected token \"BOGUS\"; expect legal QTYPE".into()),
