@@ -550,7 +550,8 @@ fn acl_and_bufsize_answer_as_coredns() {
     let corefile = dir.write(
         "Corefile",
         &format!(
-            "cluster.local {{\n bind 127.0.0.1\n bufsize 512\n acl {{\n  block type AAAA\n  filter type TXT\n  allow net 127.0.0.0/8\n  block\n }}\n \
+            "cluster.local {{\n bind 127.0.0.1\n bufsize 512\n prometheus 127.0.0.1:0 {{\n  runtime_metrics\n }}\n \
+             ready 127.0.0.1:0 {{\n  monitor continuously\n }}\n acl {{\n  block type AAAA\n  filter type TXT\n  allow net 127.0.0.0/8\n  block\n }}\n \
              kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n\
              other.local {{\n bind 127.0.0.1\n acl {{\n  allow net 10.0.0.0/8 192.168.0.0/16\n  block\n }}\n acl {{\n  allow\n }}\n}}\n\
              quiet.local {{\n bind 127.0.0.1\n acl {{\n  drop net *\n }}\n}}\n",
@@ -558,7 +559,11 @@ fn acl_and_bufsize_answer_as_coredns() {
         ),
     );
     let server = Server::start(&corefile);
+    // One listener for both (the same configured address): ready's line comes first.
+    let ready = url_in(&server.wait_for("plugin/ready: serving"));
+    let metrics = url_in(&server.wait_for("plugin/prometheus: serving"));
     assert_eq!(short(&dig(server.addr, &["+short", "cart.shop.svc.cluster.local.", "A"])), ["10.43.0.5"]);
+    assert_eq!(curl(&ready).0, 200, "monitor continuously still answers ready once synced");
     let blocked = dig(server.addr, &["cart.shop.svc.cluster.local.", "AAAA"]);
     assert!(blocked.contains("status: REFUSED"), "{blocked}");
     let filtered = dig(server.addr, &["cart.shop.svc.cluster.local.", "TXT"]);
@@ -579,6 +584,14 @@ fn acl_and_bufsize_answer_as_coredns() {
     assert!(size <= 512 && big.contains(" tc"), "{size} bytes: {big}");
     let over_tcp = dig(server.addr, &["db.shop.svc.cluster.local.", "A", "+tcp"]);
     assert!(over_tcp.contains("ANSWER: 60"), "{over_tcp}");
+
+    // The acl's decisions counted, and the runtime's figures exported (`runtime_metrics`).
+    let (_, text) = curl(&metrics);
+    let zone = "zone=\"cluster.local.\"";
+    assert_eq!(metric(&text, "coredns_acl_blocked_requests_total", zone), 1.0, "{text}");
+    assert_eq!(metric(&text, "coredns_acl_filtered_requests_total", zone), 1.0, "{text}");
+    assert!(metric(&text, "coredns_acl_allowed_requests_total", zone) >= 3.0, "{text}");
+    assert!(metric(&text, "tokio_workers", "") >= 1.0, "{text}");
 }
 
 #[test]

@@ -394,7 +394,38 @@ impl Registry {
         }
         drop(guard);
         process_metrics(&mut out);
+        if RUNTIME_METRICS.load(Ordering::Relaxed) {
+            runtime_metrics(&mut out);
+        }
         out
+    }
+}
+
+/// `prometheus { runtime_metrics }` was read: the runtime's own figures are exported too.
+static RUNTIME_METRICS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns on the runtime metrics for the rest of the process's life, as CoreDNS latches them.
+pub fn export_runtime_metrics() {
+    RUNTIME_METRICS.store(true, Ordering::Relaxed);
+}
+
+/// CoreDNS's `runtime_metrics` exports Go's runtime/metrics; this server has no Go runtime, so
+/// it exports what its own runtime (tokio) measures of the same concerns: its worker threads,
+/// the tasks alive, and those waiting in its global queue (scheduling delay building up).
+fn runtime_metrics(out: &mut String) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+    let m = handle.metrics();
+    for (name, help, kind, value) in [
+        ("tokio_workers", "Worker threads of the async runtime.", "gauge", m.num_workers() as f64),
+        ("tokio_alive_tasks", "Tasks alive in the async runtime.", "gauge", m.num_alive_tasks() as f64),
+        (
+            "tokio_global_queue_depth",
+            "Tasks waiting in the runtime's global queue.",
+            "gauge",
+            m.global_queue_depth() as f64,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
     }
 }
 

@@ -17,6 +17,14 @@ pub trait Readiness: Send + Sync {
     fn ready(&self) -> bool;
 }
 
+/// What `ready` waits for: the plugins, and whether it asks one again after it was ready
+/// (`monitor continuously`) or takes its first ready as final (`until-ready`, the default).
+#[derive(Default)]
+pub struct Waited {
+    pub plugins: Vec<Arc<dyn Readiness>>,
+    pub continuously: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Endpoint {
     Health,
@@ -72,7 +80,22 @@ struct Routes {
     /// Address as configured → endpoints served there.
     at: BTreeMap<String, BTreeSet<Endpoint>>,
     /// The kubernetai plugins `ready` waits for.
-    plugins: Vec<Arc<dyn Readiness>>,
+    waited: Waited,
+    /// Which of them were ready once (`until-ready` asks those no more).
+    were_ready: Vec<AtomicBool>,
+}
+
+impl Routes {
+    fn ready(&self) -> bool {
+        self.waited.plugins.iter().zip(&self.were_ready).all(|(p, was)| {
+            if !self.waited.continuously && was.load(Ordering::Relaxed) {
+                return true;
+            }
+            let now = p.ready();
+            was.store(now, Ordering::Relaxed);
+            now
+        })
+    }
 }
 
 #[derive(Default)]
@@ -91,11 +114,7 @@ impl Status {
     }
 
     /// Serves `wanted` from now on, binding the addresses not yet listening.
-    pub async fn configure(
-        &self,
-        wanted: &[(String, Endpoint)],
-        plugins: Vec<Arc<dyn Readiness>>,
-    ) -> anyhow::Result<()> {
+    pub async fn configure(&self, wanted: &[(String, Endpoint)], waited: Waited) -> anyhow::Result<()> {
         let mut at: BTreeMap<String, BTreeSet<Endpoint>> = BTreeMap::new();
         for (addr, e) in wanted {
             at.entry(addr.clone()).or_default().insert(*e);
@@ -109,7 +128,8 @@ impl Status {
             let listener = TcpListener::bind(&addr).await.map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
             listeners.push((addr, listener));
         }
-        self.routes.store(Arc::new(Routes { at: at.clone(), plugins }));
+        let were_ready = waited.plugins.iter().map(|_| AtomicBool::new(false)).collect();
+        self.routes.store(Arc::new(Routes { at: at.clone(), waited, were_ready }));
         for (addr, listener) in listeners {
             let local = listener.local_addr()?;
             for e in &at[&addr] {
@@ -151,7 +171,7 @@ fn respond(routes: &Routes, addr: &str, path: &str, lameduck: bool) -> Response 
         Some(Endpoint::Health) => Response::text(200, "OK"),
         Some(Endpoint::Ready) if lameduck => Response::text(503, "lameduck"),
         Some(Endpoint::Ready) => {
-            if routes.plugins.iter().all(|p| p.ready()) {
+            if routes.ready() {
                 Response::text(200, "OK")
             } else {
                 // CoreDNS lists the plugins that are not ready yet.
@@ -164,5 +184,36 @@ fn respond(routes: &Routes, addr: &str, path: &str, lameduck: bool) -> Response 
             content_type: "text/plain; version=0.0.4; charset=utf-8",
         },
         None => Response::text(404, "404 page not found\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plugin whose readiness the test sets.
+    struct Flag(AtomicBool);
+
+    impl Readiness for Flag {
+        fn ready(&self) -> bool {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    #[test]
+    fn until_ready_keeps_a_first_ready_and_continuously_asks_again() {
+        for continuously in [false, true] {
+            let flag = Arc::new(Flag(AtomicBool::new(false)));
+            let routes = Routes {
+                at: BTreeMap::new(),
+                waited: Waited { plugins: vec![flag.clone()], continuously },
+                were_ready: vec![AtomicBool::new(false)],
+            };
+            assert!(!routes.ready());
+            flag.0.store(true, Ordering::Relaxed);
+            assert!(routes.ready());
+            flag.0.store(false, Ordering::Relaxed);
+            assert_eq!(routes.ready(), !continuously, "continuously = {continuously}");
+        }
     }
 }

@@ -35,8 +35,9 @@ pub struct Server {
     pub errors: Option<Arc<Errors>>,
     /// `health` address and lameduck period.
     pub health: Option<(String, Duration)>,
-    /// `ready` address.
-    pub ready: Option<String>,
+    /// `ready` address, and whether it monitors continuously (`monitor continuously`) or
+    /// stops asking a plugin once it was ready (`until-ready`, the default).
+    pub ready: Option<(String, bool)>,
     /// `prometheus` address.
     pub prometheus: Option<String>,
     /// `reload` interval and jitter.
@@ -113,12 +114,27 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
                 if d.args.is_empty() {
                     return Err(d.error("bind needs at least one address"));
                 }
+                let mut addrs = Vec::new();
                 for a in &d.args {
-                    server.bind.push(
-                        a.text
-                            .parse()
-                            .map_err(|_| Error::token(a, format!("bind: {:?} is not an IP address", a.text)))?,
-                    );
+                    addrs.extend(bind_addrs(a)?);
+                }
+                // `except` drops addresses (or an interface's) from this directive's list only.
+                for opt in d.block.as_deref().unwrap_or_default() {
+                    if opt.name.text != "except" || opt.args.is_empty() {
+                        return Err(opt.error("bind: the block takes 'except ADDRESS|IFACE...'"));
+                    }
+                    for a in &opt.args {
+                        let out = bind_addrs(a)?;
+                        addrs.retain(|ip| !out.contains(ip));
+                    }
+                }
+                if addrs.is_empty() {
+                    return Err(d.error("bind: every address is excepted"));
+                }
+                for ip in addrs {
+                    if !server.bind.contains(&ip) {
+                        server.bind.push(ip);
+                    }
                 }
             }
             "errors" => {
@@ -144,12 +160,29 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
             }
             "ready" => {
                 once(server.ready.is_some())?;
-                no_block(d)?;
-                server.ready = Some(status::parse_addr(d, Endpoint::Ready)?);
+                let mut continuously = false;
+                for opt in d.block.as_deref().unwrap_or_default() {
+                    match (opt.name.text.as_str(), opt.arg_texts().as_slice()) {
+                        ("monitor", ["until-ready"]) => continuously = false,
+                        ("monitor", ["continuously"]) => continuously = true,
+                        ("monitor", _) => return Err(opt.error("ready: monitor takes until-ready or continuously")),
+                        (other, _) => return Err(opt.error(format!("ready: unknown property '{other}'"))),
+                    }
+                }
+                server.ready = Some((status::parse_addr(d, Endpoint::Ready)?, continuously));
             }
             "prometheus" => {
                 once(server.prometheus.is_some())?;
-                no_block(d)?;
+                for opt in d.block.as_deref().unwrap_or_default() {
+                    match (opt.name.text.as_str(), opt.args.is_empty()) {
+                        // Process-wide, as CoreDNS's: on in one block, on for all until restart.
+                        ("runtime_metrics", true) => crate::observe::metrics::export_runtime_metrics(),
+                        ("runtime_metrics", false) => {
+                            return Err(opt.error("prometheus: runtime_metrics takes no arguments"));
+                        }
+                        (other, _) => return Err(opt.error(format!("prometheus: unknown property '{other}'"))),
+                    }
+                }
                 server.prometheus = Some(status::parse_addr(d, Endpoint::Metrics)?);
             }
             "reload" => {
@@ -195,11 +228,17 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
     Ok(server)
 }
 
-fn no_block(d: &Directive) -> Result<(), Error> {
-    if d.block.is_some() {
-        return Err(d.error(format!("{}: takes no options block", d.name.text)));
+/// A `bind` argument: an address, or an interface's addresses by its name, as CoreDNS takes.
+fn bind_addrs(t: &Token) -> Result<Vec<IpAddr>, Error> {
+    if let Ok(ip) = t.text.parse::<IpAddr>() {
+        return Ok(vec![ip]);
     }
-    Ok(())
+    let ifaces = if_addrs::get_if_addrs().unwrap_or_default();
+    let ips: Vec<IpAddr> = ifaces.iter().filter(|i| i.name == t.text).map(|i| i.ip()).collect();
+    if ips.is_empty() {
+        return Err(Error::token(t, format!("bind: {:?} is not an IP address or an interface name", t.text)));
+    }
+    Ok(ips)
 }
 
 /// A server block key: `[dns://]zone[:port]`.
@@ -273,7 +312,9 @@ mod tests {
             (". {\n}\n.:1053 {\n}\n", "Corefile:3 - cannot serve dns://.:1053 - it is already defined".into()),
             ("tls://. {\n}\n", "Corefile:1 - unsupported scheme tls:// (only dns:// is served)".into()),
             (".:99999 {\n}\n", "Corefile:1 - invalid port \"99999\" in server block key".into()),
-            (". {\n bind here\n}\n", "Corefile:2 - bind: \"here\" is not an IP address".into()),
+            (". {\n bind here\n}\n", "Corefile:2 - bind: \"here\" is not an IP address or an interface name".into()),
+            (". {\n bind 127.0.0.1 {\n  except 127.0.0.1\n }\n}\n", "Corefile:2 - bind: every address is excepted".into()),
+            (". {\n ready {\n  monitor sometimes\n }\n}\n", "Corefile:3 - ready: monitor takes until-ready or continuously".into()),
             (
                 "10.0.0.0/7 {\n}\n",
                 "Corefile:1 - \"10.0.0.0/7\" is not a CIDR on an octet (IPv4) or nibble (IPv6) boundary".into(),
@@ -365,5 +406,15 @@ mod tests {
         assert_eq!(s[0].health, Some(("0.0.0.0:0".to_string(), std::time::Duration::from_secs(5))));
         let chain: Vec<&str> = s[0].chain.iter().map(|(name, _)| *name).collect();
         assert_eq!(chain, ["loadbalance", "cache", "loop", "forward"], "in CoreDNS's order");
+    }
+
+    #[test]
+    fn bind_takes_interfaces_and_except() {
+        let s = load(". {\n bind 127.0.0.1 127.0.0.2 127.0.0.3 {\n  except 127.0.0.2\n }\n}\n").expect("parses");
+        assert_eq!(s[0].bind, ["127.0.0.1".parse::<IpAddr>().expect("ip"), "127.0.0.3".parse().expect("ip")]);
+        // The loopback interface by name, its IPv6 address excepted.
+        let s = load(". {\n bind lo {\n  except ::1\n }\n}\n").expect("lo is an interface");
+        assert!(s[0].bind.contains(&"127.0.0.1".parse::<IpAddr>().expect("ip")), "{:?}", s[0].bind);
+        assert!(!s[0].bind.contains(&"::1".parse::<IpAddr>().expect("ip")), "{:?}", s[0].bind);
     }
 }

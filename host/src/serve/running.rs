@@ -32,6 +32,8 @@ pub struct Running {
     pub status: Vec<(String, Endpoint)>,
     /// The longest `health` lameduck of any block.
     pub lameduck: Duration,
+    /// A `ready` asks plugins again after they were ready (`monitor continuously`).
+    pub ready_continuously: bool,
     /// The first block's `reload` interval and jitter.
     pub reload: Option<(Duration, Duration)>,
     /// `loop` probes to send once listening, to the first address of their block.
@@ -56,9 +58,12 @@ pub fn server_label(srv: &config::Server) -> String {
 }
 
 impl Running {
-    /// The kubernetai plugins, as `ready` asks them.
-    pub fn readiness(&self) -> Vec<Arc<dyn crate::observe::status::Readiness>> {
-        self.plugins.iter().map(|p| p.clone() as Arc<dyn crate::observe::status::Readiness>).collect()
+    /// What `ready` waits for: the kubernetai plugins, and how it asks them.
+    pub fn readiness(&self) -> crate::observe::status::Waited {
+        crate::observe::status::Waited {
+            plugins: self.plugins.iter().map(|p| p.clone() as Arc<dyn crate::observe::status::Readiness>).collect(),
+            continuously: self.ready_continuously,
+        }
     }
 
     /// Starts every block of `servers` with `module`; returns once every stanza has synced or
@@ -69,6 +74,7 @@ impl Running {
             plugins: vec![],
             status: vec![],
             lameduck: Duration::ZERO,
+            ready_continuously: false,
             reload: servers.iter().find_map(|s| s.reload),
             listening: vec![],
             tasks: vec![],
@@ -108,8 +114,9 @@ impl Running {
                 instance.status.push((addr.clone(), Endpoint::Health));
                 instance.lameduck = instance.lameduck.max(*lameduck);
             }
-            if let Some(addr) = &srv.ready {
+            if let Some((addr, continuously)) = &srv.ready {
                 instance.status.push((addr.clone(), Endpoint::Ready));
+                instance.ready_continuously |= continuously;
             }
             if let Some(addr) = &srv.prometheus {
                 instance.status.push((addr.clone(), Endpoint::Metrics));
