@@ -628,3 +628,37 @@ fn template_answers_from_its_records_as_coredns_readme_shows() {
     // In its zone, matching no regex, without fallthrough: SERVFAIL.
     assert!(dig(server.addr, &["nope.strict.example.", "A"]).contains("status: SERVFAIL"));
 }
+
+#[test]
+fn cache_prefetch_fetches_a_popular_answer_again_before_it_expires() {
+    let dir = Scratch::new("plugins-prefetch");
+    let items = vec![namespace("shop"), service("shop", "cart", "10.43.0.5", json!({}))];
+    let cluster = dir.write("cluster.json", &json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string());
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n prometheus 127.0.0.1:0\n cache 30 {{\n  success 100 30 1\n  prefetch 2 1m 50%\n }}\n \
+             kubernetai cluster.local {{\n  manifests {}\n  ttl 4\n }}\n}}\n",
+            cluster.display()
+        ),
+    );
+    let server = Server::start(&corefile);
+    let metrics = url_in(&server.wait_for("plugin/prometheus: serving"));
+    let ask = || assert_eq!(short(&dig(server.addr, &["+short", "cart.shop.svc.cluster.local.", "A"])), ["10.43.0.5"]);
+    let count = |name: &str| metric(&curl(&metrics).1, name, "");
+    ask(); // a miss, kept for its 4 s
+    ask(); // a hit with most of its TTL left: no prefetch
+    assert_eq!(count("coredns_cache_prefetch_total"), 0.0);
+    std::thread::sleep(Duration::from_millis(2500));
+    ask(); // the second hit in the window, under half its TTL left: fetched again behind it
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count("coredns_cache_prefetch_total") < 1.0 {
+        assert!(Instant::now() < deadline, "no prefetch counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Past the first answer's expiry the prefetched one answers: still one miss in all.
+    std::thread::sleep(Duration::from_millis(2500));
+    ask();
+    assert_eq!(count("coredns_cache_misses_total"), 1.0);
+    assert_eq!(count("coredns_cache_prefetch_total"), 1.0);
+}

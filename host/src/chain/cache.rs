@@ -66,6 +66,17 @@ pub struct Options {
     servfail: Duration,
     stale: Option<(Duration, Refresh)>,
     keepttl: bool,
+    prefetch: Option<Prefetch>,
+}
+
+/// `prefetch AMOUNT [[DURATION] [PERCENTAGE%]]`: an answer asked AMOUNT times within DURATION
+/// (1 m) is fetched again behind the client's back once less than PERCENTAGE (10 %) of its
+/// TTL is left, so popular names never expire in the cache.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Prefetch {
+    amount: u32,
+    window: Duration,
+    percentage: u32,
 }
 
 #[derive(Clone, Hash, PartialEq, Eq)]
@@ -89,6 +100,10 @@ struct Item {
     stored: Instant,
     ttl: Duration,
     class: Class,
+    /// Hits since `window` began, for `prefetch`; and whether a prefetch is under way.
+    hits: u32,
+    window: Instant,
+    prefetching: bool,
 }
 
 pub struct Cache {
@@ -121,6 +136,7 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Options, Error> {
         servfail: SERVFAIL_TTL,
         stale: None,
         keepttl: false,
+        prefetch: None,
     };
     let mut args = d.args.iter().peekable();
     if let Some(first) = args.peek()
@@ -157,11 +173,30 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Options, Error> {
                     l.min_ttl = secs(t)?;
                 }
             }
-            // Prefetching keeps popular answers warm; answers here are already served from memory.
             "prefetch" => {
                 if a.is_empty() || a.len() > 3 {
                     return Err(err("takes AMOUNT [[DURATION] [PERCENTAGE%]]"));
                 }
+                let amount: u32 =
+                    a[0].parse().map_err(|_| err(&format!("prefetch amount should be a number: {:?}", a[0])))?;
+                let window = match a.get(1) {
+                    Some(t) => parse_duration(t).ok_or_else(|| err(&format!("invalid duration {t:?}")))?,
+                    None => Duration::from_secs(60),
+                };
+                let percentage = match a.get(2) {
+                    Some(p) => {
+                        let n = p.strip_suffix('%').ok_or_else(|| {
+                            err(&format!("last character of percentage should be `%`, but is: {p:?}"))
+                        })?;
+                        let n: u32 = n.parse().map_err(|_| err(&format!("invalid percentage {p:?}")))?;
+                        if !(10..=90).contains(&n) {
+                            return Err(err(&format!("percentage should fall in range [10, 90]: {n}")));
+                        }
+                        n
+                    }
+                    None => 10,
+                };
+                o.prefetch = Some(Prefetch { amount: amount.max(1), window, percentage });
             }
             "serve_stale" => {
                 let duration = match a.first() {
@@ -233,13 +268,23 @@ impl Cache {
         registry().inc("coredns_cache_requests_total", &labels);
         let key = Self::key(q);
         let now = Instant::now();
+        let mut prefetch = false;
         let found = {
-            let items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-            items.map.get(&key).map(|item| (self.answer(item, q, now), item.class, self.state(item, now)))
+            let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+            items.map.get_mut(&key).map(|item| {
+                let state = self.state(item, now);
+                prefetch = state == State::Fresh && self.due_for_prefetch(item, now);
+                (self.answer(item, q, now), item.class, state)
+            })
         };
         match found {
             Some((bytes, class, State::Fresh)) => {
                 registry().inc("coredns_cache_hits_total", &[&self.server, class.label(), &self.zones_label, ""]);
+                if prefetch {
+                    registry().inc("coredns_cache_prefetch_total", &labels);
+                    let cache = self.clone();
+                    next.refresh(q.clone(), move |q, bytes| cache.store_reply(q, bytes));
+                }
                 return Reply::Answer { bytes, by: "cache" };
             }
             Some((stale, _, State::Stale)) => {
@@ -268,6 +313,20 @@ impl Cache {
             self.store(key, bytes);
         }
         reply
+    }
+
+    /// Counts a hit on `item`; true once when it is popular enough and close enough to its
+    /// expiry to be fetched again (the prefetch then under way).
+    fn due_for_prefetch(&self, item: &mut Item, now: Instant) -> bool {
+        let Some(p) = self.options.prefetch else { return false };
+        if now.duration_since(item.window) > p.window {
+            (item.window, item.hits) = (now, 0);
+        }
+        item.hits = item.hits.saturating_add(1);
+        let left = item.ttl.saturating_sub(now.duration_since(item.stored));
+        let due = !item.prefetching && item.hits >= p.amount && left <= item.ttl * p.percentage / 100;
+        item.prefetching |= due;
+        due
     }
 
     /// Whether a kept answer may be served at `now`: within its TTL; past it, for `serve_stale`'s
@@ -354,7 +413,8 @@ impl Cache {
                 registry().inc("coredns_cache_evictions_total", &[&self.server, class.label(), &self.zones_label, ""]);
             }
         }
-        map.insert(key, Item { message: m, stored: Instant::now(), ttl, class });
+        let now = Instant::now();
+        map.insert(key, Item { message: m, stored: now, ttl, class, hits: 0, window: now, prefetching: false });
         let entries = counts.entry(class).or_default();
         *entries += 1;
         registry().set("coredns_cache_entries", &[&self.server, class.label(), &self.zones_label, ""], *entries as f64);

@@ -100,6 +100,12 @@ const FAMILIES: &[(&str, &str, Type, &[&str])] = &[
         &["server", "zones", "view"],
     ),
     (
+        "coredns_cache_prefetch_total",
+        "The number of times the cache has prefetched a cached item.",
+        Type::Counter,
+        &["server", "zones", "view"],
+    ),
+    (
         "coredns_cache_evictions_total",
         "The count of cache evictions.",
         Type::Counter,

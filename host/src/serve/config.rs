@@ -383,6 +383,7 @@ mod tests {
             ),
             (". {\n rewrite rcode SERVFAIL NXDOMAIN\n}\n", "Corefile:2 - rewrite: the rcode field is not supported by this server yet".into()),
             (". {\n bufsize 100\n}\n", "Corefile:2 - bufsize: invalid bufsize \"100\" (512 to 4096)".into()),
+            (". {\n cache {\n  prefetch 10 1m 5%\n }\n}\n", "Corefile:3 - cache: prefetch percentage should fall in range [10, 90]: 5".into()),
             (". {\n template IN A {\n  var x 1\n }\n}\n", "Corefile:3 - template: var is not supported by this server yet".into()),
             (". {\n template IN BOGUS\n}\n", "Corefile:2 - template: invalid RR type \"BOGUS\"".into()),
             (
