@@ -84,7 +84,7 @@ impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
     }
 }
 
-fn server_config(tls: &Tls) -> Arc<rustls::ServerConfig> {
+pub fn server_config(tls: &Tls) -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -48,7 +48,7 @@ pub fn authority(dir: &Scratch, name: &str) {
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate with a PKCS#1 RSA key.
-fn certificates(dir: &Scratch) {
+pub fn certificates(dir: &Scratch) {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     authority(dir, "ca");
     let mut server = vec!["req"];

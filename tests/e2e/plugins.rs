@@ -662,3 +662,87 @@ fn cache_prefetch_fetches_a_popular_answer_again_before_it_expires() {
     assert_eq!(count("coredns_cache_misses_total"), 1.0);
     assert_eq!(count("coredns_cache_prefetch_total"), 1.0);
 }
+
+/// A DNS-over-TLS upstream (RFC 7858) with the certificate `tls`: every question gets
+/// `192.0.2.53`; the count is of TLS connections accepted.
+fn dot_upstream(tls: &crate::apiserver::Tls) -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let config = crate::apiserver::server_config(tls);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::Relaxed);
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                loop {
+                    let mut len = [0u8; 2];
+                    if tls.read_exact(&mut len).is_err() {
+                        return;
+                    }
+                    let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    if tls.read_exact(&mut query).is_err() {
+                        return;
+                    }
+                    let Ok(q) = hickory_proto::op::Message::from_vec(&query) else { return };
+                    let mut m = hickory_proto::op::Message::new(
+                        q.metadata.id,
+                        hickory_proto::op::MessageType::Response,
+                        hickory_proto::op::OpCode::Query,
+                    );
+                    m.queries = q.queries.clone();
+                    if let Some(question) = q.queries.first() {
+                        let a = hickory_proto::rr::rdata::A("192.0.2.53".parse().expect("ip"));
+                        m.answers.push(hickory_proto::rr::Record::from_rdata(
+                            question.name().clone(),
+                            60,
+                            hickory_proto::rr::RData::A(a),
+                        ));
+                    }
+                    let bytes = m.to_vec().expect("encodes");
+                    let mut out = u16::try_from(bytes.len()).expect("short").to_be_bytes().to_vec();
+                    out.extend(bytes);
+                    if tls.write_all(&out).and_then(|()| tls.flush()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[test]
+fn forward_over_tls_verifies_the_upstream_and_reuses_its_connection() {
+    let dir = Scratch::new("plugins-forward-tls");
+    crate::credentials::certificates(&dir);
+    let tls = crate::apiserver::Tls {
+        cert: dir.0.join("server.crt"),
+        key: dir.0.join("server.key"),
+        client_ca: None,
+        token: None,
+    };
+    let (upstream, accepted) = dot_upstream(&tls);
+    let ca = dir.0.join("ca.crt");
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            "example.org {{\n bind 127.0.0.1\n forward . tls://{upstream} {{\n  tls {ca}\n  tls_servername localhost\n  expire 30s\n }}\n}}\n\
+             example.net {{\n bind 127.0.0.1\n forward . tls://{upstream} {{\n  tls {ca}\n  tls_servername other.example\n }}\n}}\n",
+            ca = ca.display()
+        ),
+    );
+    let server = Server::start(&corefile);
+    for name in ["www.example.org.", "mail.example.org.", "www.example.org."] {
+        assert_eq!(short(&dig(server.addr, &["+short", name, "A"])), ["192.0.2.53"], "{name}");
+    }
+    // Three queries, one TLS connection: it is kept and reused within `expire`.
+    assert_eq!(accepted.load(Ordering::Relaxed), 1);
+    // A certificate not valid for tls_servername is refused: no answer from that upstream.
+    let refused = dig(server.addr, &["www.example.net.", "A"]);
+    assert!(refused.contains("status: SERVFAIL"), "{refused}");
+}

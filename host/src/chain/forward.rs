@@ -1,7 +1,9 @@
 //! The `forward` plugin: queries under its zone go to upstream resolvers, over UDP (retried over
-//! TCP when a TCP client's answer came back truncated) or TCP, picked by policy among the
-//! healthy ones; an upstream that fails is health-checked until it answers again and counts as
-//! down after `max_fails` failures, as CoreDNS's forward does.
+//! TCP when a TCP client's answer came back truncated), TCP, or TLS (`tls://` upstreams, DNS over
+//! TLS with rustls), picked by policy among the healthy ones; an upstream that fails is
+//! health-checked until it answers again and counts as down after `max_fails` failures, as
+//! CoreDNS's forward does. TCP and TLS connections are kept and reused until idle for `expire`
+//! (10 s), as CoreDNS's connection cache does.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -31,6 +33,8 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a query may spend trying upstreams in all.
 const QUERY_DEADLINE: Duration = Duration::from_secs(5);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+/// CoreDNS's default for how long an idle upstream connection is kept.
+const DEFAULT_EXPIRE: Duration = Duration::from_secs(10);
 const BY: &str = "forward";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,13 +44,111 @@ pub enum Policy {
     Sequential,
 }
 
-#[derive(Debug)]
 struct Upstream {
     addr: SocketAddr,
     /// "127.0.0.1:53": the `to` label of the proxy metrics.
     label: String,
     fails: AtomicU32,
     checking: AtomicBool,
+    /// A `tls://` upstream: every exchange over TLS.
+    tls: bool,
+    /// Connections kept for reuse, with when each was last used.
+    idle: std::sync::Mutex<Vec<(Conn, Instant)>>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream").field("addr", &self.addr).field("tls", &self.tls).finish()
+    }
+}
+
+/// A stream connection to an upstream: TCP, or TLS over TCP.
+enum Conn {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    /// One framed exchange (2-byte length, message) on this connection.
+    async fn exchange(&mut self, packet: &[u8]) -> std::io::Result<Vec<u8>> {
+        match self {
+            Conn::Tcp(s) => framed(s, packet).await,
+            Conn::Tls(s) => framed(s.as_mut(), packet).await,
+        }
+    }
+}
+
+async fn framed<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    packet: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    let len = u16::try_from(packet.len()).map_err(|_| std::io::Error::other("query too long"))?;
+    let mut out = len.to_be_bytes().to_vec();
+    out.extend_from_slice(packet);
+    stream.write_all(&out).await?;
+    stream.flush().await?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+/// How TLS upstreams are reached: the `tls` files' configuration and `tls_servername`.
+#[derive(Clone)]
+struct Tls {
+    config: Arc<rustls::ClientConfig>,
+    /// None: the upstream's address is the name its certificate must carry.
+    server_name: Option<rustls::pki_types::ServerName<'static>>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls").field("server_name", &self.server_name).finish()
+    }
+}
+
+/// The TLS client of `tls [CERT KEY] [CA]`: the CA file (or the system's roots) verifies the
+/// upstream; a certificate and key authenticate this server to it.
+fn tls_config(files: &[&str]) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (client, ca) = match files {
+        [] => (None, None),
+        [ca] => (None, Some(*ca)),
+        [cert, key] => (Some((*cert, *key)), None),
+        [cert, key, ca] => (Some((*cert, *key)), Some(*ca)),
+        _ => return Err("takes at most CERT KEY CA".into()),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(ca) => {
+            for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("reading {ca}: {e}"))? {
+                roots.add(cert.map_err(|e| format!("reading {ca}: {e}"))?).map_err(|e| format!("{ca}: {e}"))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    Ok(match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| format!("reading {cert}: {e}"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("reading {cert}: {e}"))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("reading {key}: {e}"))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| e.to_string())?
+        }
+    })
 }
 
 #[derive(Debug)]
@@ -67,6 +169,9 @@ pub struct Forward {
     failfast: bool,
     inflight: AtomicUsize,
     turn: AtomicUsize,
+    /// Kept connections idle longer than this are closed.
+    expire: Duration,
+    tls: Tls,
 }
 
 /// The nameservers a resolv.conf-style file lists.
@@ -84,22 +189,27 @@ fn resolv_conf(path: &str, t: &Token) -> Result<Vec<String>, Error> {
     Ok(servers)
 }
 
-/// `IP`, `IP:port`, `[IPv6]:port`, `dns://…` → a socket address on port 53 by default.
-fn upstream_addr(text: &str, t: &Token) -> Result<SocketAddr, Error> {
-    let bare = match text.split_once("://") {
-        Some(("dns", rest)) => rest,
+/// `IP`, `IP:port`, `[IPv6]:port`, `dns://…` (port 53 by default), `tls://…` (DNS over TLS,
+/// port 853 by default) → a socket address, and whether it is reached over TLS.
+fn upstream_addr(text: &str, t: &Token) -> Result<(SocketAddr, bool), Error> {
+    let (bare, tls) = match text.split_once("://") {
+        Some(("dns", rest)) => (rest, false),
+        Some(("tls", rest)) => (rest, true),
         Some((scheme, _)) => {
             return Err(Error::token(
                 t,
-                format!("forward: {scheme}:// upstreams are not supported; use dns:// or an address"),
+                format!("forward: {scheme}:// upstreams are not supported; use dns://, tls:// or an address"),
             ));
         }
-        None => text,
+        None => (text, false),
     };
     if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, 53));
+        return Ok((SocketAddr::new(ip, if tls { 853 } else { 53 }), tls));
     }
-    bare.parse::<SocketAddr>().map_err(|_| Error::token(t, format!("forward: not an IP address or file: {text:?}")))
+    let addr = bare
+        .parse::<SocketAddr>()
+        .map_err(|_| Error::token(t, format!("forward: not an IP address or file: {text:?}")))?;
+    Ok((addr, tls))
 }
 
 fn rcode(text: &str) -> Option<ResponseCode> {
@@ -131,12 +241,14 @@ impl Forward {
                 vec![t.text.clone()]
             };
             for text in texts {
-                let addr = upstream_addr(&text, t)?;
+                let (addr, tls) = upstream_addr(&text, t)?;
                 upstreams.push(Arc::new(Upstream {
                     addr,
                     label: addr.to_string(),
                     fails: AtomicU32::new(0),
                     checking: AtomicBool::new(false),
+                    tls,
+                    idle: std::sync::Mutex::new(Vec::new()),
                 }));
             }
         }
@@ -159,6 +271,11 @@ impl Forward {
             failfast: false,
             inflight: AtomicUsize::new(0),
             turn: AtomicUsize::new(0),
+            expire: DEFAULT_EXPIRE,
+            tls: Tls {
+                config: Arc::new(tls_config(&[]).map_err(|e| d.error(format!("forward: tls: {e}")))?),
+                server_name: None,
+            },
         };
         for opt in d.block.as_deref().unwrap_or_default() {
             let a = opt.arg_texts();
@@ -173,9 +290,8 @@ impl Forward {
                 }
                 "force_tcp" => f.force_tcp = true,
                 "prefer_udp" => f.prefer_udp = true,
-                // Connections are not pooled here: each exchange opens its own socket.
                 "expire" => {
-                    parse_duration(one()?).ok_or_else(|| err(format!("invalid duration {:?}", a[0])))?;
+                    f.expire = parse_duration(one()?).ok_or_else(|| err(format!("invalid duration {:?}", a[0])))?;
                 }
                 "max_fails" => f.max_fails = one()?.parse().map_err(|_| err(format!("{:?} is not a number", a[0])))?,
                 "health_check" => {
@@ -216,8 +332,11 @@ impl Forward {
                     }
                 }
                 "failfast_all_unhealthy_upstreams" => f.failfast = true,
-                "tls" | "tls_servername" => {
-                    return Err(err("is not supported: this server forwards over plain DNS only".into()));
+                "tls" => f.tls.config = Arc::new(tls_config(&a).map_err(err)?),
+                "tls_servername" => {
+                    let name = rustls::pki_types::ServerName::try_from(one()?.to_string())
+                        .map_err(|e| err(format!("invalid name {:?}: {e}", a[0])))?;
+                    f.tls.server_name = Some(name);
                 }
                 other => return Err(opt.error(format!("forward: unknown property '{other}'"))),
             }
@@ -315,15 +434,15 @@ impl Forward {
     /// One exchange with `u`: UDP or TCP as the options and the client's transport decide, and
     /// over TCP again when prefer_udp got a truncated answer for a TCP client.
     async fn exchange(&self, u: &Upstream, q: &Query) -> std::io::Result<Vec<u8>> {
-        let tcp = self.force_tcp || (q.proto == Proto::Tcp && !self.prefer_udp);
+        let tcp = u.tls || self.force_tcp || (q.proto == Proto::Tcp && !self.prefer_udp);
         let id = crate::random::next() as u16;
         let mut packet = q.packet.clone();
         packet[..2].copy_from_slice(&id.to_be_bytes());
         let mut answer =
-            if tcp { tcp_exchange(u.addr, &packet).await? } else { udp_exchange(u.addr, &packet, id).await? };
+            if tcp { self.stream_exchange(u, &packet).await? } else { udp_exchange(u.addr, &packet, id).await? };
         let truncated = answer.get(2).is_some_and(|b| b & 0x02 != 0);
         if truncated && !tcp && q.proto == Proto::Tcp {
-            answer = tcp_exchange(u.addr, &packet).await?;
+            answer = self.stream_exchange(u, &packet).await?;
         }
         if !answers_question(&answer, id, q) {
             return Err(std::io::Error::other("the upstream's answer does not match the question"));
@@ -332,17 +451,54 @@ impl Forward {
         Ok(answer)
     }
 
+    /// One exchange over a kept connection to `u` when one is fresh (a kept one that fails is
+    /// dropped and a new one tried), else a new one; the connection is kept afterwards.
+    async fn stream_exchange(&self, u: &Upstream, packet: &[u8]) -> std::io::Result<Vec<u8>> {
+        let exchange = async {
+            let kept = {
+                let mut idle = u.idle.lock().unwrap_or_else(|p| p.into_inner());
+                idle.retain(|(_, used)| used.elapsed() < self.expire);
+                idle.pop()
+            };
+            if let Some((mut conn, _)) = kept
+                && let Ok(answer) = conn.exchange(packet).await
+            {
+                self.keep(u, conn);
+                return Ok(answer);
+            }
+            let mut conn = connect(u, &self.tls).await?;
+            let answer = conn.exchange(packet).await?;
+            self.keep(u, conn);
+            Ok::<_, std::io::Error>(answer)
+        };
+        tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "i/o timeout"))?
+    }
+
+    fn keep(&self, u: &Upstream, conn: Conn) {
+        if !self.expire.is_zero() {
+            u.idle.lock().unwrap_or_else(|p| p.into_inner()).push((conn, Instant::now()));
+        }
+    }
+
     /// Probes `u` until it answers, marking it up again; one probe loop per upstream.
     fn start_health_check(self: &Forward, u: &Arc<Upstream>) {
         if u.checking.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (u, interval, rd, domain, tcp) =
-            (u.clone(), self.health_check, self.health_rd, self.health_domain.clone(), self.force_tcp);
+        let (u, interval, rd, domain, tcp, tls) = (
+            u.clone(),
+            self.health_check,
+            self.health_rd,
+            self.health_domain.clone(),
+            self.force_tcp,
+            self.tls.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
-                if probe(u.addr, rd, &domain, tcp).await {
+                if probe(&u, rd, &domain, tcp, &tls).await {
                     u.fails.store(0, Ordering::Relaxed);
                     u.checking.store(false, Ordering::Release);
                     return;
@@ -417,7 +573,19 @@ async fn tcp_exchange(addr: SocketAddr, packet: &[u8]) -> std::io::Result<Vec<u8
 }
 
 /// A health probe: `<domain> IN NS`; any answer at all means the upstream is up.
-async fn probe(addr: SocketAddr, rd: bool, domain: &Name, tcp: bool) -> bool {
+/// A new connection to `u`: TCP, or TLS for a `tls://` upstream.
+async fn connect(u: &Upstream, tls: &Tls) -> std::io::Result<Conn> {
+    let tcp = TcpStream::connect(u.addr).await?;
+    if !u.tls {
+        return Ok(Conn::Tcp(tcp));
+    }
+    let name = tls.server_name.clone().unwrap_or_else(|| rustls::pki_types::ServerName::from(u.addr.ip()));
+    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+    Ok(Conn::Tls(Box::new(connector.connect(name, tcp).await?)))
+}
+
+async fn probe(u: &Upstream, rd: bool, domain: &Name, tcp: bool, tls: &Tls) -> bool {
+    let addr = u.addr;
     let id = crate::random::next() as u16;
     let mut m = Message::new(id, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = rd;
@@ -425,8 +593,15 @@ async fn probe(addr: SocketAddr, rd: bool, domain: &Name, tcp: bool) -> bool {
     let Ok(packet) = m.to_vec() else {
         return false;
     };
-    let exchange =
-        async { if tcp { tcp_exchange(addr, &packet).await } else { udp_exchange(addr, &packet, id).await } };
+    let exchange = async {
+        if u.tls {
+            connect(u, tls).await?.exchange(&packet).await
+        } else if tcp {
+            tcp_exchange(addr, &packet).await
+        } else {
+            udp_exchange(addr, &packet, id).await
+        }
+    };
     matches!(tokio::time::timeout(HEALTH_TIMEOUT, exchange).await, Ok(Ok(_)))
 }
 
