@@ -327,8 +327,8 @@ mod tests {
             ),
             (". {\n forward .\n}\n", "Corefile:2 - forward: needs at least one TO".into()),
             (
-                ". {\n forward . tls://9.9.9.9\n}\n",
-                "Corefile:2 - forward: tls:// upstreams are not supported; use dns:// or an address".into(),
+                ". {\n forward . https://9.9.9.9\n}\n",
+                "Corefile:2 - forward: https:// upstreams are not supported; use dns://, tls:// or an address".into(),
             ),
             (
                 ". {\n forward . 1.1.1.1 {\n  policy fastest\n }\n}\n",
