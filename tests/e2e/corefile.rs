@@ -36,7 +36,7 @@ fn a_broken_corefile_stops_startup_naming_file_and_line() {
             "Corefile:3 - kubernetai: unknown property 'colour'",
         ),
         (". {\n whoami\n}\n", "Corefile:2 - directive 'whoami' is not supported by this server yet"),
-        (". {\n forward . 127.0.0.1 {\n  tls\n }\n}\n", "Corefile:3 - forward: tls is not supported"),
+        (". {\n forward . 127.0.0.1 {\n  tls a b c d\n }\n}\n", "Corefile:3 - forward: tls takes at most CERT KEY CA"),
         (". {\n nosuch\n}\n", "Corefile:2 - unknown directive 'nosuch'"),
         (". {\n kubernetai cluster.local {\n  manifests missing.json\n }\n}\n", "missing.json: cannot read"),
     ];
