@@ -212,18 +212,6 @@ fn upstream_addr(text: &str, t: &Token) -> Result<(SocketAddr, bool), Error> {
     Ok((addr, tls))
 }
 
-fn rcode(text: &str) -> Option<ResponseCode> {
-    Some(match text.to_ascii_uppercase().as_str() {
-        "NOERROR" => ResponseCode::NoError,
-        "FORMERR" => ResponseCode::FormErr,
-        "SERVFAIL" => ResponseCode::ServFail,
-        "NXDOMAIN" => ResponseCode::NXDomain,
-        "NOTIMP" => ResponseCode::NotImp,
-        "REFUSED" => ResponseCode::Refused,
-        _ => return None,
-    })
-}
-
 impl Forward {
     /// Parses `forward FROM TO... { ... }` with every option of CoreDNS's forward but TLS.
     pub fn parse(d: &Directive) -> Result<Self, Error> {
@@ -328,7 +316,8 @@ impl Forward {
                         return Err(err("needs at least one rcode".into()));
                     }
                     for r in &a {
-                        f.next_rcodes.push(rcode(r).ok_or_else(|| err(format!("unknown rcode {r:?}")))?);
+                        f.next_rcodes
+                            .push(crate::dns::rcode_named(r).ok_or_else(|| err(format!("unknown rcode {r:?}")))?);
                     }
                 }
                 "failfast_all_unhealthy_upstreams" => f.failfast = true,

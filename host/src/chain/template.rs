@@ -133,7 +133,7 @@ pub fn setup(d: &Directive, block_zones: &[String]) -> Result<Arc<dyn Setup>, Er
             }
             "rcode" => {
                 let [code] = words.as_slice() else { return Err(err("rcode takes one code".into())) };
-                t.rcode = rcode(code).ok_or_else(|| err(format!("unknown rcode {code:?}")))?;
+                t.rcode = crate::dns::rcode_named(code).ok_or_else(|| err(format!("unknown rcode {code:?}")))?;
             }
             "fallthrough" => {
                 t.fall = Some(if words.is_empty() {
@@ -150,23 +150,6 @@ pub fn setup(d: &Directive, block_zones: &[String]) -> Result<Arc<dyn Setup>, Er
         t.regexes.push(Regex::new(".*").map_err(|e| d.error(e.to_string()))?);
     }
     Ok(Arc::new(t))
-}
-
-fn rcode(text: &str) -> Option<ResponseCode> {
-    Some(match text.to_ascii_uppercase().as_str() {
-        "NOERROR" => ResponseCode::NoError,
-        "FORMERR" => ResponseCode::FormErr,
-        "SERVFAIL" => ResponseCode::ServFail,
-        "NXDOMAIN" => ResponseCode::NXDomain,
-        "NOTIMP" => ResponseCode::NotImp,
-        "REFUSED" => ResponseCode::Refused,
-        "YXDOMAIN" => ResponseCode::YXDomain,
-        "YXRRSET" => ResponseCode::YXRRSet,
-        "NXRRSET" => ResponseCode::NXRRSet,
-        "NOTAUTH" => ResponseCode::NotAuth,
-        "NOTZONE" => ResponseCode::NotZone,
-        _ => return None,
-    })
 }
 
 impl Template {
