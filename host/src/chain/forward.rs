@@ -97,7 +97,9 @@ async fn framed<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 /// How TLS upstreams are reached: the `tls` files' configuration and `tls_servername`.
 #[derive(Clone)]
 struct Tls {
-    config: Arc<rustls::ClientConfig>,
+    /// None until a `tls` option or a `tls://` upstream needs it (the system's roots are read
+    /// only then, not for every plain forward).
+    config: Option<Arc<rustls::ClientConfig>>,
     /// None: the upstream's address is the name its certificate must carry.
     server_name: Option<rustls::pki_types::ServerName<'static>>,
 }
@@ -260,10 +262,7 @@ impl Forward {
             inflight: AtomicUsize::new(0),
             turn: AtomicUsize::new(0),
             expire: DEFAULT_EXPIRE,
-            tls: Tls {
-                config: Arc::new(tls_config(&[]).map_err(|e| d.error(format!("forward: tls: {e}")))?),
-                server_name: None,
-            },
+            tls: Tls { config: None, server_name: None },
         };
         for opt in d.block.as_deref().unwrap_or_default() {
             let a = opt.arg_texts();
@@ -321,7 +320,7 @@ impl Forward {
                     }
                 }
                 "failfast_all_unhealthy_upstreams" => f.failfast = true,
-                "tls" => f.tls.config = Arc::new(tls_config(&a).map_err(err)?),
+                "tls" => f.tls.config = Some(Arc::new(tls_config(&a).map_err(err)?)),
                 "tls_servername" => {
                     let name = rustls::pki_types::ServerName::try_from(one()?.to_string())
                         .map_err(|e| err(format!("invalid name {:?}: {e}", a[0])))?;
@@ -332,6 +331,9 @@ impl Forward {
         }
         if f.force_tcp && f.prefer_udp {
             return Err(d.error("forward: force_tcp and prefer_udp cannot both be set"));
+        }
+        if f.tls.config.is_none() && f.upstreams.iter().any(|u| u.tls) {
+            f.tls.config = Some(Arc::new(tls_config(&[]).map_err(|e| d.error(format!("forward: tls: {e}")))?));
         }
         Ok(f)
     }
@@ -569,7 +571,8 @@ async fn connect(u: &Upstream, tls: &Tls) -> std::io::Result<Conn> {
         return Ok(Conn::Tcp(tcp));
     }
     let name = tls.server_name.clone().unwrap_or_else(|| rustls::pki_types::ServerName::from(u.addr.ip()));
-    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+    let config = tls.config.clone().ok_or_else(|| std::io::Error::other("no TLS configuration"))?;
+    let connector = tokio_rustls::TlsConnector::from(config);
     Ok(Conn::Tls(Box::new(connector.connect(name, tcp).await?)))
 }
 
