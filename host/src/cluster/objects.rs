@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use crate::contract::wit::{Event, Kind, Object};
 
-/// An object's identity within its kind.
+/// An object's identity within its kind. The namespace is shared by the keys of one
+/// namespace's objects, so a whole cluster's keys in flight cost one allocation per name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Key {
-    pub namespace: Box<str>,
+    pub namespace: std::sync::Arc<str>,
     pub name: Box<str>,
 }
 
@@ -57,11 +58,16 @@ pub struct Table {
 
 impl Table {
     pub fn insert(&mut self, kind: Kind, namespace: &str, name: &str, json: String) {
+        self.insert_named(kind, namespace, name.into(), json);
+    }
+
+    /// As `insert`, the name moved in rather than copied.
+    pub fn insert_named(&mut self, kind: Kind, namespace: &str, name: Box<str>, json: String) {
         let by_name = match self.kinds[rank(kind) as usize].get_mut(namespace) {
             Some(by_name) => by_name,
             None => self.kinds[rank(kind) as usize].entry(namespace.into()).or_default(),
         };
-        by_name.insert(name.into(), json.into_boxed_str());
+        by_name.insert(name, json.into_boxed_str());
     }
 
     pub fn remove(&mut self, kind: Kind, namespace: &str, name: &str) {
@@ -100,10 +106,11 @@ impl Table {
     }
 
     /// Every object of `kind`, taken: its JSON.
-    fn take_kind(&mut self, kind: Kind) -> impl Iterator<Item = (Box<str>, Box<str>, Box<str>)> {
-        std::mem::take(&mut self.kinds[rank(kind) as usize])
-            .into_iter()
-            .flat_map(|(ns, by_name)| by_name.into_iter().map(move |(name, json)| (ns.clone(), name, json)))
+    fn take_kind(&mut self, kind: Kind) -> impl Iterator<Item = (std::sync::Arc<str>, Box<str>, Box<str>)> {
+        std::mem::take(&mut self.kinds[rank(kind) as usize]).into_iter().flat_map(|(ns, by_name)| {
+            let ns: std::sync::Arc<str> = ns.into();
+            by_name.into_iter().map(move |(name, json)| (ns.clone(), name, json))
+        })
     }
 }
 
@@ -170,6 +177,7 @@ pub fn changes(held: &Table, mut next: Table) -> Vec<Change> {
         }
         let of_kind = std::mem::take(&mut next.kinds[rank(kind) as usize]);
         for (namespace, by_name) in of_kind {
+            let namespace: std::sync::Arc<str> = namespace.into();
             for (name, json) in by_name {
                 if held.get(kind, &namespace, &name) != Some(&*json) {
                     events.push(Change {

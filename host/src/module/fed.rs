@@ -28,7 +28,7 @@ impl Held {
         match (event, key) {
             (wit::Event::Apply(o), Some(key)) => {
                 let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
-                target.insert(o.kind, &key.namespace, &key.name, o.json);
+                target.insert_named(o.kind, &key.namespace, key.name, o.json);
             }
             (wit::Event::Delete(o), Some(key)) => {
                 let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
