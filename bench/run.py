@@ -14,6 +14,7 @@ Run through bench/run.sh, which installs the peers and builds the binary first.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -255,6 +256,46 @@ def qps_runs(args, data, log):
     return results
 
 
+def admin_request(port, method, path, body=b""):
+    """One request to the server's admin endpoint: (status, text)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request(method, path, body=body)
+    reply = conn.getresponse()
+    return reply.status, reply.read().decode()
+
+
+def shadow_runs(args, data, log):
+    """What shadowing costs the serving path: the built-in module shadowed by itself at 10 % and
+    at 100 % of queries, against no shadow, each at its peak with the server pinned to one core
+    (the comparing thread shares that core, as under a CPU limit)."""
+    queries = os.path.join(data, "queries.txt")
+    results = {}
+    for label, rate in (("no shadow", None), ("shadow 10 %", "10%"), ("shadow 100 %", "100%")):
+        port, admin = free_port(), free_port()
+        extra = ["-admin", f"127.0.0.1:{admin}"] + (["-module.shadow-rate", rate] if rate else [])
+        proc = kubernetai(data, port, extra, log)
+        try:
+            wait_answering(port, proc, label)
+            if rate:
+                status, text = admin_request(admin, "POST", "/module/shadow")
+                if status != 200:
+                    sys.exit(f"{label}: POST /module/shadow: {status} {text}")
+            dnsperf(port, queries, 2)  # warm-up
+            before = cpu_seconds(proc.pid)
+            peak = dnsperf(port, queries, args.seconds)
+            peak["us_per_query"] = (cpu_seconds(proc.pid) - before) * 1e6 / max(1, peak["completed"])
+            report = json.loads(admin_request(admin, "GET", "/module/shadow")[1]) if rate else {}
+            results[label] = {"peak": peak, "report": report}
+            shadowed = (f"; {report.get('queries', 0)} shadowed, {report.get('skipped', 0)} skipped, "
+                        f"{report.get('differing_queries', 0)} differing") if rate else ""
+            print(f"{label}: {peak['qps']:.0f} qps peak ({peak['lost']:.0f} lost), "
+                  f"{peak['us_per_query']:.2f} µs server CPU per answer{shadowed}", flush=True)
+        finally:
+            stop(proc)
+    return results
+
+
 def large_run(args, data, log_path, core):
     """Memory, load, watch path and swap with the large cluster, from the server's own log;
     `core` pins the server to one core, None leaves it both."""
@@ -345,15 +386,21 @@ def main():
     p.add_argument("--large-pods", type=int, default=100000)
     p.add_argument("--large-only", action="store_true", help="only the large cluster's memory, start-up and swap")
     p.add_argument("--qps-only", action="store_true", help="only the query runs of the default cluster")
+    p.add_argument("--shadow-only", action="store_true", help="only the cost of shadowing a module")
     args = p.parse_args()
     default = os.path.join(args.out, "default")
     large = os.path.join(args.out, "large")
     generate(default, ["--services", str(args.services), "--headless", str(args.headless), "--pods", str(args.pods)])
     generate(large, ["--services", str(args.large_services), "--headless", str(args.large_headless),
                      "--pods", str(args.large_pods), "--queries", "1000"])
+    if args.shadow_only:
+        with open(os.path.join(args.out, "shadow.log"), "w") as log:
+            shadow_runs(args, default, log)
+        return
     if not args.large_only:
         with open(os.path.join(args.out, "servers.log"), "w") as log:
             q = qps_runs(args, default, log)
+            sh = shadow_runs(args, default, log)
     if args.qps_only:
         return
     big = large_run(args, large, os.path.join(args.out, "large.log"), SERVER_CORE)
@@ -389,6 +436,12 @@ def main():
         key = f"{pct}_ms"
         rows.append((f"latency {pct} at 80 % (ms)", *(f"{x['steady'].get(key, 0):.3f}" for x in (w, n, k, d)), "",
                      f"{ratio(w['steady'].get(key, 0), k['steady'].get(key, 0))} × knot"))
+    base = sh["no shadow"]["peak"]
+    for label in ("shadow 10 %", "shadow 100 %"):
+        x = sh[label]["peak"]
+        rows.append((f"QPS / CPU per query with a {label[7:]} shadow (same module)", f"{x['qps']:.0f} / {x['us_per_query']:.2f} µs",
+                     "", "", "", "", f"{ratio(x['qps'], base['qps'])} × the QPS without ({base['qps']:.0f}), "
+                     f"{sh[label]['report'].get('skipped', 0)} skipped"))
     pods, svcs = args.pods, args.services + args.headless
     rows.append(("RSS, default cluster (MiB)", *(f"{x['rss']:.1f}" for x in (w, n, k, d)),
                  f"{coredns_mb(pods, svcs):.0f}", f"{ratio(w['rss'], coredns_mb(pods, svcs))} × CoreDNS"))

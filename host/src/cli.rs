@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::chain::registry;
 use crate::serve::config::DEFAULT_PORT;
 
-pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port|-p PORT] [-quiet] [-pidfile FILE] [-module FILE|native] [-module.memory MIB] [-module.cache DIR] [-admin ADDR|none] [-version] [-plugins]";
+pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port|-p PORT] [-quiet] [-pidfile FILE] [-module FILE|native] [-module.memory MIB] [-module.cache DIR] [-module.shadow-rate PERCENT] [-module.promote-after N] [-admin ADDR|none] [-version] [-plugins]";
 
 /// What the server was asked to do.
 pub struct Args {
@@ -18,6 +18,8 @@ pub struct Args {
     pub module: Option<PathBuf>,
     /// `-module.memory` and `-module.cache`.
     pub loading: crate::module::Loading,
+    /// `-module.shadow-rate` and `-module.promote-after`: how a shadowing candidate runs.
+    pub shadow: crate::module::shadow::Settings,
     /// Where the admin endpoint listens; None when turned off.
     pub admin: Option<String>,
     /// `-quiet`: no startup banner (the zones and the version), as CoreDNS.
@@ -30,6 +32,13 @@ pub enum Command {
     Run(Args),
     /// `kubernetai module check FILE`: validate a module against the contract.
     CheckModule(PathBuf),
+    /// `kubernetai module diff OLD NEW -conf FILE QUERIES`: what NEW would answer differently.
+    DiffModules {
+        args: Args,
+        old: PathBuf,
+        new: PathBuf,
+        queries: PathBuf,
+    },
     /// `kubernetai resolve [flags] NAME [TYPE]`: answer one query from the Corefile's manifests.
     Resolve(Args, String, String),
     /// Print this and exit.
@@ -42,6 +51,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         port: DEFAULT_PORT,
         module: None,
         loading: crate::module::Loading::default(),
+        shadow: crate::module::shadow::Settings::default(),
         admin: Some(crate::module::admin::DEFAULT_ADDR.to_string()),
         quiet: false,
         pidfile: None,
@@ -50,24 +60,31 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
     match it.peek().map(String::as_str) {
         Some("module") => {
             it.next();
-            return match (it.next().as_deref(), it.next(), it.next()) {
-                (Some("check"), Some(file), None) => Ok(Command::CheckModule(PathBuf::from(file))),
-                _ => Err("usage: kubernetai module check FILE".to_string()),
+            const USAGE: &str =
+                "usage: kubernetai module check FILE | kubernetai module diff OLD NEW [-conf FILE] QUERIES";
+            return match it.next().as_deref() {
+                Some("check") => match (it.next(), it.next()) {
+                    (Some(file), None) => Ok(Command::CheckModule(PathBuf::from(file))),
+                    _ => Err(USAGE.to_string()),
+                },
+                Some("diff") => {
+                    let (args, words) = flags_and_words(it)?;
+                    match <[String; 3]>::try_from(words) {
+                        Ok([old, new, queries]) => Ok(Command::DiffModules {
+                            args,
+                            old: PathBuf::from(old),
+                            new: PathBuf::from(new),
+                            queries: PathBuf::from(queries),
+                        }),
+                        Err(_) => Err(USAGE.to_string()),
+                    }
+                }
+                _ => Err(USAGE.to_string()),
             };
         }
         Some("resolve") => {
             it.next();
-            let mut words = Vec::new();
-            let mut flags = Vec::new();
-            while let Some(a) = it.next() {
-                if a.starts_with('-') {
-                    flags.push(a);
-                    flags.extend(it.next());
-                } else {
-                    words.push(a);
-                }
-            }
-            let Command::Run(args) = parse(flags)? else { return Err("resolve takes no -version or -plugins".into()) };
+            let (args, words) = flags_and_words(it)?;
             return match words.as_slice() {
                 [name] => Ok(Command::Resolve(args, name.clone(), "A".into())),
                 [name, qtype] => Ok(Command::Resolve(args, name.clone(), qtype.clone())),
@@ -103,6 +120,15 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
                 args.loading.memory_limit = mib << 20;
             }
             "module.cache" => args.loading.cache = Some(PathBuf::from(value()?)),
+            "module.shadow-rate" => args.shadow.rate = crate::module::shadow::parse_rate(&value()?)?,
+            "module.promote-after" => {
+                let v = value()?;
+                let n: u64 =
+                    v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                        format!("invalid -module.promote-after {v:?} (a number of queries, at least 1)")
+                    })?;
+                args.shadow.promote_after = Some(n);
+            }
             "dns.port" | "p" => {
                 let v = value()?;
                 args.port = v.parse().map_err(|_| format!("invalid -{name} {v:?}"))?;
@@ -138,6 +164,27 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
     Ok(Command::Run(args))
 }
 
+/// A subcommand's flags (parsed as the server's) and its other words, in order.
+fn flags_and_words(mut it: impl Iterator<Item = String>) -> Result<(Args, Vec<String>), String> {
+    let mut words = Vec::new();
+    let mut flags = Vec::new();
+    while let Some(a) = it.next() {
+        if a.starts_with('-') {
+            let inline = a.contains('=');
+            flags.push(a);
+            if !inline {
+                flags.extend(it.next());
+            }
+        } else {
+            words.push(a);
+        }
+    }
+    match parse(flags)? {
+        Command::Run(args) => Ok((args, words)),
+        _ => Err("subcommands take no -version, -plugins or -help".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +206,23 @@ mod tests {
         assert_eq!(run(&["-dns.port=1053"]).port, 1053);
         assert!(parse(["-quiet=maybe".to_string()]).is_err());
         assert!(parse(["-p".to_string()]).is_err());
+    }
+
+    #[test]
+    fn shadow_flags_and_the_module_diff_command() {
+        let args = run(&["-module.shadow-rate", "100%", "-module.promote-after=500"]);
+        assert_eq!((args.shadow.rate, args.shadow.promote_after), (1.0, Some(500)));
+        assert_eq!(run(&[]).shadow.rate, 0.1, "10 % by default");
+        assert!(parse(["-module.shadow-rate=0".to_string()]).is_err());
+        assert!(parse(["-module.promote-after=0".to_string()]).is_err());
+        let argv = ["module", "diff", "old.wasm", "-conf", "C", "new.wasm", "queries.txt"];
+        match parse(argv.iter().map(|s| s.to_string())) {
+            Ok(Command::DiffModules { args, old, new, queries }) => {
+                assert_eq!(args.conf, PathBuf::from("C"));
+                assert_eq!((old, new, queries), ("old.wasm".into(), "new.wasm".into(), "queries.txt".into()));
+            }
+            _ => panic!("a module diff"),
+        }
+        assert!(parse(["module", "diff", "old.wasm"].iter().map(|s| s.to_string())).is_err());
     }
 }

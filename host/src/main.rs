@@ -36,6 +36,22 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Ok(cli::Command::DiffModules { args, old, new, queries }) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+            let result = runtime
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(offline::diff_modules(&args, &old, &new, &queries)));
+            return match result {
+                Ok(diff) => {
+                    print!("{}", diff.report);
+                    if diff.differs { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+                }
+                Err(e) => {
+                    eprintln!("[FATAL] {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Ok(cli::Command::Resolve(args, name, qtype)) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
             let result =
@@ -106,14 +122,14 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         match tokio::net::TcpListener::bind(addr.as_str()).await {
             Ok(listener) => {
                 println!("[INFO] admin endpoint on http://{}", listener.local_addr()?);
-                tokio::spawn(admin::serve(listener, admin_tx));
+                tokio::spawn(admin::serve(listener, admin_tx.clone()));
             }
             Err(e) => println!("[WARNING] admin endpoint {addr}: {e}; module swaps by SIGHUP and file change only"),
         }
     }
     let live = Arc::new(swap::Live::new(module, running.plugins.clone()));
     let source = swap::Source { path: args.module.clone(), stamp: module_stamp, loading: args.loading.clone() };
-    tokio::spawn(swap::run(source, hup, admin_rx, live.clone(), counters.clone()));
+    tokio::spawn(swap::run(source, hup, admin_rx, admin_tx, args.shadow.clone(), live.clone(), counters.clone()));
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);

@@ -1,6 +1,6 @@
-//! The server's work without a server: checking a module against the contract, and answering
-//! one query from a Corefile whose stanzas read manifests — a way to try a module before
-//! swapping it in.
+//! The server's work without a server: checking a module against the contract, answering one
+//! query from a Corefile whose stanzas read manifests, and comparing two modules' answers to a
+//! query file — ways to try a module before swapping it in.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -12,6 +12,7 @@ use hickory_proto::rr::{Name, RecordType};
 
 use crate::cluster::stanza::Source;
 use crate::module::fed::FedModule;
+use crate::module::shadow::Session;
 use crate::module::{self, Module, wit};
 use crate::serve::router::Counters;
 use crate::serve::running::Running;
@@ -36,10 +37,22 @@ pub async fn resolve(args: &cli::Args, name: &str, qtype: &str) -> anyhow::Resul
     let blocks = corefile::load(&args.conf)?;
     let servers = config::servers(&blocks, args.port)?;
     let module = module::from_source(args.module.as_deref(), &args.loading)?;
-    // The blocks of one listener, as a query would meet them: the port of the first block whose
-    // zones hold the name best.
+    let Some(port) = port_of(&servers, name) else { bail!("no server block serves {name}") };
+    let on_port: Vec<config::Server> =
+        servers.iter().filter(|s| s.keys.iter().any(|(_, p)| *p == port)).cloned().collect();
+    if let Some(st) = on_port.iter().flat_map(|s| &s.stanzas).find(|s| !matches!(s.source, Source::Manifests(_))) {
+        bail!("{}: resolve works offline, so every kubernetai stanza needs `manifests`", st.at);
+    }
+    let instance = Running::build(&on_port, &module, &Arc::new(Counters::default())).await?;
+    let router = instance.routers.iter().find(|((_, p), _)| *p == port).map(|(_, r)| r.clone()).context("no router")?;
+    let answer = router.answer_offline(&packet(1, name, qtype)?).await.context("the query was dropped")?;
+    Ok(Message::from_vec(&answer)?.to_string())
+}
+
+/// The port whose blocks a query for `name` meets: that of the block whose zones hold it best.
+fn port_of(servers: &[config::Server], name: &str) -> Option<u16> {
     let lower = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
-    let best = servers
+    servers
         .iter()
         .filter_map(|s| {
             s.keys
@@ -48,18 +61,86 @@ pub async fn resolve(args: &cli::Args, name: &str, qtype: &str) -> anyhow::Resul
                 .map(|(z, p)| (z.len(), *p))
                 .max()
         })
-        .fold(None, |acc: Option<(usize, u16)>, x| if acc.is_none_or(|a| x.0 > a.0) { Some(x) } else { acc });
-    let Some((_, port)) = best else { bail!("no server block serves {name}") };
-    let on_port: Vec<config::Server> =
-        servers.iter().filter(|s| s.keys.iter().any(|(_, p)| *p == port)).cloned().collect();
-    if let Some(st) = on_port.iter().flat_map(|s| &s.stanzas).find(|s| !matches!(s.source, Source::Manifests(_))) {
-        bail!("{}: resolve works offline, so every kubernetai stanza needs `manifests`", st.at);
-    }
-    let instance = Running::build(&on_port, &module, &Arc::new(Counters::default())).await?;
-    let router = instance.routers.iter().find(|((_, p), _)| *p == port).map(|(_, r)| r.clone()).context("no router")?;
-    let mut query = Message::new(1, MessageType::Query, OpCode::Query);
+        .fold(None, |acc: Option<(usize, u16)>, x| if acc.is_none_or(|a| x.0 > a.0) { Some(x) } else { acc })
+        .map(|(_, port)| port)
+}
+
+/// A recursion-desired query for `name` `qtype`.
+fn packet(id: u16, name: &str, qtype: RecordType) -> anyhow::Result<Vec<u8>> {
+    let mut query = Message::new(id, MessageType::Query, OpCode::Query);
     query.metadata.recursion_desired = true;
-    query.add_query(Query::query(Name::from_ascii(name).context("the name")?, qtype));
-    let answer = router.answer_offline(&query.to_vec()?).await.context("the query was dropped")?;
-    Ok(Message::from_vec(&answer)?.to_string())
+    query.add_query(Query::query(Name::from_ascii(name).with_context(|| format!("the name {name:?}"))?, qtype));
+    Ok(query.to_vec()?)
+}
+
+/// What `kubernetai module diff` found.
+pub struct Diff {
+    pub report: String,
+    pub differs: bool,
+}
+
+/// Runs the Corefile's blocks (manifests or API servers) with `old`, shadowed by `new` on every
+/// query, asks each query of `queries` (dnsperf's format: `NAME [TYPE]` per line), and reports
+/// the queries the two modules answer differently. `builtin` and `native` name those modules.
+pub async fn diff_modules(args: &cli::Args, old: &Path, new: &Path, queries: &Path) -> anyhow::Result<Diff> {
+    let text = std::fs::read_to_string(queries).with_context(|| format!("reading {}", queries.display()))?;
+    let mut asked = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        let mut words = line.split_whitespace();
+        let Some(name) = words.next() else { continue };
+        let qtype = words.next().unwrap_or("A");
+        let qtype = RecordType::from_str(&qtype.to_uppercase())
+            .map_err(|_| anyhow::anyhow!("{}:{}: unknown query type {qtype:?}", queries.display(), n + 1))?;
+        asked.push((name.to_string(), qtype));
+    }
+    let servers = config::servers(&corefile::load(&args.conf)?, args.port)?;
+    let load = |p: &Path| {
+        let source = (p.as_os_str() != "builtin").then_some(p);
+        module::from_source(source, &args.loading).with_context(|| format!("loading {}", p.display()))
+    };
+    let (old_module, new_module) = (load(old)?, load(new)?);
+    let instance = Running::build(&servers, &old_module, &Arc::new(Counters::default())).await?;
+    let session = Session::offline(new_module, new.display().to_string())?;
+    let plugins = instance.plugins.clone();
+    let started = session.clone();
+    tokio::task::spawn_blocking(move || plugins.iter().try_for_each(|p| p.shadow(&started)))
+        .await?
+        .with_context(|| format!("{} refused", new.display()))?;
+    let mut unanswered = 0;
+    for (i, (name, qtype)) in asked.iter().enumerate() {
+        let Some(port) = port_of(&servers, name) else {
+            unanswered += 1;
+            continue;
+        };
+        let Some(router) = instance.routers.iter().find(|((_, p), _)| *p == port).map(|(_, r)| r.clone()) else {
+            continue;
+        };
+        router.answer_offline(&packet(i as u16, name, *qtype)?).await;
+    }
+    let waiting = session.clone();
+    tokio::task::spawn_blocking(move || waiting.drain()).await?;
+    let mut report = String::new();
+    for shown in session.shown() {
+        let kinds: Vec<&str> = shown.kinds.iter().map(|k| k.name()).collect();
+        report.push_str(&format!(
+            ";; {} differs ({})\n;; {}:\n{}\n;; {}:\n{}\n\n",
+            shown.query,
+            kinds.join(", "),
+            old.display(),
+            shown.running.trim_end(),
+            new.display(),
+            shown.candidate.trim_end()
+        ));
+    }
+    let json = session.report();
+    let failure = json["failure"].as_str().map(|f| format!("; {} failed: {f}", new.display())).unwrap_or_default();
+    report.push_str(&format!(
+        "{} queries, {} asked of both modules, {} answered differently{}{failure}\n",
+        asked.len(),
+        session.compared(),
+        session.differences(),
+        if unanswered > 0 { format!(", {unanswered} served by no block") } else { String::new() },
+    ));
+    Ok(Diff { report, differs: session.differences() > 0 || !failure.is_empty() })
 }

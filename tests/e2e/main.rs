@@ -22,5 +22,6 @@ mod operator;
 mod peers;
 mod plugins;
 mod sandbox;
+mod shadow;
 mod soak;
 mod transport;

@@ -38,7 +38,7 @@ fn build_fixture(contract: Option<&str>) -> PathBuf {
     out
 }
 
-fn fixture() -> &'static PathBuf {
+pub(crate) fn fixture() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| build_fixture(None))
 }

@@ -1,6 +1,7 @@
 //! What a DNS query and its reply are inside the server, and the wire-level helpers that read
 //! and write them. Imports nothing else of the crate: every other part speaks these types.
 
+pub mod compare;
 mod query;
 pub mod wire;
 

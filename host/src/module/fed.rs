@@ -9,9 +9,10 @@
 //! old instance finishes there before a swap completes.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::cluster::objects::{Change, Key, Table, rank, relist_events};
+use crate::module::shadow::{Session, Side};
 use crate::module::{Instance, Module, ModuleError, wit};
 
 /// The objects of one stanza as the host last saw them, in the contract's terms.
@@ -66,7 +67,7 @@ impl Held {
 
 /// Objects are replayed in batches: linear memory never shrinks, so one huge call would leave
 /// the instance as large as the whole snapshot in transit.
-const REPLAY_BATCH: usize = 1000;
+pub(crate) const REPLAY_BATCH: usize = 1000;
 
 /// The instance answering queries, and the module it is of.
 struct Generation {
@@ -98,6 +99,8 @@ pub struct FedModule {
     current: RwLock<Generation>,
     /// Per stanza, when a remote cluster's stanza stops holding readiness back unsynced.
     remote_until: Mutex<Vec<Option<std::time::Instant>>>,
+    /// A candidate module shadowing this one: fed the same events, offered a sample of queries.
+    shadow: arc_swap::ArcSwapOption<Side>,
 }
 
 impl FedModule {
@@ -112,6 +115,7 @@ impl FedModule {
             fed: Mutex::new(fed),
             current: RwLock::new(Generation { slot: Slot::new(instance), module }),
             remote_until: Mutex::new(vec![None; fed_len]),
+            shadow: arc_swap::ArcSwapOption::empty(),
         })
     }
 
@@ -135,6 +139,9 @@ impl FedModule {
                 result
             }
         };
+        if let Some(side) = self.shadow.load().as_ref() {
+            outside_runtime(|| side.apply(stanza, now, &events));
+        }
         if let Some(objects) = fed.get_mut(stanza as usize) {
             events.into_iter().zip(keys).for_each(|(e, k)| objects.record(e, k));
         }
@@ -145,7 +152,11 @@ impl FedModule {
     /// Answers a query; a trap or a missed deadline is the caller's SERVFAIL, and the instance is
     /// rebuilt from the recorded objects before the next call.
     pub fn handle(&self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
-        self.with_instance(|instance| instance.handle(query))
+        let outcome = self.with_instance(|instance| instance.handle(query));
+        if let (Ok(running), Some(side)) = (&outcome, self.shadow.load().as_ref()) {
+            side.offer(query, running);
+        }
+        outcome
     }
 
     /// The messages of a zone transfer, or None when no stanza is authoritative for the zone.
@@ -248,15 +259,53 @@ impl FedModule {
     /// keeps serving and the error says which step failed.
     pub fn swap(&self, module: Module) -> Result<(), ModuleError> {
         let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
-        let mut candidate = build(&module, &self.server, &self.stanzas, &fed)?;
+        let candidate = self.checked_candidate(&module, &fed)?;
+        // A query in flight finishes on the old instance: the write lock waits for it.
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Generation { slot: Slot::new(candidate), module };
+        Ok(())
+    }
+
+    /// Starts shadowing with `session`'s module: a candidate built and checked as a swap's is,
+    /// brought up to date under the objects' lock, so it misses no later event.
+    pub fn shadow(&self, session: &Arc<Session>) -> Result<(), ModuleError> {
+        let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        let candidate = outside_runtime(|| self.checked_candidate(&session.module, &fed))?;
+        self.shadow.store(Some(Side::new(session.clone(), candidate)));
+        Ok(())
+    }
+
+    /// Ends shadowing here; the candidate's instance is dropped.
+    pub fn unshadow(&self) {
+        self.shadow.store(None);
+    }
+
+    /// The shadow's instance, fed the same events as the running one, takes over: the same
+    /// self-check as a swap, and no replay (it is already up to date).
+    pub fn promote(&self) -> Result<(), ModuleError> {
+        let _fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        let refused = |why: &str| ModuleError::SelfCheck(why.to_string());
+        let side = self.shadow.swap(None).ok_or_else(|| refused("no module is shadowing"))?;
+        let mut candidate = side.take().ok_or_else(|| refused("the shadowing module failed"))?;
+        outside_runtime(|| self.self_checks(&mut candidate))?;
+        let module = side.session.module.clone();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Generation { slot: Slot::new(candidate), module };
+        Ok(())
+    }
+
+    /// A fresh instance of `module` fed `fed`, that passed the self-check of every stanza.
+    fn checked_candidate(&self, module: &Module, fed: &[Held]) -> Result<Instance, ModuleError> {
+        let mut candidate = build(module, &self.server, &self.stanzas, fed)?;
+        self.self_checks(&mut candidate)?;
+        Ok(candidate)
+    }
+
+    fn self_checks(&self, candidate: &mut Instance) -> Result<(), ModuleError> {
         for stanza in &self.stanzas {
             let Some(zone) = stanza.zones.iter().find(|z| !kubernetai_guest::resolve::is_reverse(z)) else {
                 continue;
             };
-            self_check(&mut candidate, zone)?;
+            self_check(candidate, zone)?;
         }
-        // A query in flight finishes on the old instance: the write lock waits for it.
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Generation { slot: Slot::new(candidate), module };
         Ok(())
     }
 }

@@ -23,6 +23,7 @@ pub mod admin;
 pub mod compiled;
 pub mod fed;
 pub mod native;
+pub mod shadow;
 pub mod swap;
 
 use native::Native;

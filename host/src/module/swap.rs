@@ -10,14 +10,37 @@ use std::time::SystemTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::module::fed::FedModule;
+use crate::module::shadow::{self, Session};
 use crate::module::{self, Module, ModuleError};
 use crate::observe::counters::Counters;
 
 /// How often the module file is checked for a change (CoreDNS's reload plugin polls too).
 const MODULE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// An admin request for a swap, answered with the outcome.
-pub type Request = oneshot::Sender<Result<String, String>>;
+/// What the admin endpoint asks of the module task.
+pub enum Command {
+    /// Swap in what `-module` names now (as SIGHUP).
+    Swap,
+    /// Start shadowing a candidate.
+    Shadow(Candidate),
+    /// End shadowing.
+    Unshadow,
+    /// Make the shadowing candidate the running module.
+    Promote,
+    /// The shadow's counts and last differences, as JSON.
+    Report,
+}
+
+/// Where a shadow candidate comes from.
+pub enum Candidate {
+    /// What `-module` names (the built-in module when there is no `-module`).
+    Source,
+    Path(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+/// An admin request, answered with the outcome (Err: refused, with why).
+pub type Request = (Command, oneshot::Sender<Result<String, String>>);
 
 /// Where modules come from.
 pub struct Source {
@@ -38,84 +61,232 @@ pub fn modified(path: &Path) -> Option<SystemTime> {
 pub struct Live {
     module: Mutex<Module>,
     plugins: Mutex<Vec<Arc<FedModule>>>,
+    /// The shadow session, kept after it ends so its report can still be read.
+    shadow: Mutex<Option<Arc<Session>>>,
 }
 
 impl Live {
     pub fn new(module: Module, plugins: Vec<Arc<FedModule>>) -> Self {
-        Live { module: Mutex::new(module), plugins: Mutex::new(plugins) }
+        Live { module: Mutex::new(module), plugins: Mutex::new(plugins), shadow: Mutex::new(None) }
     }
 
     pub fn module(&self) -> Module {
         self.module.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The plugins of a reloaded Corefile; a shadow ends with the plugins it was fed through.
     pub fn set_plugins(&self, plugins: Vec<Arc<FedModule>>) {
         *self.plugins.lock().unwrap_or_else(|p| p.into_inner()) = plugins;
+        if let Some(session) = self.shadow.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && session.end()
+        {
+            println!("[INFO] plugin/kubernetai: shadow: the Corefile reload ended it: {}", session.summary());
+        }
+    }
+
+    fn plugins(&self) -> Vec<Arc<FedModule>> {
+        self.plugins.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn session(&self) -> Option<Arc<Session>> {
+        self.shadow.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
-/// Swaps on every trigger, for ever.
+/// Carries out swaps and shadow requests, one at a time, for ever. `requests` is the sending
+/// side of `admin`: automatic promotion asks through it as an operator would.
 pub async fn run(
     mut source: Source,
     mut hup: tokio::signal::unix::Signal,
     mut admin: mpsc::Receiver<Request>,
+    requests: mpsc::Sender<Request>,
+    shadowing: shadow::Settings,
     live: Arc<Live>,
     counters: Arc<Counters>,
 ) {
     let mut tick = tokio::time::interval(MODULE_POLL);
     loop {
-        let reply = tokio::select! {
-            _ = hup.recv() => None,
-            Some(reply) = admin.recv() => Some(reply),
+        let (command, reply) = tokio::select! {
+            _ = hup.recv() => (Command::Swap, None),
+            Some((command, reply)) = admin.recv() => (command, Some(reply)),
             _ = tick.tick() => {
                 if source.path.is_none() || source.path.as_deref().and_then(modified) == source.stamp {
                     continue;
                 }
-                None
+                (Command::Swap, None)
             }
         };
-        source.stamp = source.path.as_deref().and_then(modified);
-        let (path, loading, live) = (source.path.clone(), source.loading.clone(), live.clone());
-        let started = std::time::Instant::now();
-        let outcome = tokio::task::spawn_blocking(move || -> Result<usize, ModuleError> {
-            let module = module::from_source(path.as_deref(), &loading)?;
-            // Held through the swap, so a reload builds on the module every plugin runs.
-            let mut current = live.module.lock().unwrap_or_else(|p| p.into_inner());
-            let plugins = live.plugins.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            for plugin in &plugins {
-                plugin.swap(module.clone())?;
+        let result = match command {
+            Command::Swap => {
+                source.stamp = source.path.as_deref().and_then(modified);
+                swap(&source, &live, &counters).await
             }
-            *current = module;
-            Ok(plugins.len())
-        })
-        .await;
-        let result = match outcome {
-            Ok(Ok(n)) => {
-                crate::observe::process::trim_heap();
-                counters.swaps.fetch_add(1, Ordering::Relaxed);
-                crate::observe::metrics::registry().inc("kubernetai_module_swaps_total", &[]);
-                let text = format!(
-                    "module swapped in {n} server block(s) in {:.0} ms",
-                    started.elapsed().as_secs_f64() * 1000.0
-                );
-                println!("[INFO] plugin/kubernetai: {text}");
-                Ok(text)
-            }
-            Ok(Err(e)) => {
-                counters.refused.fetch_add(1, Ordering::Relaxed);
-                crate::observe::metrics::registry().inc("kubernetai_module_swaps_refused_total", &[]);
-                let text = format!("module refused, the running one keeps serving: {e}");
-                println!("[ERROR] plugin/kubernetai: {text}");
-                Err(text)
-            }
-            Err(e) => {
-                counters.refused.fetch_add(1, Ordering::Relaxed);
-                println!("[ERROR] plugin/kubernetai: module swap task failed: {e}");
-                Err(format!("module swap task failed: {e}"))
+            Command::Shadow(candidate) => start_shadow(candidate, &source, &shadowing, &requests, &live).await,
+            Command::Unshadow => match live.session().filter(|s| s.end()) {
+                Some(session) => {
+                    live.plugins().iter().for_each(|p| p.unshadow());
+                    let text = format!("shadow of {} ended: {}", session.origin, session.summary());
+                    println!("[INFO] plugin/kubernetai: {text}");
+                    Ok(text)
+                }
+                None => Err("no module is shadowing".to_string()),
+            },
+            Command::Promote => promote(&live, &counters).await,
+            Command::Report => {
+                live.session().map(|s| s.report().to_string()).ok_or_else(|| "no module has shadowed".to_string())
             }
         };
         if let Some(reply) = reply {
             let _ = reply.send(result);
         }
     }
+}
+
+/// Swaps in what `source` names, in every server block.
+async fn swap(source: &Source, live: &Arc<Live>, counters: &Counters) -> Result<String, String> {
+    let (path, loading, live) = (source.path.clone(), source.loading.clone(), live.clone());
+    let started = std::time::Instant::now();
+    let outcome = tokio::task::spawn_blocking(move || -> Result<usize, ModuleError> {
+        let module = module::from_source(path.as_deref(), &loading)?;
+        // Held through the swap, so a reload builds on the module every plugin runs.
+        let mut current = live.module.lock().unwrap_or_else(|p| p.into_inner());
+        let plugins = live.plugins();
+        for plugin in &plugins {
+            plugin.swap(module.clone())?;
+        }
+        *current = module;
+        Ok(plugins.len())
+    })
+    .await;
+    swapped(outcome, started, counters, "module swapped")
+}
+
+/// Logs and counts a swap's outcome (a promotion is a swap too).
+fn swapped(
+    outcome: Result<Result<usize, ModuleError>, tokio::task::JoinError>,
+    started: std::time::Instant,
+    counters: &Counters,
+    what: &str,
+) -> Result<String, String> {
+    match outcome {
+        Ok(Ok(n)) => {
+            crate::observe::process::trim_heap();
+            counters.swaps.fetch_add(1, Ordering::Relaxed);
+            crate::observe::metrics::registry().inc("kubernetai_module_swaps_total", &[]);
+            let text = format!("{what} in {n} server block(s) in {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
+            println!("[INFO] plugin/kubernetai: {text}");
+            Ok(text)
+        }
+        Ok(Err(e)) => {
+            counters.refused.fetch_add(1, Ordering::Relaxed);
+            crate::observe::metrics::registry().inc("kubernetai_module_swaps_refused_total", &[]);
+            let text = format!("module refused, the running one keeps serving: {e}");
+            println!("[ERROR] plugin/kubernetai: {text}");
+            Err(text)
+        }
+        Err(e) => {
+            counters.refused.fetch_add(1, Ordering::Relaxed);
+            println!("[ERROR] plugin/kubernetai: module swap task failed: {e}");
+            Err(format!("module swap task failed: {e}"))
+        }
+    }
+}
+
+/// Loads `candidate` and starts shadowing it in every server block, replacing any shadow.
+async fn start_shadow(
+    candidate: Candidate,
+    source: &Source,
+    settings: &shadow::Settings,
+    requests: &mpsc::Sender<Request>,
+    live: &Arc<Live>,
+) -> Result<String, String> {
+    let (loading, live, settings) = (source.loading.clone(), live.clone(), settings.clone());
+    let (path, origin) = match &candidate {
+        Candidate::Source => (
+            source.path.clone(),
+            source.path.as_ref().map_or_else(|| "the built-in module".to_string(), |p| p.display().to_string()),
+        ),
+        Candidate::Path(p) => (Some(p.clone()), p.display().to_string()),
+        Candidate::Bytes(b) => (None, format!("the module posted ({} bytes)", b.len())),
+    };
+    let requests = requests.clone();
+    // Asked once clean queries reach `promote_after`; false when the request could not be queued
+    // (then the next clean query asks again).
+    let promote: Box<dyn Fn() -> bool + Send + Sync> = Box::new(move || {
+        let (reply, _) = oneshot::channel();
+        requests.try_send((Command::Promote, reply)).is_ok()
+    });
+    let outcome = tokio::task::spawn_blocking(move || -> Result<String, ModuleError> {
+        let module = match candidate {
+            Candidate::Bytes(bytes) => Module::compile(&bytes, &loading)?,
+            Candidate::Source | Candidate::Path(_) => module::from_source(path.as_deref(), &loading)?,
+        };
+        let session = Session::new(module, origin, settings, Some(promote))?;
+        let plugins = live.plugins();
+        if let Some(old) = live.session().filter(|s| s.end()) {
+            plugins.iter().for_each(|p| p.unshadow());
+            println!("[INFO] plugin/kubernetai: shadow of {} replaced: {}", old.origin, old.summary());
+        }
+        for plugin in &plugins {
+            if let Err(e) = plugin.shadow(&session) {
+                plugins.iter().for_each(|p| p.unshadow());
+                session.end();
+                return Err(e);
+            }
+        }
+        *live.shadow.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.clone());
+        let promotion = session.settings.promote_after.map_or_else(
+            || "promotion by POST /module/promote".to_string(),
+            |n| format!("promoted after {n} queries without a difference"),
+        );
+        Ok(format!(
+            "shadowing {} in {} server block(s), {}% of queries, {promotion}",
+            session.origin,
+            plugins.len(),
+            session.settings.rate * 100.0
+        ))
+    })
+    .await;
+    let result = match outcome {
+        Ok(Ok(text)) => Ok(text),
+        Ok(Err(e)) => Err(format!("shadow refused, nothing changed: {e}")),
+        Err(e) => Err(format!("shadow task failed: {e}")),
+    };
+    match &result {
+        Ok(text) => println!("[INFO] plugin/kubernetai: {text}"),
+        Err(text) => println!("[ERROR] plugin/kubernetai: {text}"),
+    }
+    result
+}
+
+/// The shadowing candidate becomes the running module in every server block. A block that
+/// refuses it puts the blocks already promoted back on the running module.
+async fn promote(live: &Arc<Live>, counters: &Counters) -> Result<String, String> {
+    let Some(session) = live.session().filter(|s| s.active()) else {
+        return Err("no module is shadowing".to_string());
+    };
+    let started = std::time::Instant::now();
+    let live = live.clone();
+    let summary = session.summary();
+    let outcome = tokio::task::spawn_blocking(move || -> Result<usize, ModuleError> {
+        let mut current = live.module.lock().unwrap_or_else(|p| p.into_inner());
+        let plugins = live.plugins();
+        for (i, plugin) in plugins.iter().enumerate() {
+            if let Err(e) = plugin.promote() {
+                session.end();
+                plugins.iter().for_each(|p| p.unshadow());
+                for done in &plugins[..i] {
+                    if let Err(back) = done.swap(current.clone()) {
+                        println!("[ERROR] plugin/kubernetai: putting the running module back: {back}");
+                    }
+                }
+                return Err(e);
+            }
+        }
+        *current = session.module.clone();
+        session.promoted();
+        Ok(plugins.len())
+    })
+    .await;
+    swapped(outcome, started, counters, &format!("shadow promoted ({summary})"))
 }

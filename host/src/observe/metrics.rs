@@ -214,6 +214,18 @@ const FAMILIES: &[(&str, &str, Type, &[&str])] = &[
         &[],
     ),
     (
+        "kubernetai_shadow_queries_total",
+        "Queries answered by a shadowing candidate module and compared with the running module's answer.",
+        Type::Counter,
+        &[],
+    ),
+    (
+        "kubernetai_shadow_differences_total",
+        "Differences between a shadowing candidate's answers and the running module's, by kind.",
+        Type::Counter,
+        &["kind"],
+    ),
+    (
         "kubernetai_module_traps_total",
         "Module calls that trapped or failed; the instance was rebuilt.",
         Type::Counter,

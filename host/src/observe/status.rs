@@ -138,7 +138,8 @@ impl Status {
             self.bound.lock().unwrap_or_else(|p| p.into_inner()).insert(addr.clone());
             let routes = self.routes.clone();
             let lameduck = self.lameduck.clone();
-            let handler: http::Handler = Arc::new(move |_method, path| {
+            let handler: http::Handler = Arc::new(move |request: http::Request| {
+                let path = request.path;
                 let routes = routes.load_full();
                 let addr = addr.clone();
                 let lameduck = lameduck.load(Ordering::Relaxed);
@@ -156,7 +157,7 @@ impl Status {
                     response
                 })
             });
-            tokio::spawn(http::serve(listener, "status", handler));
+            tokio::spawn(http::serve(listener, "status", 0, handler));
         }
         Ok(())
     }
