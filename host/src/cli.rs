@@ -32,6 +32,9 @@ pub enum Command {
     Run(Args),
     /// `kubernetai module check FILE`: validate a module against the contract.
     CheckModule(PathBuf),
+    /// `kubernetai module compile [FILE] [-module.cache DIR]`: keep a module's machine code
+    /// (the built-in module's by default) in DIR, or beside the executable.
+    CompileModule(Args, Option<PathBuf>),
     /// `kubernetai module diff OLD NEW -conf FILE QUERIES`: what NEW would answer differently.
     DiffModules {
         args: Args,
@@ -67,6 +70,14 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
                     (Some(file), None) => Ok(Command::CheckModule(PathBuf::from(file))),
                     _ => Err(USAGE.to_string()),
                 },
+                Some("compile") => {
+                    let (args, words) = flags_and_words(it)?;
+                    match words.as_slice() {
+                        [] => Ok(Command::CompileModule(args, None)),
+                        [file] => Ok(Command::CompileModule(args, Some(PathBuf::from(file)))),
+                        _ => Err(USAGE.to_string()),
+                    }
+                }
                 Some("diff") => {
                     let (args, words) = flags_and_words(it)?;
                     match <[String; 3]>::try_from(words) {

@@ -36,6 +36,18 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Ok(cli::Command::CompileModule(args, file)) => {
+            return match offline::compile_module(&args, file.as_deref()) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("[FATAL] {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Ok(cli::Command::DiffModules { args, old, new, queries }) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
             let result = runtime

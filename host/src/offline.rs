@@ -30,6 +30,28 @@ pub fn check_module(path: &Path) -> anyhow::Result<String> {
     Ok(format!("{}: ok, speaks kubernetai:dns@{}", path.display(), kubernetai_guest::CONTRACT_VERSION))
 }
 
+/// Compiles `file` (the built-in module when None) and keeps its machine code where a start
+/// looks for it: `-module.cache DIR`, or else beside the executable — an image built with this
+/// step never compiles its module at start.
+pub fn compile_module(args: &cli::Args, file: Option<&Path>) -> anyhow::Result<String> {
+    let dir = match &args.loading.cache {
+        Some(dir) => dir.clone(),
+        None => module::compiled::shipped_dir().context("the executable's directory")?,
+    };
+    let loading = module::Loading { cache: Some(dir.clone()), ..args.loading.clone() };
+    let source = file.filter(|f| f.as_os_str() != "builtin");
+    let bytes = match source {
+        Some(f) => std::fs::read(f).with_context(|| format!("reading {}", f.display()))?,
+        None => module::EMBEDDED.to_vec(),
+    };
+    let what = source.map_or_else(|| "the built-in module".to_string(), |f| f.display().to_string());
+    let entry = Module::compile(&bytes, &loading)?.entry(&dir, &bytes).context("the native library is not compiled")?;
+    if !entry.exists() {
+        bail!("{what}: compiled, but {} could not be written", entry.display());
+    }
+    Ok(format!("{what}: machine code kept in {}", entry.display()))
+}
+
 /// Answers `name` `qtype` from the Corefile in `args`, printed as dig prints a message.
 pub async fn resolve(args: &cli::Args, name: &str, qtype: &str) -> anyhow::Result<String> {
     let qtype =

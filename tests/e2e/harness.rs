@@ -68,7 +68,12 @@ impl Server {
 
     /// Starts the binary with extra arguments and environment variables.
     pub fn start_env(corefile: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(binary())
+        Server::start_from(Path::new(binary()), corefile, extra, env)
+    }
+
+    /// Starts another copy of the binary (an installed one).
+    pub fn start_from(binary: &Path, corefile: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(binary)
             .args(["-conf", corefile.to_str().expect("utf-8 path"), "-dns.port", "0", "-admin", "127.0.0.1:0"])
             .args(extra)
             .envs(env.iter().copied())

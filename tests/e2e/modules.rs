@@ -179,3 +179,36 @@ fn another_host_embeds_the_module() {
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("db.shop.svc.cluster.local. 5 IN A 10.244.1.20") && text.contains("10.244.2.21"), "{text}");
 }
+
+/// `kubernetai module compile` keeps the built-in module's machine code beside the executable
+/// (as deploy/Dockerfile does): a server started from there loads it instead of compiling; an
+/// entry that does not load is compiled again, with a warning, and the server answers the same.
+#[test]
+fn a_module_compiled_ahead_of_time_is_loaded_and_a_broken_one_compiled_again() {
+    let dir = Scratch::new("modules-aot");
+    let installed = dir.0.join("kubernetai");
+    std::fs::copy(harness::binary(), &installed).expect("install a copy");
+    let out = std::process::Command::new(&installed).args(["module", "compile"]).output().expect("compile");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let entry = text.rsplit(" kept in ").next().expect("the entry").trim().to_string();
+    assert!(entry.starts_with(dir.0.to_str().expect("path")) && entry.ends_with(".cwasm"), "{text}");
+    let local = harness::root().join("examples/clusters/local.json");
+    let corefile = dir.write(
+        "Corefile",
+        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", local.display()),
+    );
+    let start = || Server::start_from(&installed, &corefile, &[], &[]);
+    let server = start();
+    assert!(
+        server.said_at_start(&format!("module machine code loaded from {entry}")).is_some(),
+        "loaded, not compiled"
+    );
+    assert_eq!(web(&server), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
+    drop(server);
+
+    std::fs::write(&entry, b"not machine code").expect("break it");
+    let server = start();
+    assert!(server.said_at_start("; compiling again").is_some(), "a broken entry is refused");
+    assert_eq!(web(&server), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
+}

@@ -50,6 +50,10 @@ impl Difference {
 /// [`Difference`]; empty when a resolver could not tell them apart. An unparseable candidate
 /// answer is a candidate error; an unparseable running answer is compared byte for byte.
 pub fn answers(running: &[u8], candidate: &[u8]) -> Vec<Difference> {
+    // The common case when nothing changed, without parsing either.
+    if running == candidate {
+        return vec![];
+    }
     let Ok(c) = Message::from_vec(candidate) else {
         return vec![Difference::CandidateError];
     };

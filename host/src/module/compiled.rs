@@ -5,9 +5,15 @@
 //! An entry is named by the SHA-256 of the component's bytes and the engine's compatibility
 //! hash (wasmtime version and settings), so a different module or engine never reads it.
 //!
+//! Entries are also looked up, read-only, in the directory of the server's executable: `kubernetai
+//! module compile` puts the built-in module's machine code there when an image is built, so even
+//! a container's first start does not compile (an entry made for another CPU is refused by
+//! wasmtime, and the module compiled as usual).
+//!
 //! Loading an entry trusts its bytes as machine code: the directory must be writable by the
-//! server alone, like wasmtime's own cache. An entry that does not load is compiled again and
-//! replaced; a directory that cannot be written costs a log line and nothing else.
+//! server alone, like wasmtime's own cache (the executable's directory is, or the executable
+//! itself could be replaced). An entry that does not load is compiled again and replaced; a
+//! directory that cannot be written costs a log line and nothing else.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -16,7 +22,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// The entry for `bytes` under `dir`.
-fn entry(dir: &Path, engine: &Engine, bytes: &[u8]) -> PathBuf {
+pub fn entry(dir: &Path, engine: &Engine, bytes: &[u8]) -> PathBuf {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     let mut hex = String::with_capacity(64 + 17);
     for b in digest.as_ref() {
@@ -28,23 +34,34 @@ fn entry(dir: &Path, engine: &Engine, bytes: &[u8]) -> PathBuf {
     dir.join(format!("{hex}-{:016x}.cwasm", h.finish()))
 }
 
-/// The component of `bytes`: from `dir` when compiled there before, else compiled (and kept
-/// there when `dir` is given).
+/// The directory of the running executable, where shipped entries are looked for.
+pub fn shipped_dir() -> Option<PathBuf> {
+    std::env::current_exe().ok()?.parent().map(Path::to_path_buf)
+}
+
+/// The component of `bytes`: from `dir` or the executable's directory when compiled there
+/// before, else compiled (and kept in `dir` when it is given).
 pub fn component(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> wasmtime::Result<Component> {
-    let Some(dir) = dir else {
-        return Component::new(engine, bytes);
-    };
-    let path = entry(dir, engine, bytes);
-    if path.exists() {
+    let places = dir.map(Path::to_path_buf).into_iter().chain(shipped_dir());
+    for path in places.map(|d| entry(&d, engine, bytes)) {
+        if !path.exists() {
+            continue;
+        }
         // SAFETY: the entry was written by `Component::serialize` of this engine build (its
         // name carries the engine's compatibility hash) into a directory only the server
-        // writes; wasmtime checks its header and version again and refuses a mismatch.
+        // writes; wasmtime checks its header, version and CPU features again and refuses a
+        // mismatch.
         match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(component) => return Ok(component),
-            Err(e) => println!("[WARNING] module cache {}: {e:#}; compiling again", path.display()),
+            Ok(component) => {
+                println!("[INFO] plugin/kubernetai: module machine code loaded from {}", path.display());
+                return Ok(component);
+            }
+            Err(e) => println!("[WARNING] compiled module {}: {e:#}; compiling again", path.display()),
         }
     }
     let component = Component::new(engine, bytes)?;
+    let Some(dir) = dir else { return Ok(component) };
+    let path = entry(dir, engine, bytes);
     if let Err(e) = keep(&path, &component) {
         println!("[WARNING] module cache {}: not kept: {e}", dir.display());
     }

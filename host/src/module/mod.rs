@@ -206,6 +206,12 @@ impl Module {
         Ok(Module { wasm: Some(Wasm { engine, pre, memory_limit, _ticker: Arc::new(Ticker { stop }) }) })
     }
 
+    /// Where `dir` keeps this module's machine code, when it is compiled from `bytes` (None for
+    /// the native library).
+    pub fn entry(&self, dir: &std::path::Path, bytes: &[u8]) -> Option<std::path::PathBuf> {
+        self.wasm.as_ref().map(|w| crate::module::compiled::entry(dir, &w.engine, bytes))
+    }
+
     /// A fresh instance, its contract version checked.
     pub fn instantiate(&self) -> Result<Instance, ModuleError> {
         let Some(wasm) = &self.wasm else {

@@ -10,8 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::dns::compare::{self, Difference};
@@ -48,6 +47,9 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
 /// Sampled queries waiting for the candidate; past this the candidate is behind and the query
 /// is counted as skipped, never queued without bound.
 const QUEUE: usize = 4096;
+/// How often the comparing thread takes the waiting queries. Serving threads only push onto a
+/// list: waking a thread per sampled query cost more than the candidate's answer did.
+const COLLECT_EVERY: Duration = Duration::from_millis(2);
 /// Differences kept for `GET /module/shadow`.
 const KEPT: usize = 20;
 /// The first differences of each kind are logged; after that one per kind per minute.
@@ -78,7 +80,8 @@ pub struct Session {
     state: AtomicU8,
     /// Offline (`module diff`): wait for the candidate instead of skipping a query.
     blocking: bool,
-    jobs: SyncSender<Job>,
+    /// Sampled queries waiting for the comparing thread.
+    jobs: Arc<Mutex<Vec<Job>>>,
     /// Queries offered to the sampler; sampled and compared; sampled but skipped.
     seen: AtomicU64,
     compared: AtomicU64,
@@ -131,8 +134,8 @@ impl Session {
         blocking: bool,
         keep: usize,
     ) -> Result<Arc<Session>, ModuleError> {
-        let (jobs, queue) = std::sync::mpsc::sync_channel(QUEUE);
-        let runtime = tokio::runtime::Handle::try_current().ok();
+        let jobs = Arc::new(Mutex::new(Vec::with_capacity(QUEUE)));
+        let (queue, runtime) = (Arc::downgrade(&jobs), tokio::runtime::Handle::try_current().ok());
         std::thread::Builder::new()
             .name("shadow".into())
             .spawn(move || compare_all(queue, runtime))
@@ -393,18 +396,20 @@ impl Side {
         if !session.active() || !session.sample() {
             return;
         }
-        session.pending.fetch_add(1, Ordering::AcqRel);
-        let job = Job { side: self.clone(), query: query.clone(), running: running.clone() };
-        let sent = if session.blocking {
-            session.jobs.send(job).map_err(|_| ())
-        } else {
-            session.jobs.try_send(job).map_err(|e| match e {
-                TrySendError::Full(_) | TrySendError::Disconnected(_) => (),
-            })
-        };
-        if sent.is_err() {
-            session.pending.fetch_sub(1, Ordering::AcqRel);
-            session.skipped.fetch_add(1, Ordering::Relaxed);
+        let mut job = Some(Job { side: self.clone(), query: query.clone(), running: running.clone() });
+        loop {
+            let mut jobs = session.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            if jobs.len() < QUEUE {
+                session.pending.fetch_add(1, Ordering::AcqRel);
+                jobs.extend(job.take());
+                return;
+            }
+            if !session.blocking {
+                session.skipped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            drop(jobs);
+            std::thread::sleep(COLLECT_EVERY);
         }
     }
 
@@ -433,13 +438,22 @@ impl Side {
     }
 }
 
-/// The comparing thread: candidate calls happen here, never on a serving thread.
-fn compare_all(queue: Receiver<Job>, runtime: Option<tokio::runtime::Handle>) {
+/// The comparing thread: candidate calls happen here, never on a serving thread. It ends when
+/// the session is gone.
+fn compare_all(queue: Weak<Mutex<Vec<Job>>>, runtime: Option<tokio::runtime::Handle>) {
     // wasmtime-wasi reaches for tokio when a module writes to stderr (a panic message).
     let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
-    while let Ok(job) = queue.recv() {
-        job.side.compare(&job.query, &job.running);
-        job.side.session.pending.fetch_sub(1, Ordering::AcqRel);
+    let mut batch = Vec::with_capacity(QUEUE);
+    loop {
+        std::thread::sleep(COLLECT_EVERY);
+        let Some(jobs) = queue.upgrade() else { return };
+        std::mem::swap(&mut batch, &mut *jobs.lock().unwrap_or_else(|p| p.into_inner()));
+        // Jobs hold the session, and the session the list: let go of it before they end.
+        drop(jobs);
+        for job in batch.drain(..) {
+            job.side.compare(&job.query, &job.running);
+            job.side.session.pending.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
