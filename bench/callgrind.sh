@@ -11,7 +11,7 @@ BIN=${1:-target/release/kubernetai}
 N=${2:-2000}
 [ -x "$BIN" ] || cargo build --release --locked -p kubernetai --bin kubernetai
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
 
 # Instructions of one run answering $1 queries.
 count() {
@@ -38,9 +38,29 @@ EOC
     kill -INT "$pid"
     wait "$pid" || true
     grep -q "Queries completed: *$queries " "$WORK/perf" || { echo "not every query answered:"; cat "$WORK/perf"; exit 1; }
-    callgrind_annotate "$WORK/out" 2> /dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+    local instructions
+    instructions=$(callgrind_annotate "$WORK/out" 2> /dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    echo "$instructions $(heap_calls "$WORK/out")"
 }
 
-small=$(count "$N")
-large=$(count $((6 * N)))
+# Calls to malloc, calloc and realloc in a callgrind profile (its call edges, names compressed).
+heap_calls() {
+    python3 - "$1" <<'EOP'
+import re, sys
+names, total, target = {}, 0, None
+for line in open(sys.argv[1]):
+    m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line)
+    if m:
+        if m.group(2):
+            names[m.group(1)] = m.group(2).strip()
+        target = names.get(m.group(1)) if line.startswith("cfn=") else None
+    elif line.startswith("calls=") and target in ("malloc", "calloc", "realloc"):
+        total += int(line.split()[0][6:])
+print(total)
+EOP
+}
+
+read -r small small_heap <<< "$(count "$N")"
+read -r large large_heap <<< "$(count $((6 * N)))"
 echo "user-space instructions per answered query: $(((large - small) / (5 * N))) ($BIN, native module, prometheus on)"
+echo "heap allocations per answered query: $(python3 -c "print(round(($large_heap - $small_heap) / (5 * $N), 2))")"

@@ -17,6 +17,7 @@ pub mod handler;
 pub mod name;
 pub mod object;
 pub mod outcome;
+pub mod pods;
 pub mod request;
 pub mod resolve;
 pub mod search;

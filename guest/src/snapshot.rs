@@ -2,13 +2,13 @@
 //! watch-event protocol that keeps them exact. A relist builds a fresh table beside the live one
 //! and swaps it in whole on `RelistDone`, so a name never vanishes while its kind is relisted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use crate::object::{
     self, EndpointSlice, Key, KeyPair, Namespace, ObjectError, Pod, Service, ServiceImport, ServiceKind,
 };
+use crate::pods::{PodAt, Pods};
 
 /// The kinds of object a stanza watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,18 +86,12 @@ pub struct Snapshot {
     namespaces: Table<Namespace>,
     services: Table<Service>,
     slices: Table<EndpointSlice>,
-    pods: Table<PodEntry>,
+    pods: Pods,
     imports: Table<ServiceImport>,
     /// service key → keys of its endpoint slices (derived from `slices.live`).
     slices_by_service: HashMap<Key, KeySet>,
     /// ServiceImport key → keys of its multicluster endpoint slices (derived from `slices.live`).
     slices_by_import: HashMap<Key, KeySet>,
-    /// pod IP → the namespace of each pod with that IP, and whether it is terminating (derived
-    /// from `pods.live`). A cluster has a hundred thousand pods and a few hundred namespaces:
-    /// each pod costs its address, a shared namespace name and a flag.
-    pods_by_ip: HashMap<IpAddr, Vec<(Arc<str>, bool)>>,
-    /// Every namespace name a pod was indexed with, shared by the index's entries.
-    pod_namespaces: HashSet<Arc<str>>,
     /// cluster IP → keys of services holding it (derived from `services.live`), for PTR.
     services_by_ip: HashMap<IpAddr, KeySet>,
     /// endpoint address → keys of slices holding it (derived from `slices.live`), for PTR.
@@ -196,16 +190,7 @@ impl Snapshot {
                     self.remove(Kind::Pod, pod.key);
                     return Ok(());
                 }
-                let entry = PodEntry { ip: pod.ip, terminating: pod.terminating };
-                let live = self.pods.relist.is_none();
-                if let Some(old) = self.pods.target().insert(pod.key.clone(), entry)
-                    && live
-                {
-                    unindex_pod(&mut self.pods_by_ip, &pod.key, &old);
-                }
-                if live {
-                    index_pod(&mut self.pods_by_ip, &mut self.pod_namespaces, &pod.key, &entry);
-                }
+                self.pods.upsert(&pod.key.namespace, pod.key.name, pod.ip, pod.terminating);
             }
             Kind::ServiceImport => {
                 let import = ServiceImport::decode(json)?;
@@ -245,18 +230,7 @@ impl Snapshot {
                     None => false,
                 }
             }
-            Kind::Pod => {
-                let live = self.pods.relist.is_none();
-                match self.pods.target().remove(&key) {
-                    Some(old) => {
-                        if live {
-                            unindex_pod(&mut self.pods_by_ip, &key, &old);
-                        }
-                        true
-                    }
-                    None => false,
-                }
-            }
+            Kind::Pod => self.pods.remove(&key.namespace, &key.name),
             Kind::ServiceImport => self.imports.target().remove(&key).is_some(),
         }
     }
@@ -266,7 +240,7 @@ impl Snapshot {
             Kind::Namespace => self.namespaces.relist = Some(HashMap::new()),
             Kind::Service => self.services.relist = Some(HashMap::new()),
             Kind::EndpointSlice => self.slices.relist = Some(HashMap::new()),
-            Kind::Pod => self.pods.relist = Some(HashMap::new()),
+            Kind::Pod => self.pods.start_relist(),
             Kind::ServiceImport => self.imports.relist = Some(HashMap::new()),
         }
     }
@@ -297,16 +271,7 @@ impl Snapshot {
                 }
                 done
             }
-            Kind::Pod => {
-                let done = self.pods.finish_relist();
-                if done {
-                    self.pods_by_ip.clear();
-                    for (key, entry) in &self.pods.live {
-                        index_pod(&mut self.pods_by_ip, &mut self.pod_namespaces, key, entry);
-                    }
-                }
-                done
-            }
+            Kind::Pod => self.pods.finish_relist(),
             Kind::ServiceImport => self.imports.finish_relist(),
         }
     }
@@ -368,11 +333,7 @@ impl Snapshot {
 
     /// Every pod whose address (`status.podIP`) is `ip`.
     pub fn pods_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = PodAt<'_>> {
-        self.pods_by_ip
-            .get(ip)
-            .into_iter()
-            .flatten()
-            .map(|(ns, terminating)| PodAt { namespace: ns, terminating: *terminating })
+        self.pods.with_ip(ip)
     }
 
     /// Every service holding `ip` as a cluster IP, in key order.
@@ -401,52 +362,6 @@ impl Snapshot {
 
     pub fn modified(&self) -> u64 {
         self.modified
-    }
-}
-
-/// What the snapshot keeps of a pod: DNS asks only whether a pod with an address lives in a
-/// namespace, so a pod is its address and whether it is going away.
-#[derive(Clone, Copy, Debug)]
-struct PodEntry {
-    ip: Option<IpAddr>,
-    terminating: bool,
-}
-
-/// A pod as the address index finds it.
-#[derive(Clone, Copy, Debug)]
-pub struct PodAt<'a> {
-    pub namespace: &'a str,
-    /// A deletion timestamp is set: CoreDNS stops answering for it at once.
-    pub terminating: bool,
-}
-
-fn index_pod(
-    by_ip: &mut HashMap<IpAddr, Vec<(Arc<str>, bool)>>,
-    namespaces: &mut HashSet<Arc<str>>,
-    key: &Key,
-    pod: &PodEntry,
-) {
-    let Some(ip) = pod.ip else { return };
-    let namespace = match namespaces.get(key.namespace.as_str()) {
-        Some(shared) => shared.clone(),
-        None => {
-            let shared: Arc<str> = Arc::from(key.namespace.as_str());
-            namespaces.insert(shared.clone());
-            shared
-        }
-    };
-    by_ip.entry(ip).or_default().push((namespace, pod.terminating));
-}
-
-fn unindex_pod(by_ip: &mut HashMap<IpAddr, Vec<(Arc<str>, bool)>>, key: &Key, pod: &PodEntry) {
-    let Some(ip) = pod.ip else { return };
-    if let Some(pods) = by_ip.get_mut(&ip) {
-        if let Some(at) = pods.iter().position(|(ns, t)| **ns == *key.namespace && *t == pod.terminating) {
-            pods.swap_remove(at);
-        }
-        if pods.is_empty() {
-            by_ip.remove(&ip);
-        }
     }
 }
 

@@ -96,11 +96,63 @@ pub fn error(req: &Message, rcode: ResponseCode) -> Vec<u8> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Plain {
     /// Lowercase, fully qualified.
-    pub qname: String,
+    pub qname: InlineName,
     pub qtype: u16,
     /// The response size this client can take over UDP (as [`Request::udp_limit`]).
     pub udp_limit: u16,
     pub dnssec_ok: bool,
+}
+
+/// The longest name in text form, root dot included.
+const MAX_NAME: usize = 254;
+
+/// A plain query's name, lowercase and fully qualified, kept inline: reading a query on the
+/// plain path allocates nothing.
+pub struct InlineName {
+    bytes: [u8; MAX_NAME],
+    len: usize,
+}
+
+impl InlineName {
+    /// Appends a label of letters, digits, `-` and `_` (checked by the caller) and its dot.
+    fn push(&mut self, label: &[u8]) -> Option<()> {
+        let end = self.len + label.len() + 1;
+        let out = self.bytes.get_mut(self.len..end)?;
+        for (o, b) in out.iter_mut().zip(label) {
+            *o = b.to_ascii_lowercase();
+        }
+        out[label.len()] = b'.';
+        self.len = end;
+        Some(())
+    }
+}
+
+impl std::fmt::Debug for InlineName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl PartialEq for InlineName {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for InlineName {}
+
+impl PartialEq<String> for InlineName {
+    fn eq(&self, other: &String) -> bool {
+        **self == **other
+    }
+}
+
+impl std::ops::Deref for InlineName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Only ASCII letters, digits, '-', '_' and '.' are ever pushed.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
 }
 
 pub fn plain(packet: &[u8]) -> Option<Plain> {
@@ -109,7 +161,7 @@ pub fn plain(packet: &[u8]) -> Option<Plain> {
     if qd != 1 || an != 0 || ns != 0 || ar > 1 {
         return None;
     }
-    let mut qname = String::with_capacity(64);
+    let mut qname = InlineName { bytes: [0; MAX_NAME], len: 0 };
     let mut at = 12;
     loop {
         let len = usize::from(*packet.get(at)?);
@@ -122,11 +174,10 @@ pub fn plain(packet: &[u8]) -> Option<Plain> {
         if !label.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_') {
             return None;
         }
-        qname.extend(label.iter().map(|b| char::from(b.to_ascii_lowercase())));
-        qname.push('.');
+        qname.push(label)?;
         at += len;
     }
-    if qname.is_empty() || qname.len() > 254 {
+    if qname.is_empty() {
         return None;
     }
     let (qtype, qclass) = (u16_at(at)?, u16_at(at + 2)?);

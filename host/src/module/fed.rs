@@ -101,6 +101,8 @@ pub struct FedModule {
     remote_until: Mutex<Vec<Option<std::time::Instant>>>,
     /// A candidate module shadowing this one: fed the same events, offered a sample of queries.
     shadow: arc_swap::ArcSwapOption<Side>,
+    /// Whether `shadow` holds one: a relaxed load on the query path, instead of the swap's guard.
+    shadowing: std::sync::atomic::AtomicBool,
 }
 
 impl FedModule {
@@ -116,6 +118,7 @@ impl FedModule {
             current: RwLock::new(Generation { slot: Slot::new(instance), module }),
             remote_until: Mutex::new(vec![None; fed_len]),
             shadow: arc_swap::ArcSwapOption::empty(),
+            shadowing: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -153,7 +156,9 @@ impl FedModule {
     /// rebuilt from the recorded objects before the next call.
     pub fn handle(&self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
         let outcome = self.with_instance(|instance| instance.handle(query));
-        if let (Ok(running), Some(side)) = (&outcome, self.shadow.load().as_ref()) {
+        if self.shadowing.load(std::sync::atomic::Ordering::Relaxed)
+            && let (Ok(running), Some(side)) = (&outcome, self.shadow.load().as_ref())
+        {
             side.offer(query, running);
         }
         outcome
@@ -271,11 +276,13 @@ impl FedModule {
         let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
         let candidate = outside_runtime(|| self.checked_candidate(&session.module, &fed))?;
         self.shadow.store(Some(Side::new(session.clone(), candidate)));
+        self.shadowing.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
     /// Ends shadowing here; the candidate's instance is dropped.
     pub fn unshadow(&self) {
+        self.shadowing.store(false, std::sync::atomic::Ordering::Relaxed);
         self.shadow.store(None);
     }
 
@@ -284,6 +291,7 @@ impl FedModule {
     pub fn promote(&self) -> Result<(), ModuleError> {
         let _fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
         let refused = |why: &str| ModuleError::SelfCheck(why.to_string());
+        self.shadowing.store(false, std::sync::atomic::Ordering::Relaxed);
         let side = self.shadow.swap(None).ok_or_else(|| refused("no module is shadowing"))?;
         let mut candidate = side.take().ok_or_else(|| refused("the shadowing module failed"))?;
         outside_runtime(|| self.self_checks(&mut candidate))?;

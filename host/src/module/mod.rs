@@ -283,7 +283,11 @@ impl Instance {
 
     /// The configured native library, or the error of a call before `configure`.
     fn native<'a>(slot: &'a mut Option<Native>, call: &'static str) -> Result<&'a mut Native, ModuleError> {
-        slot.as_mut().ok_or(ModuleError::Trap { call, reason: "called before configure".into(), stderr: String::new() })
+        slot.as_mut().ok_or_else(|| ModuleError::Trap {
+            call,
+            reason: "called before configure".into(),
+            stderr: String::new(),
+        })
     }
 
     pub fn configure(&mut self, server: &wit::Server, stanzas: &[wit::Stanza]) -> Result<(), ModuleError> {

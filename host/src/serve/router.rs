@@ -66,11 +66,20 @@ pub struct Router {
 
 /// What became of a query on the path that builds no message.
 enum Plain {
-    Answered(Vec<Vec<u8>>),
+    Answered(Vec<u8>),
     /// The module failed, or answered what the full path must judge: this is the chain's reply.
     Failed(Reply),
     /// Not a plain query, or not one the module answered: the full path takes it from the top.
     NotPlain,
+}
+
+/// What [`Router::answer_first`] made of a query.
+pub enum First {
+    /// Answered (or dropped, None) without the chain.
+    Done(Option<Vec<u8>>),
+    /// The chain must run: with the reply the plain path already has (a module failure), and
+    /// the time the query started.
+    Full { plain: Option<Reply>, started: Instant },
 }
 
 /// The router a listener uses now; a reload replaces it while the sockets stay open.
@@ -93,26 +102,48 @@ impl Router {
 
     /// The messages that answer `packet` (none: drop it; several: a zone transfer).
     pub async fn answer(self: &Arc<Self>, packet: &[u8], client: SocketAddr, proto: Proto) -> Vec<Vec<u8>> {
+        match self.answer_first(packet, client, proto) {
+            First::Done(answer) => answer.into_iter().collect(),
+            First::Full { plain, started } => self.answer_full(packet, client, proto, plain, started).await,
+        }
+    }
+
+    /// What can be done without waiting or copying the packet: counting, screening, and the
+    /// plain path. Most queries end here, with at most one message and no allocation but the
+    /// answer's own bytes.
+    pub fn answer_first(&self, packet: &[u8], client: SocketAddr, proto: Proto) -> First {
         let c = &self.counters;
         c.queries.fetch_add(1, Ordering::Relaxed);
         // Shorter than a header, or itself a response: never answered (no reflection loops).
         if packet.len() < 12 || packet[2] & 0x80 != 0 {
             c.dropped.fetch_add(1, Ordering::Relaxed);
             metrics::screened(if packet.len() < 12 { "short" } else { "response" });
-            return vec![];
+            return First::Done(None);
         }
         if let Some(rcode) = wire::screen(packet) {
             let counter = if rcode == ResponseCode::FormErr { &c.formerr } else { &c.answered };
             counter.fetch_add(1, Ordering::Relaxed);
             metrics::screened(if rcode == ResponseCode::FormErr { "formerr" } else { "notimp" });
-            return vec![wire::header_only(packet, rcode)];
+            return First::Done(Some(wire::header_only(packet, rcode)));
         }
         let started = Instant::now();
-        let plain = match self.answer_plain(packet, client, proto, started) {
-            Plain::Answered(messages) => return messages,
-            Plain::Failed(reply) => Some(reply),
-            Plain::NotPlain => None,
-        };
+        match self.answer_plain(packet, client, proto, started) {
+            Plain::Answered(answer) => First::Done(Some(answer)),
+            Plain::Failed(reply) => First::Full { plain: Some(reply), started },
+            Plain::NotPlain => First::Full { plain: None, started },
+        }
+    }
+
+    /// The rest of [`Router::answer`] after [`Router::answer_first`]: the chain, from the top.
+    pub async fn answer_full(
+        self: &Arc<Self>,
+        packet: &[u8],
+        client: SocketAddr,
+        proto: Proto,
+        plain: Option<Reply>,
+        started: Instant,
+    ) -> Vec<Vec<u8>> {
+        let c = &self.counters;
         let Some(req) = Request::parse(packet) else {
             c.formerr.fetch_add(1, Ordering::Relaxed);
             metrics::screened("formerr");
@@ -185,8 +216,13 @@ impl Router {
 
     /// Counts an answer by its rcode.
     fn count(&self, messages: &[Vec<u8>]) {
+        self.count_first(messages.first().map(Vec::as_slice).unwrap_or_default());
+    }
+
+    /// Counts an answer by the rcode of its first message.
+    fn count_first(&self, first: &[u8]) {
         let c = &self.counters;
-        match wire::rcode_of(messages.first().map(Vec::as_slice).unwrap_or_default()) {
+        match wire::rcode_of(first) {
             Some(1) => c.formerr.fetch_add(1, Ordering::Relaxed),
             Some(2) => c.servfail.fetch_add(1, Ordering::Relaxed),
             _ => c.answered.fetch_add(1, Ordering::Relaxed),
@@ -217,14 +253,13 @@ impl Router {
             // The full path says why (a foreign answer) or cuts it (an oversized one).
             return Plain::Failed(crate::chain::kubernetai::module_answer(bytes, packet));
         }
-        let messages = vec![bytes];
-        self.count(&messages);
+        self.count_first(&bytes);
         if let Some(m) = block.measured(zone) {
             let asked =
                 metrics::Asked { ipv4: client.is_ipv4(), qtype: plain.qtype, proto, dnssec_ok: plain.dnssec_ok };
-            m.report(&asked, packet.len(), &messages[0], messages[0].len(), BY, started.elapsed());
+            m.report(&asked, packet.len(), &bytes, bytes.len(), BY, started.elapsed());
         }
-        Plain::Answered(messages)
+        Plain::Answered(bytes)
     }
 
     /// Resolves `name`/`qtype` through the chain of the block serving `name`, from its top, as
@@ -321,8 +356,17 @@ pub fn udp_worker(
                 metrics::screened("oversized");
                 continue;
             }
+            let (plain, started) = match current.answer_first(packet, peer, Proto::Udp) {
+                First::Done(answer) => {
+                    outbox.extend(answer.map(|a| (a, peer)));
+                    continue;
+                }
+                First::Full { plain, started } => (plain, started),
+            };
+            // Only a query the chain must see is copied and made a task.
             let (packet, router) = (packet.to_vec(), current.clone());
-            let mut answering = Box::pin(async move { router.answer(&packet, peer, Proto::Udp).await });
+            let mut answering =
+                Box::pin(async move { router.answer_full(&packet, peer, Proto::Udp, plain, started).await });
             match answering.as_mut().poll(&mut std::task::Context::from_waker(&waker)) {
                 std::task::Poll::Ready(answers) => outbox.extend(answers.into_iter().map(|a| (a, peer))),
                 std::task::Poll::Pending => {
