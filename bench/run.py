@@ -341,16 +341,8 @@ def cached_start(data, log_path, core):
     start fills the cache, the second is measured, as a restarted server finds it."""
     cache = os.path.join(data, "module-cache")
     shutil.rmtree(cache, ignore_errors=True)
-    times = []
-    for _ in range(2):
-        port = free_port()
-        with open(log_path, "w") as log:
-            started = time.time()
-            proc = kubernetai(data, port, ["-admin", "none", "-module.cache", cache], log, core)
-            try:
-                times.append(first_answer(port, proc, started, "kubernetai (module cache)", 120))
-            finally:
-                stop(proc)
+    times = [timed_start(data, log_path, core, ["-module.cache", cache], "kubernetai (module cache)")
+             for _ in range(2)]
     shutil.rmtree(cache, ignore_errors=True)
     return times[1]
 
@@ -365,16 +357,21 @@ def shipped_start(data, log_path, core):
     binary = os.path.join(install, "kubernetai")
     shutil.copy(BINARY, binary)
     subprocess.run([binary, "module", "compile"], check=True, capture_output=True)
+    took = timed_start(data, log_path, core, [], "kubernetai (installed)", binary=binary)
+    shutil.rmtree(install, ignore_errors=True)
+    return took
+
+
+def timed_start(data, log_path, core, extra, what, binary=BINARY):
+    """Seconds from starting the server to its first answer."""
     port = free_port()
     with open(log_path, "w") as log:
         started = time.time()
-        proc = kubernetai(data, port, ["-admin", "none"], log, core, binary=binary)
+        proc = kubernetai(data, port, ["-admin", "none"] + extra, log, core, binary=binary)
         try:
-            took = first_answer(port, proc, started, "kubernetai (installed)", 120)
+            return first_answer(port, proc, started, what, 120)
         finally:
             stop(proc)
-    shutil.rmtree(install, ignore_errors=True)
-    return took
 
 
 def api_run(data, log_path, core):

@@ -37,23 +37,10 @@ fn main() -> ExitCode {
             };
         }
         Ok(cli::Command::CompileModule(args, file)) => {
-            return match offline::compile_module(&args, file.as_deref()) {
-                Ok(text) => {
-                    println!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("[FATAL] {e:#}");
-                    ExitCode::FAILURE
-                }
-            };
+            return printed(offline::compile_module(&args, file.as_deref()));
         }
         Ok(cli::Command::DiffModules { args, old, new, queries }) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
-            let result = runtime
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(offline::diff_modules(&args, &old, &new, &queries)));
-            return match result {
+            return match block_on(offline::diff_modules(&args, &old, &new, &queries)) {
                 Ok(diff) => {
                     print!("{}", diff.report);
                     if diff.differs { ExitCode::FAILURE } else { ExitCode::SUCCESS }
@@ -65,19 +52,7 @@ fn main() -> ExitCode {
             };
         }
         Ok(cli::Command::Resolve(args, name, qtype)) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
-            let result =
-                runtime.map_err(anyhow::Error::from).and_then(|rt| rt.block_on(offline::resolve(&args, &name, &qtype)));
-            return match result {
-                Ok(text) => {
-                    println!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("[FATAL] {e:#}");
-                    ExitCode::FAILURE
-                }
-            };
+            return printed(block_on(offline::resolve(&args, &name, &qtype)));
         }
         Ok(cli::Command::Print(text)) => {
             println!("{text}");
@@ -102,6 +77,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// An offline command's outcome: its text on standard output, or its error on standard error.
+fn printed(result: anyhow::Result<String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("[FATAL] {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs an offline command that needs the runtime (cluster sources, the chain).
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(work)
 }
 
 async fn run(args: cli::Args) -> anyhow::Result<()> {
