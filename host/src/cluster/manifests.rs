@@ -64,10 +64,9 @@ pub fn parse(name: &str, text: &str, objects: &mut Objects) -> Result<(), Manife
         }
     };
     let mut index = 0;
-    let mut add = |raw: &str| -> Result<(), serde_json::Error> {
+    let mut add = |object: prune::Object<'_>| -> Result<(), serde_json::Error> {
         let i = index;
         index += 1;
-        let object = prune::read(raw).ok_or_else(|| serde::de::Error::custom("an item is no object"))?;
         let Some(kind) = object.kind().as_deref().and_then(kind_of) else {
             if object.kind().is_none_or(|k| k.is_empty()) {
                 println!("[WARNING] plugin/kubernetai: {name}: items[{i}] has no kind; skipped");
@@ -85,16 +84,17 @@ pub fn parse(name: &str, text: &str, objects: &mut Objects) -> Result<(), Manife
     let listed = serde::Deserializer::deserialize_any(&mut de, ListItems(&mut add)).map_err(error)?;
     de.end().map_err(error)?;
     if !listed {
-        add(text).map_err(error)?;
+        let object = prune::read(text).ok_or_else(|| error(serde::de::Error::custom("an item is no object")))?;
+        add(object).map_err(error)?;
     }
     Ok(())
 }
 
-/// Visits the top level of a manifest: each element of its `items` goes to the callback as raw
-/// JSON; the value says whether there was an `items` list at all.
+/// Visits the top level of a manifest: each element of its `items` goes to the callback, read in
+/// place; the value says whether there was an `items` list at all.
 struct ListItems<'f, F>(&'f mut F);
 
-impl<'de, F: FnMut(&str) -> Result<(), serde_json::Error>> serde::de::Visitor<'de> for ListItems<'_, F> {
+impl<'de, F: FnMut(prune::Object<'de>) -> Result<(), serde_json::Error>> serde::de::Visitor<'de> for ListItems<'_, F> {
     type Value = bool;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -114,10 +114,12 @@ impl<'de, F: FnMut(&str) -> Result<(), serde_json::Error>> serde::de::Visitor<'d
     }
 }
 
-/// The elements of `items`, each handed on as raw JSON; `null` is no list.
+/// The elements of `items`, each handed on as an object read in place; `null` is no list.
 struct Each<'f, F>(&'f mut F);
 
-impl<'de, F: FnMut(&str) -> Result<(), serde_json::Error>> serde::de::DeserializeSeed<'de> for Each<'_, F> {
+impl<'de, F: FnMut(prune::Object<'de>) -> Result<(), serde_json::Error>> serde::de::DeserializeSeed<'de>
+    for Each<'_, F>
+{
     type Value = bool;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
@@ -125,7 +127,7 @@ impl<'de, F: FnMut(&str) -> Result<(), serde_json::Error>> serde::de::Deserializ
     }
 }
 
-impl<'de, F: FnMut(&str) -> Result<(), serde_json::Error>> serde::de::Visitor<'de> for Each<'_, F> {
+impl<'de, F: FnMut(prune::Object<'de>) -> Result<(), serde_json::Error>> serde::de::Visitor<'de> for Each<'_, F> {
     type Value = bool;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -137,8 +139,8 @@ impl<'de, F: FnMut(&str) -> Result<(), serde_json::Error>> serde::de::Visitor<'d
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        while let Some(raw) = seq.next_element::<&'de serde_json::value::RawValue>()? {
-            (self.0)(raw.get()).map_err(serde::de::Error::custom)?;
+        while let Some(object) = seq.next_element::<prune::Object<'de>>()? {
+            (self.0)(object).map_err(serde::de::Error::custom)?;
         }
         Ok(true)
     }

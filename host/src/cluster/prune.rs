@@ -27,23 +27,24 @@ pub struct Pruned {
 
 type Raw<'a> = Option<&'a RawValue>;
 
-/// The top level of any object, every field this module may keep borrowed as raw JSON.
-#[derive(Deserialize)]
+/// The top level of any object, every field this module may keep borrowed as raw JSON (written
+/// back as an object of those fields when the text it came from was not kept).
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Item<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     kind: Raw<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     metadata: Raw<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     spec: Raw<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     status: Raw<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     address_type: Raw<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     ports: Raw<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     endpoints: Raw<'a>,
 }
 
@@ -200,7 +201,8 @@ fn text(raw: Raw<'_>) -> String {
 
 /// An object read once, its fields borrowed from the text, ready to be pruned.
 pub struct Object<'a> {
-    text: &'a str,
+    /// The whole object's text, when it was read from text of its own.
+    text: Option<&'a str>,
     item: Item<'a>,
 }
 
@@ -210,7 +212,26 @@ pub fn read(text: &str) -> Option<Object<'_>> {
     if !text.trim_start().starts_with('{') {
         return None;
     }
-    Some(Object { text, item: serde_json::from_str(text).ok()? })
+    Some(Object { text: Some(text), item: serde_json::from_str(text).ok()? })
+}
+
+/// An object read in place as an element of a larger document (a List's `items`): the document
+/// is scanned once, not once to find the element and again to read it. Only a JSON object is
+/// taken.
+impl<'de> Deserialize<'de> for Object<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Item<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Item<'de>, A::Error> {
+                Item::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        Ok(Object { text: None, item: d.deserialize_map(Fields)? })
+    }
 }
 
 impl<'a> Object<'a> {
@@ -235,8 +256,12 @@ impl<'a> Object<'a> {
                 serde_json::from_str::<serde_json::Value>(&pruned).map_or(pruned, |v| v.to_string())
             }
             Ok(pruned) => pruned,
-            // Not the shape Kubernetes writes: the module says why, from the whole object.
-            Err(_) => self.text.to_string(),
+            // Not the shape Kubernetes writes: the module says why, from the whole object (or
+            // every field it reads, when the object was read in place).
+            Err(_) => match self.text {
+                Some(text) => text.to_string(),
+                None => serde_json::to_string(&self.item).unwrap_or_default(),
+            },
         };
         Pruned { namespace, name, json, resource_version }
     }
@@ -250,6 +275,19 @@ pub fn prune(kind: Kind, json: &str) -> Option<Pruned> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_read_in_place_prunes_as_one_read_from_its_own_text() {
+        let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"a"},"spec":{"x":[1]},"status":{"podIP":"10.0.0.1","phase":"Running"}}"#;
+        // Not the shape Kubernetes writes: passed on for the module to say why.
+        let bad = r#"{"kind":"Service","metadata":{"name":"s","namespace":"a"},"spec":{"ports":"not a list"}}"#;
+        let list = format!("[{pod},{bad}]");
+        let objects: Vec<Object> = serde_json::from_str(&list).unwrap_or_else(|e| panic!("{e}"));
+        let [in_place_pod, in_place_bad] = <[Object; 2]>::try_from(objects).unwrap_or_else(|_| panic!("two"));
+        assert_eq!(in_place_pod.prune(Kind::Pod), prune(Kind::Pod, pod).unwrap_or_else(|| panic!("pod")));
+        assert_eq!(in_place_bad.prune(Kind::Service), prune(Kind::Service, bad).unwrap_or_else(|| panic!("bad")));
+        assert!(serde_json::from_str::<Vec<Object>>("[[1, 2]]").is_err(), "an array is no object");
+    }
 
     #[test]
     fn keeps_what_dns_reads() {
