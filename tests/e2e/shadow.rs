@@ -76,6 +76,40 @@ fn fixture() -> String {
     crate::sandbox::fixture().to_str().expect("path").to_string()
 }
 
+/// Asks `names` in turn from a UDP and a TCP client until `during` returns: how many were asked,
+/// and every query lost, failed or answered with another id.
+fn under_load(server: &Server, names: &[&'static str], during: impl FnOnce()) -> (usize, Vec<String>) {
+    let (stop, asked) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+    let mut clients = Vec::new();
+    for tcp in [false, true] {
+        let (stop, asked, server_addr, names) = (stop.clone(), asked.clone(), server.addr, names.to_vec());
+        clients.push(std::thread::spawn(move || {
+            let mut bad = Vec::new();
+            let mut id = 0u16;
+            while !stop.load(Ordering::Relaxed) {
+                id = id.wrapping_add(1);
+                let name = names[usize::from(id) % names.len()];
+                let q = harness::query(name, RecordType::A, id, None);
+                let answer = if tcp {
+                    harness::tcp(server_addr, &[q]).pop()
+                } else {
+                    harness::udp_raw(server_addr, &q, Duration::from_secs(2))
+                };
+                match answer.map(|a| harness::parse(&a)) {
+                    Some(m) if m.metadata.id == id && m.metadata.response_code.low() != 2 => {}
+                    other => bad.push(format!("{name} over {}: {other:?}", if tcp { "tcp" } else { "udp" })),
+                }
+                asked.fetch_add(1, Ordering::Relaxed);
+            }
+            bad
+        }));
+    }
+    during();
+    stop.store(true, Ordering::Relaxed);
+    let bad = clients.into_iter().flat_map(|c| c.join().expect("client")).collect();
+    (asked.load(Ordering::Relaxed), bad)
+}
+
 #[test]
 fn the_same_module_shadowed_under_udp_and_tcp_load_differs_nowhere_and_loses_nothing() {
     let dir = Scratch::new("shadow-same");
@@ -84,37 +118,11 @@ fn the_same_module_shadowed_under_udp_and_tcp_load_differs_nowhere_and_loses_not
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("shadowing the built-in module in 1 server block(s), 100% of queries"), "{text}");
 
-    let (stop, asked) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
     let names = [WEB, "db.shop.svc.cluster.local.", "nothing.shop.svc.cluster.local.", "shop.svc.cluster.local."];
-    let mut clients = Vec::new();
-    for tcp in [false, true] {
-        let (stop, asked, server_addr) = (stop.clone(), asked.clone(), server.addr);
-        clients.push(std::thread::spawn(move || {
-            let mut lost = 0;
-            let mut id = 0u16;
-            while !stop.load(Ordering::Relaxed) {
-                id = id.wrapping_add(1);
-                let q = harness::query(names[usize::from(id) % names.len()], RecordType::A, id, None);
-                let answer = if tcp {
-                    harness::tcp(server_addr, &[q]).pop()
-                } else {
-                    harness::udp_raw(server_addr, &q, Duration::from_secs(2))
-                };
-                match answer.map(|a| harness::parse(&a)) {
-                    Some(m) if m.metadata.id == id && m.metadata.response_code.low() != 2 => {}
-                    _ => lost += 1,
-                }
-                asked.fetch_add(1, Ordering::Relaxed);
-            }
-            lost
-        }));
-    }
-    std::thread::sleep(Duration::from_secs(3));
-    stop.store(true, Ordering::Relaxed);
-    let lost: usize = clients.into_iter().map(|c| c.join().expect("client")).sum();
-    let asked = asked.load(Ordering::Relaxed) as u64;
+    let (asked, bad) = under_load(&server, &names, || std::thread::sleep(Duration::from_secs(3)));
     assert!(asked > 200, "load flowed: {asked}");
-    assert_eq!(lost, 0, "no query lost or failed while shadowing");
+    assert_eq!(bad, Vec::<String>::new(), "no query lost or failed while shadowing");
+    let asked = asked as u64;
 
     let r = report_when(&addr, |r| r["queries"].as_u64().unwrap_or(0) + r["skipped"].as_u64().unwrap_or(0) >= asked);
     let (queries, skipped) = (r["queries"].as_u64().unwrap_or(0), r["skipped"].as_u64().unwrap_or(0));
@@ -212,6 +220,12 @@ fn a_candidate_that_traps_or_loops_is_dropped_and_costs_the_clients_nothing() {
         0.0,
         "the running module never trapped"
     );
+    // A body over the admin endpoint's bound is refused before it is read.
+    let mut conn = std::net::TcpStream::connect(&addr).expect("admin");
+    write!(conn, "POST /module/shadow HTTP/1.1\r\nContent-Length: {}\r\n\r\n", 1u64 << 30).expect("head");
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).expect("reply");
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
     // A candidate that is no module is refused; nothing changes.
     let (status, text) = admin(&addr, "POST", "/module/shadow", b"\0asm garbage");
     assert!(status == 409 && text.contains("compiling the module"), "{status} {text}");
@@ -247,6 +261,22 @@ fn automatic_promotion_happens_after_clean_queries_and_a_difference_cancels_it()
     assert_eq!(report(&addr)["state"], "promoted");
     let (_, text) = crate::peers::curl(&metrics);
     assert_eq!(crate::peers::metric(&text, "kubernetai_module_swaps_total", ""), 1.0, "a promotion is a swap");
+}
+
+#[test]
+fn a_promotion_under_udp_and_tcp_load_loses_no_query() {
+    let dir = Scratch::new("shadow-promote-load");
+    let (server, addr, _) = start(&dir, &[]);
+    assert_eq!(admin(&addr, "POST", "/module/shadow", fixture().as_bytes()).0, 200);
+    let (asked, bad) = under_load(&server, &[WEB, "db.shop.svc.cluster.local."], || {
+        std::thread::sleep(Duration::from_millis(700));
+        let (status, text) = admin(&addr, "POST", "/module/promote", b"");
+        assert_eq!(status, 200, "{text}");
+        std::thread::sleep(Duration::from_millis(700));
+    });
+    assert!(asked > 100, "load flowed: {asked}");
+    assert_eq!(bad, Vec::<String>::new(), "no query lost or failed across the promotion");
+    assert_eq!(harness::answers(&ask(&server, DIFFER)), ["differ.web.shop.svc.cluster.local. A 192.0.2.1"]);
 }
 
 #[test]
