@@ -22,6 +22,7 @@ pub mod request;
 pub mod resolve;
 pub mod search;
 pub mod selector;
+pub mod slab;
 pub mod snapshot;
 pub mod transfer;
 

@@ -9,6 +9,7 @@ use crate::object::{
     self, EndpointSlice, Key, KeyPair, Namespace, ObjectError, Pod, Service, ServiceImport, ServiceKind,
 };
 use crate::pods::{PodAt, Pods};
+use crate::slab::{Ids, Keyed, Slab, unindex};
 
 /// The kinds of object a stanza watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -80,22 +81,64 @@ impl<T> Table<T> {
     }
 }
 
+/// Objects of one kind in a slab, with a relist in progress beside them.
+#[derive(Debug)]
+struct Slabbed<T> {
+    live: Slab<T>,
+    relist: Option<Slab<T>>,
+}
+
+impl<T> Default for Slabbed<T> {
+    fn default() -> Self {
+        Slabbed { live: Slab::default(), relist: None }
+    }
+}
+
+impl<T: Keyed> Slabbed<T> {
+    fn target(&mut self) -> &mut Slab<T> {
+        self.relist.as_mut().unwrap_or(&mut self.live)
+    }
+
+    /// Returns whether a relist completed (the live slab replaced).
+    fn finish_relist(&mut self) -> bool {
+        match self.relist.take() {
+            Some(fresh) => {
+                self.live = fresh;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Keyed for Service {
+    fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
+impl Keyed for EndpointSlice {
+    fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
 /// The snapshot of one stanza's cluster.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     namespaces: Table<Namespace>,
-    services: Table<Service>,
-    slices: Table<EndpointSlice>,
+    services: Slabbed<Service>,
+    slices: Slabbed<EndpointSlice>,
     pods: Pods,
     imports: Table<ServiceImport>,
-    /// service key → keys of its endpoint slices (derived from `slices.live`).
-    slices_by_service: HashMap<Key, KeySet>,
-    /// ServiceImport key → keys of its multicluster endpoint slices (derived from `slices.live`).
-    slices_by_import: HashMap<Key, KeySet>,
-    /// cluster IP → keys of services holding it (derived from `services.live`), for PTR.
-    services_by_ip: HashMap<IpAddr, KeySet>,
-    /// endpoint address → keys of slices holding it (derived from `slices.live`), for PTR.
-    slices_by_ip: HashMap<IpAddr, KeySet>,
+    /// service key → slots of its endpoint slices (derived from `slices.live`).
+    slices_by_service: HashMap<Key, Ids>,
+    /// ServiceImport key → slots of its multicluster endpoint slices (derived from `slices.live`).
+    slices_by_import: HashMap<Key, Ids>,
+    /// cluster IP → slots of services holding it (derived from `services.live`), for PTR.
+    services_by_ip: HashMap<IpAddr, Ids>,
+    /// endpoint address → slots of slices holding it (derived from `slices.live`), for PTR.
+    slices_by_ip: HashMap<IpAddr, Ids>,
     synced: bool,
     /// Seconds since the epoch of the last change: the zone's SOA serial.
     modified: u64,
@@ -159,13 +202,12 @@ impl Snapshot {
                     svc.labels.clear();
                 }
                 let live = self.services.relist.is_none();
-                if let Some(old) = self.services.target().insert(svc.key.clone(), svc.clone())
-                    && live
-                {
-                    self.unindex_service(&old);
-                }
+                let (id, old) = self.services.target().insert(svc);
                 if live {
-                    self.index_service(&svc);
+                    if let Some(old) = old {
+                        unindex_service(&mut self.services_by_ip, &old, id);
+                    }
+                    index_service(&mut self.services_by_ip, &self.services.live, id);
                 }
             }
             Kind::EndpointSlice => {
@@ -174,13 +216,12 @@ impl Snapshot {
                     slice.labels.clear();
                 }
                 let live = self.slices.relist.is_none();
-                if let Some(old) = self.slices.target().insert(slice.key.clone(), slice.clone())
-                    && live
-                {
-                    self.unindex_slice(&old);
-                }
+                let (id, old) = self.slices.target().insert(slice);
                 if live {
-                    self.index_slice(&slice);
+                    if let Some(old) = old {
+                        self.unindex_slice(&old, id);
+                    }
+                    self.index_slice(id);
                 }
             }
             Kind::Pod => {
@@ -209,9 +250,9 @@ impl Snapshot {
             Kind::Service => {
                 let live = self.services.relist.is_none();
                 match self.services.target().remove(&key) {
-                    Some(old) => {
+                    Some((id, old)) => {
                         if live {
-                            self.unindex_service(&old);
+                            unindex_service(&mut self.services_by_ip, &old, id);
                         }
                         true
                     }
@@ -221,9 +262,9 @@ impl Snapshot {
             Kind::EndpointSlice => {
                 let live = self.slices.relist.is_none();
                 match self.slices.target().remove(&key) {
-                    Some(old) => {
+                    Some((id, old)) => {
                         if live {
-                            self.unindex_slice(&old);
+                            self.unindex_slice(&old, id);
                         }
                         true
                     }
@@ -238,8 +279,8 @@ impl Snapshot {
     fn start_relist(&mut self, kind: Kind) {
         match kind {
             Kind::Namespace => self.namespaces.relist = Some(HashMap::new()),
-            Kind::Service => self.services.relist = Some(HashMap::new()),
-            Kind::EndpointSlice => self.slices.relist = Some(HashMap::new()),
+            Kind::Service => self.services.relist = Some(Slab::default()),
+            Kind::EndpointSlice => self.slices.relist = Some(Slab::default()),
             Kind::Pod => self.pods.start_relist(),
             Kind::ServiceImport => self.imports.relist = Some(HashMap::new()),
         }
@@ -252,10 +293,10 @@ impl Snapshot {
                 let done = self.services.finish_relist();
                 if done {
                     self.services_by_ip.clear();
-                    // Taken out while indexed, not copied: the copy would stay in linear memory.
-                    let live = std::mem::take(&mut self.services.live);
-                    live.values().for_each(|s| self.index_service(s));
-                    self.services.live = live;
+                    let ids: Vec<u32> = self.services.live.iter().map(|(id, _)| id).collect();
+                    for id in ids {
+                        index_service(&mut self.services_by_ip, &self.services.live, id);
+                    }
                 }
                 done
             }
@@ -265,9 +306,10 @@ impl Snapshot {
                     self.slices_by_service.clear();
                     self.slices_by_import.clear();
                     self.slices_by_ip.clear();
-                    let live = std::mem::take(&mut self.slices.live);
-                    live.values().for_each(|s| self.index_slice(s));
-                    self.slices.live = live;
+                    let ids: Vec<u32> = self.slices.live.iter().map(|(id, _)| id).collect();
+                    for id in ids {
+                        self.index_slice(id);
+                    }
                 }
                 done
             }
@@ -276,36 +318,24 @@ impl Snapshot {
         }
     }
 
-    fn index_service(&mut self, s: &Service) {
-        if let ServiceKind::ClusterIp(ips) = &s.kind {
-            for ip in ips {
-                self.services_by_ip.entry(*ip).or_default().insert(s.key.clone());
-            }
-        }
-    }
-    fn unindex_service(&mut self, s: &Service) {
-        if let ServiceKind::ClusterIp(ips) = &s.kind {
-            for ip in ips {
-                remove_from(&mut self.services_by_ip, ip, &s.key);
-            }
-        }
-    }
-    fn index_slice(&mut self, s: &EndpointSlice) {
+    fn index_slice(&mut self, id: u32) {
+        let slices = &self.slices.live;
+        let Some(s) = slices.at(id) else { return };
         for ip in s.endpoints.iter().flat_map(|e| &e.addresses) {
-            self.slices_by_ip.entry(*ip).or_default().insert(s.key.clone());
+            self.slices_by_ip.entry(*ip).or_default().insert(id, slices);
         }
-        self.slices_by_service.entry(s.service.clone()).or_default().insert(s.key.clone());
+        self.slices_by_service.entry(s.service.clone()).or_default().insert(id, slices);
         if let Some(import) = &s.service_import {
-            self.slices_by_import.entry(import.clone()).or_default().insert(s.key.clone());
+            self.slices_by_import.entry(import.clone()).or_default().insert(id, slices);
         }
     }
-    fn unindex_slice(&mut self, s: &EndpointSlice) {
+    fn unindex_slice(&mut self, s: &EndpointSlice, id: u32) {
         for ip in s.endpoints.iter().flat_map(|e| &e.addresses) {
-            remove_from(&mut self.slices_by_ip, ip, &s.key);
+            unindex(&mut self.slices_by_ip, ip, id);
         }
-        remove_from(&mut self.slices_by_service, &s.service, &s.key);
+        unindex(&mut self.slices_by_service, &s.service, id);
         if let Some(import) = &s.service_import {
-            remove_from(&mut self.slices_by_import, import, &s.key);
+            unindex(&mut self.slices_by_import, import, id);
         }
     }
 
@@ -314,12 +344,12 @@ impl Snapshot {
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
-        self.services.get(namespace, name)
+        self.services.live.find(namespace, name)
     }
 
     /// Every endpoint slice of the service `key`, in name order.
     pub fn slices_of(&self, key: &Key) -> impl Iterator<Item = &EndpointSlice> {
-        self.slices_by_service.get(key).into_iter().flatten().filter_map(|k| self.slices.live.get(k))
+        self.slices_by_service.get(key).into_iter().flat_map(|ids| ids.resolve(&self.slices.live))
     }
 
     pub fn service_import(&self, namespace: &str, name: &str) -> Option<&ServiceImport> {
@@ -328,7 +358,7 @@ impl Snapshot {
 
     /// Every multicluster endpoint slice of the ServiceImport `key`, in name order.
     pub fn slices_of_import(&self, key: &Key) -> impl Iterator<Item = &EndpointSlice> {
-        self.slices_by_import.get(key).into_iter().flatten().filter_map(|k| self.slices.live.get(k))
+        self.slices_by_import.get(key).into_iter().flat_map(|ids| ids.resolve(&self.slices.live))
     }
 
     /// Every pod whose address (`status.podIP`) is `ip`.
@@ -338,17 +368,17 @@ impl Snapshot {
 
     /// Every service holding `ip` as a cluster IP, in key order.
     pub fn services_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = &Service> {
-        self.services_by_ip.get(ip).into_iter().flatten().filter_map(|k| self.services.live.get(k))
+        self.services_by_ip.get(ip).into_iter().flat_map(|ids| ids.resolve(&self.services.live))
     }
 
     /// Every endpoint slice with an endpoint at `ip`, in key order.
     pub fn slices_with_ip(&self, ip: &IpAddr) -> impl Iterator<Item = &EndpointSlice> {
-        self.slices_by_ip.get(ip).into_iter().flatten().filter_map(|k| self.slices.live.get(k))
+        self.slices_by_ip.get(ip).into_iter().flat_map(|ids| ids.resolve(&self.slices.live))
     }
 
     /// Every service, in key order.
     pub fn services(&self) -> impl Iterator<Item = &Service> {
-        self.services.sorted()
+        self.services.live.sorted()
     }
 
     /// Every ServiceImport, in key order.
@@ -365,44 +395,19 @@ impl Snapshot {
     }
 }
 
-/// Removes `value` from the set at `key`, and the set when it empties.
-/// The keys an index entry points at, in key order. Nearly every entry holds one or two keys: a
-/// sorted vector costs a few dozen bytes where a BTreeSet allocates a whole node.
-#[derive(Debug, Default)]
-pub struct KeySet(Vec<Key>);
-
-impl KeySet {
-    fn insert(&mut self, key: Key) {
-        if let Err(at) = self.0.binary_search(&key) {
-            self.0.insert(at, key);
+/// Indexes a service's cluster IPs (the service at `id` of `services`).
+fn index_service(by_ip: &mut HashMap<IpAddr, Ids>, services: &Slab<Service>, id: u32) {
+    if let Some(Service { kind: ServiceKind::ClusterIp(ips), .. }) = services.at(id) {
+        for ip in ips {
+            by_ip.entry(*ip).or_default().insert(id, services);
         }
-    }
-
-    fn remove(&mut self, key: &Key) {
-        if let Ok(at) = self.0.binary_search(key) {
-            self.0.remove(at);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
-impl<'a> IntoIterator for &'a KeySet {
-    type Item = &'a Key;
-    type IntoIter = std::slice::Iter<'a, Key>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
-}
-
-fn remove_from<K: std::hash::Hash + Eq>(index: &mut HashMap<K, KeySet>, key: &K, value: &Key) {
-    if let Some(set) = index.get_mut(key) {
-        set.remove(value);
-        if set.is_empty() {
-            index.remove(key);
+fn unindex_service(by_ip: &mut HashMap<IpAddr, Ids>, s: &Service, id: u32) {
+    if let ServiceKind::ClusterIp(ips) = &s.kind {
+        for ip in ips {
+            unindex(by_ip, ip, id);
         }
     }
 }
