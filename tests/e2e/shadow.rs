@@ -279,6 +279,36 @@ fn a_promotion_under_udp_and_tcp_load_loses_no_query() {
     assert_eq!(harness::answers(&ask(&server, DIFFER)), ["differ.web.shop.svc.cluster.local. A 192.0.2.1"]);
 }
 
+/// The candidate is fed every event after it started, as the running module is: after the
+/// cluster changes, both answer the new address and nothing differs.
+#[test]
+fn a_shadow_is_fed_every_later_event() {
+    let dir = Scratch::new("shadow-events");
+    let cluster = |ip: &str| {
+        format!(
+            r#"{{"kind":"List","items":[{{"kind":"Namespace","metadata":{{"name":"shop"}}}},{{"kind":"Service","metadata":{{"name":"web","namespace":"shop"}},"spec":{{"clusterIP":"{ip}"}}}}]}}"#
+        )
+    };
+    let manifest = dir.write("cluster.json", &cluster("10.0.0.1"));
+    let corefile = dir.write(
+        "Corefile",
+        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n", manifest.display()),
+    );
+    let server = Server::start_with(&corefile, &["-module.shadow-rate", "100%"]);
+    let addr =
+        server.wait_for("admin endpoint on http://").rsplit("http://").next().expect("address").trim().to_string();
+    assert_eq!(admin(&addr, "POST", "/module/shadow", b"").0, 200);
+    assert_eq!(harness::answers(&ask(&server, WEB)), ["web.shop.svc.cluster.local. A 10.0.0.1"]);
+    std::fs::write(&manifest, cluster("10.0.0.2")).expect("change the cluster");
+    // No query in flight while the change lands (the manifest is polled every second).
+    std::thread::sleep(Duration::from_secs(3));
+    for _ in 0..10 {
+        assert_eq!(harness::answers(&ask(&server, WEB)), ["web.shop.svc.cluster.local. A 10.0.0.2"]);
+    }
+    let r = report_when(&addr, |r| r["queries"].as_u64() >= Some(11));
+    assert_eq!((&r["queries"], &r["differing_queries"]), (&11.into(), &0.into()), "{r}");
+}
+
 #[test]
 fn module_diff_compares_two_modules_on_a_query_file() {
     let dir = Scratch::new("shadow-diff");
