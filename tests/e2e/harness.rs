@@ -23,6 +23,14 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Replaces `path` whole (a temporary file renamed over it), as an operator's tooling does: a
+/// server polling the file never reads half of it.
+pub fn put(path: &Path, bytes: &[u8]) {
+    let staged = path.with_extension("staged");
+    std::fs::write(&staged, bytes).expect("write the staged file");
+    std::fs::rename(&staged, path).expect("rename it into place");
+}
+
 /// A scratch directory for one test, removed when dropped.
 pub struct Scratch(pub PathBuf);
 

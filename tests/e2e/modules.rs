@@ -32,15 +32,15 @@ fn modules_are_swapped_and_bad_ones_refused_while_serving() {
     server.wait_for("module swapped in 1 server block(s)");
     assert_eq!(web(&server), want, "the new instance was fed the snapshot");
 
-    std::fs::write(&module, b"\0asm garbage").expect("garbage");
+    harness::put(&module, b"\0asm garbage");
     assert!(server.wait_for("module refused").contains("compiling the module"));
     assert_eq!(web(&server), want);
 
-    std::fs::write(&module, r#"(component (import "wasi:filesystem/preopens@0.2.0" (instance)))"#).expect("wat");
+    harness::put(&module, br#"(component (import "wasi:filesystem/preopens@0.2.0" (instance)))"#);
     assert!(server.wait_for("module refused").contains("imports wasi:filesystem/preopens@0.2.0"));
     assert_eq!(web(&server), want);
 
-    std::fs::write(&module, &good).expect("restore");
+    harness::put(&module, &good);
     server.wait_for("module swapped");
     assert_eq!(web(&server), want);
 

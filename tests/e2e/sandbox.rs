@@ -120,8 +120,10 @@ fn a_module_of_another_contract_version_is_refused() {
     let module = dir.write("module.wasm", "");
     std::fs::copy(fixture(), &module).expect("copy");
     let server = Server::start_with(&corefile(&dir), &["-module", module.to_str().expect("path")]);
-    std::fs::copy(&other, &module).expect("copy");
-    assert!(server.wait_for("module refused").contains("speaks contract 9.9.0"));
+    // Put in place whole: the file poll must not read a half copy.
+    harness::put(&module, &std::fs::read(&other).expect("the other fixture"));
+    let refused = server.wait_for("module refused");
+    assert!(refused.contains("speaks contract 9.9.0"), "{refused}");
     let answer = harness::parse(&harness::udp(
         server.addr,
         &harness::query("web.shop.svc.cluster.local.", RecordType::A, 4, None),
