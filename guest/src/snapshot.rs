@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::object::{
-    self, EndpointSlice, Key, KeyPair, Namespace, ObjectError, Pod, Service, ServiceImport, ServiceKind,
-};
+use crate::object::{self, EndpointSlice, Key, Namespace, ObjectError, Pod, Service, ServiceImport, ServiceKind};
 use crate::pods::{PodAt, Pods};
 use crate::slab::{Ids, Keyed, Slab, unindex};
 
@@ -39,62 +37,20 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// Objects of one kind by key, with a relist in progress beside them.
+/// Objects of one kind, with a relist in progress beside them (swapped in whole when done).
 #[derive(Debug)]
-struct Table<T> {
-    live: HashMap<Key, T>,
-    relist: Option<HashMap<Key, T>>,
-}
-
-impl<T> Default for Table<T> {
-    fn default() -> Self {
-        Table { live: HashMap::new(), relist: None }
-    }
-}
-
-impl<T> Table<T> {
-    /// The live object at `namespace`/`name`, found without building a key.
-    fn get(&self, namespace: &str, name: &str) -> Option<&T> {
-        self.live.get(&(namespace, name) as &dyn KeyPair)
-    }
-
-    /// Every live object, in key order (for the rare walks over a whole kind).
-    fn sorted(&self) -> std::vec::IntoIter<&T> {
-        let mut all: Vec<(&Key, &T)> = self.live.iter().collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let values: Vec<&T> = all.into_iter().map(|(_, v)| v).collect();
-        values.into_iter()
-    }
-
-    fn target(&mut self) -> &mut HashMap<Key, T> {
-        self.relist.as_mut().unwrap_or(&mut self.live)
-    }
-    /// Returns the replaced table when a relist completes.
-    fn finish_relist(&mut self) -> bool {
-        match self.relist.take() {
-            Some(fresh) => {
-                self.live = fresh;
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-/// Objects of one kind in a slab, with a relist in progress beside them.
-#[derive(Debug)]
-struct Slabbed<T> {
+struct Kept<T> {
     live: Slab<T>,
     relist: Option<Slab<T>>,
 }
 
-impl<T> Default for Slabbed<T> {
+impl<T> Default for Kept<T> {
     fn default() -> Self {
-        Slabbed { live: Slab::default(), relist: None }
+        Kept { live: Slab::default(), relist: None }
     }
 }
 
-impl<T: Keyed> Slabbed<T> {
+impl<T: Keyed> Kept<T> {
     fn target(&mut self) -> &mut Slab<T> {
         self.relist.as_mut().unwrap_or(&mut self.live)
     }
@@ -108,6 +64,18 @@ impl<T: Keyed> Slabbed<T> {
             }
             None => false,
         }
+    }
+}
+
+impl Keyed for Namespace {
+    fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
+impl Keyed for ServiceImport {
+    fn key(&self) -> &Key {
+        &self.key
     }
 }
 
@@ -126,11 +94,11 @@ impl Keyed for EndpointSlice {
 /// The snapshot of one stanza's cluster.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    namespaces: Table<Namespace>,
-    services: Slabbed<Service>,
-    slices: Slabbed<EndpointSlice>,
+    namespaces: Kept<Namespace>,
+    services: Kept<Service>,
+    slices: Kept<EndpointSlice>,
     pods: Pods,
-    imports: Table<ServiceImport>,
+    imports: Kept<ServiceImport>,
     /// service key → slots of its endpoint slices (derived from `slices.live`).
     slices_by_service: HashMap<Key, Ids>,
     /// ServiceImport key → slots of its multicluster endpoint slices (derived from `slices.live`).
@@ -194,7 +162,7 @@ impl Snapshot {
                 if !self.keep_namespace_labels {
                     ns.labels.clear();
                 }
-                self.namespaces.target().insert(ns.key.clone(), ns);
+                self.namespaces.target().insert(ns);
             }
             Kind::Service => {
                 let mut svc = Service::decode(json)?;
@@ -235,7 +203,7 @@ impl Snapshot {
             }
             Kind::ServiceImport => {
                 let import = ServiceImport::decode(json)?;
-                self.imports.target().insert(import.key.clone(), import);
+                self.imports.target().insert(import);
             }
         }
         Ok(())
@@ -278,11 +246,11 @@ impl Snapshot {
 
     fn start_relist(&mut self, kind: Kind) {
         match kind {
-            Kind::Namespace => self.namespaces.relist = Some(HashMap::new()),
+            Kind::Namespace => self.namespaces.relist = Some(Slab::default()),
             Kind::Service => self.services.relist = Some(Slab::default()),
             Kind::EndpointSlice => self.slices.relist = Some(Slab::default()),
             Kind::Pod => self.pods.start_relist(),
-            Kind::ServiceImport => self.imports.relist = Some(HashMap::new()),
+            Kind::ServiceImport => self.imports.relist = Some(Slab::default()),
         }
     }
 
@@ -340,7 +308,7 @@ impl Snapshot {
     }
 
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
-        self.namespaces.get("", name)
+        self.namespaces.live.find("", name)
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
@@ -353,7 +321,7 @@ impl Snapshot {
     }
 
     pub fn service_import(&self, namespace: &str, name: &str) -> Option<&ServiceImport> {
-        self.imports.get(namespace, name)
+        self.imports.live.find(namespace, name)
     }
 
     /// Every multicluster endpoint slice of the ServiceImport `key`, in name order.
@@ -383,7 +351,7 @@ impl Snapshot {
 
     /// Every ServiceImport, in key order.
     pub fn service_imports(&self) -> impl Iterator<Item = &ServiceImport> {
-        self.imports.sorted()
+        self.imports.live.sorted()
     }
 
     pub fn synced(&self) -> bool {

@@ -23,6 +23,13 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A manifest of one namespace, `shop`, and one service, `web`, at `ip`: a cluster a test changes.
+pub fn web_cluster(ip: &str) -> String {
+    format!(
+        r#"{{"kind":"List","items":[{{"kind":"Namespace","metadata":{{"name":"shop"}}}},{{"kind":"Service","metadata":{{"name":"web","namespace":"shop"}},"spec":{{"clusterIP":"{ip}"}}}}]}}"#
+    )
+}
+
 /// Replaces `path` whole (a temporary file renamed over it), as an operator's tooling does: a
 /// server polling the file never reads half of it.
 pub fn put(path: &Path, bytes: &[u8]) {

@@ -103,11 +103,7 @@ fn swaps_under_load_lose_no_query() {
     let built = harness::root().join("target/guest/wasm32-wasip2/release/kubernetai_guest.wasm");
     let module = dir.write("module.wasm", "");
     std::fs::copy(&built, &module).expect("module");
-    let cluster = |ip: &str| {
-        format!(
-            r#"{{"kind":"List","items":[{{"kind":"Namespace","metadata":{{"name":"shop"}}}},{{"kind":"Service","metadata":{{"name":"web","namespace":"shop"}},"spec":{{"clusterIP":"{ip}"}}}}]}}"#
-        )
-    };
+    let cluster = harness::web_cluster;
     let manifest = dir.write("cluster.json", &cluster("10.0.0.1"));
     let corefile = dir.write(
         "Corefile",

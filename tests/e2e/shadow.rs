@@ -284,11 +284,7 @@ fn a_promotion_under_udp_and_tcp_load_loses_no_query() {
 #[test]
 fn a_shadow_is_fed_every_later_event() {
     let dir = Scratch::new("shadow-events");
-    let cluster = |ip: &str| {
-        format!(
-            r#"{{"kind":"List","items":[{{"kind":"Namespace","metadata":{{"name":"shop"}}}},{{"kind":"Service","metadata":{{"name":"web","namespace":"shop"}},"spec":{{"clusterIP":"{ip}"}}}}]}}"#
-        )
-    };
+    let cluster = harness::web_cluster;
     let manifest = dir.write("cluster.json", &cluster("10.0.0.1"));
     let corefile = dir.write(
         "Corefile",
