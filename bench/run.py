@@ -240,10 +240,7 @@ def qps_runs(args, data, log):
         proc = start(port)
         try:
             wait_answering(port, proc, name)
-            dnsperf(port, queries, 2)  # warm-up
-            before = cpu_seconds(proc.pid)
-            peak = dnsperf(port, queries, args.seconds)
-            peak["us_per_query"] = (cpu_seconds(proc.pid) - before) * 1e6 / max(1, peak["completed"])
+            peak = peak_run(proc, port, queries, args.seconds)
             steady = dnsperf(port, queries, args.seconds, rate=0.8 * peak["qps"], verbose=True)
             rss, _ = rss_mb(proc.pid)
             results[name] = {"peak": peak, "steady": steady, "rss": rss}
@@ -270,6 +267,15 @@ def admin_request(port, method, path, body=b""):
     sys.exit(f"the admin endpoint on port {port} does not answer")
 
 
+def peak_run(proc, port, queries, seconds):
+    """dnsperf at full speed after a warm-up, with the server's CPU µs per answered query."""
+    dnsperf(port, queries, 2)
+    before = cpu_seconds(proc.pid)
+    peak = dnsperf(port, queries, seconds)
+    peak["us_per_query"] = (cpu_seconds(proc.pid) - before) * 1e6 / max(1, peak["completed"])
+    return peak
+
+
 def shadow_runs(args, data, log):
     """What shadowing costs the serving path: the built-in module shadowed by itself at 10 % and
     at 100 % of queries, against no shadow, each at its peak with the server pinned to one core
@@ -286,10 +292,7 @@ def shadow_runs(args, data, log):
                 status, text = admin_request(admin, "POST", "/module/shadow")
                 if status != 200:
                     sys.exit(f"{label}: POST /module/shadow: {status} {text}")
-            dnsperf(port, queries, 2)  # warm-up
-            before = cpu_seconds(proc.pid)
-            peak = dnsperf(port, queries, args.seconds)
-            peak["us_per_query"] = (cpu_seconds(proc.pid) - before) * 1e6 / max(1, peak["completed"])
+            peak = peak_run(proc, port, queries, args.seconds)
             report = json.loads(admin_request(admin, "GET", "/module/shadow")[1]) if rate else {}
             results[label] = {"peak": peak, "report": report}
             shadowed = (f"; {report.get('queries', 0)} shadowed, {report.get('skipped', 0)} skipped, "

@@ -396,12 +396,12 @@ impl Side {
         if !session.active() || !session.sample() {
             return;
         }
-        let mut job = Some(Job { side: self.clone(), query: query.clone(), running: running.clone() });
         loop {
             let mut jobs = session.jobs.lock().unwrap_or_else(|p| p.into_inner());
             if jobs.len() < QUEUE {
+                // Copied only once there is room: a skipped query costs no copy.
                 session.pending.fetch_add(1, Ordering::AcqRel);
-                jobs.extend(job.take());
+                jobs.push(Job { side: self.clone(), query: query.clone(), running: running.clone() });
                 return;
             }
             if !session.blocking {

@@ -120,7 +120,7 @@ async fn request(conn: TcpStream, max_body: usize, handler: Handler) -> std::io:
             crate::observe::metrics::screened("http_too_large");
             Response::text(431, "request header fields too large\n")
         }
-        Ok(Ok(Head::Read(_, length))) if length > max_body && length > 0 => {
+        Ok(Ok(Head::Read(_, length))) if length > max_body => {
             crate::observe::metrics::screened("http_too_large");
             Response::text(413, format!("request body too large (at most {max_body} bytes here)\n"))
         }
