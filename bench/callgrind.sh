@@ -4,11 +4,16 @@
 # sees every instruction; a wasm module's JIT code would be counted too but run slowly) and
 # `prometheus` on, answering the same name N and 6N times; the difference over 5N queries
 # leaves out the start. Usage: bash bench/callgrind.sh [BINARY] [N]
+# MODULE=builtin counts the wasm module instead (its compiled code included, and the host's
+# heap calls around it: the contract's `host.answer` path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/peers.sh valgrind:valgrind dnsperf:dnsperf
 BIN=${1:-target/release/kubernetai}
 N=${2:-2000}
+MODULE=${MODULE:-native}
+MODULE_ARGS=(-module "$MODULE")
+[ "$MODULE" != builtin ] || MODULE_ARGS=()
 [ -x "$BIN" ] || cargo build --release --locked -p kubernetai --bin kubernetai
 WORK=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
@@ -27,7 +32,7 @@ count() {
 }
 EOC
     valgrind --tool=callgrind --callgrind-out-file="$WORK/out" "$BIN" -conf "$WORK/Corefile" -admin none \
-        -module native > "$WORK/log" 2>&1 &
+        "${MODULE_ARGS[@]}" > "$WORK/log" 2>&1 &
     local pid=$!
     for _ in $(seq 120); do
         dig +short +tries=1 +time=1 @127.0.0.1 -p "$port" kubernetes.default.svc.cluster.local > /dev/null 2>&1 && break
@@ -62,5 +67,5 @@ EOP
 
 read -r small small_heap <<< "$(count "$N")"
 read -r large large_heap <<< "$(count $((6 * N)))"
-echo "user-space instructions per answered query: $(((large - small) / (5 * N))) ($BIN, native module, prometheus on)"
-echo "heap allocations per answered query: $(python3 -c "print(round(($large_heap - $small_heap) / (5 * $N), 2))")"
+echo "user-space instructions per answered query: $(((large - small) / (5 * N))) ($BIN, $MODULE module, prometheus on)"
+echo "heap allocations per answered query: $(python3 -c "print(f'{max(0.0, ($large_heap - $small_heap) / (5 * $N)):.2f}')")"

@@ -38,8 +38,9 @@ impl Answers {
         Some(key)
     }
 
-    /// The outcome remembered for `packet` at `max_size`, with `packet`'s id.
-    pub fn get(&self, packet: &[u8], max_size: u16) -> Option<Outcome> {
+    /// The outcome remembered for `packet` at `max_size`: an answer appended to `out` with
+    /// `packet`'s id (`Some(None)`), or another outcome; None when nothing is remembered.
+    pub fn get_into(&self, packet: &[u8], max_size: u16, out: &mut Vec<u8>) -> Option<Option<Outcome>> {
         let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let Kept { young, old, key } = &mut *kept;
         let key = Self::key_of(key, packet, max_size)?;
@@ -47,15 +48,15 @@ impl Answers {
             let (k, v) = old.remove_entry(key)?;
             young.insert(k, v);
         }
-        let found = young.get(key)?;
-        Some(match found {
+        match young.get(key)? {
             Outcome::Answer(bytes) => {
-                let mut bytes = bytes.clone();
-                bytes.get_mut(..2)?.copy_from_slice(packet.get(..2)?);
-                Outcome::Answer(bytes)
+                let (id, rest) = (packet.get(..2)?, bytes.get(2..)?);
+                out.extend_from_slice(id);
+                out.extend_from_slice(rest);
+                Some(None)
             }
-            other => other.clone(),
-        })
+            other => Some(Some(other.clone())),
+        }
     }
 
     /// Remembers `outcome` for `packet` at `max_size`, if it is one that may be reused.

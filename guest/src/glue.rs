@@ -12,6 +12,8 @@ use kubernetai::dns::types as wit;
 
 thread_local! {
     static PLUGIN: RefCell<Option<handler::Plugin>> = const { RefCell::new(None) };
+    /// Where an answer is written before it is handed to the host; its capacity stays.
+    static ANSWER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 struct Component;
@@ -54,7 +56,17 @@ impl Guest for Component {
         };
         PLUGIN.with(|p| match p.borrow().as_ref() {
             None => wit::Outcome::Next,
-            Some(plugin) => outcome(plugin.handle(&q)),
+            // An answer is handed over through the host's import, not returned (contract 0.3).
+            Some(plugin) => ANSWER.with_borrow_mut(|answer| {
+                answer.clear();
+                match plugin.handle_into(&q, answer) {
+                    None => {
+                        kubernetai::dns::host::answer(answer);
+                        wit::Outcome::Answer(Vec::new())
+                    }
+                    Some(other) => outcome(other),
+                }
+            }),
         })
     }
 

@@ -90,12 +90,25 @@ impl Plugin {
 
     /// Answers one query: as last time if nothing changed since, else resolved afresh.
     pub fn handle(&self, q: &Query) -> Outcome {
-        if let Some(known) = self.answers.get(q.packet, q.max_size) {
+        let mut bytes = Vec::new();
+        self.handle_into(q, &mut bytes).unwrap_or(Outcome::Answer(bytes))
+    }
+
+    /// As `handle`, an answer appended to `out` (None) instead of returned: a remembered answer
+    /// is copied straight from the cache into the caller's buffer.
+    pub fn handle_into(&self, q: &Query, out: &mut Vec<u8>) -> Option<Outcome> {
+        if let Some(known) = self.answers.get_into(q.packet, q.max_size, out) {
             return known;
         }
         let outcome = self.resolve(q);
         self.answers.put(q.packet, q.max_size, &outcome);
-        outcome
+        match outcome {
+            Outcome::Answer(bytes) => {
+                out.extend_from_slice(&bytes);
+                None
+            }
+            other => Some(other),
+        }
     }
 
     fn resolve(&self, q: &Query) -> Outcome {

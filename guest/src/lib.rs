@@ -34,4 +34,4 @@ pub use handler::{Outcome, Plugin, Query, Transport};
 pub use snapshot::{Event, Kind, Rejected};
 
 /// The version of the WIT contract (`wit/kubernetai.wit`) this library implements.
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";

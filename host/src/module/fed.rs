@@ -155,11 +155,22 @@ impl FedModule {
     /// Answers a query; a trap or a missed deadline is the caller's SERVFAIL, and the instance is
     /// rebuilt from the recorded objects before the next call.
     pub fn handle(&self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
-        let outcome = self.with_instance(|instance| instance.handle(query));
+        let mut bytes = Vec::new();
+        Ok(self.handle_into(query, &mut bytes)?.unwrap_or(wit::Outcome::Answer(bytes)))
+    }
+
+    /// As `handle`, an answer appended to `out` (None) instead of returned: the plain UDP path
+    /// writes it straight into the buffer it sends from.
+    pub fn handle_into(&self, query: &wit::Query, out: &mut Vec<u8>) -> Result<Option<wit::Outcome>, ModuleError> {
+        let from = out.len();
+        let outcome = self.with_instance(|instance| {
+            out.truncate(from);
+            instance.handle_into(query, out)
+        });
         if self.shadowing.load(std::sync::atomic::Ordering::Relaxed)
             && let (Ok(running), Some(side)) = (&outcome, self.shadow.load().as_ref())
         {
-            side.offer(query, running);
+            side.offer(query, || running.clone().unwrap_or_else(|| wit::Outcome::Answer(out[from..].to_vec())));
         }
         outcome
     }

@@ -4,8 +4,8 @@
 //! instance and the objects fed to it, [`swap`] replaces the module while it serves, [`admin`]
 //! is the endpoint that asks for it.
 //!
-//! A module may import only the WASI interfaces Rust's standard library links for wasip2
-//! (`wasi:cli` stdio/environment/exit, `wasi:io`, `wasi:random`); anything else — files,
+//! A module may import only the contract's `host.answer` and the WASI interfaces Rust's standard
+//! library links for wasip2 (`wasi:cli` stdio/environment/exit, `wasi:io`, `wasi:random`); anything else — files,
 //! sockets, clocks — is refused at load time. The WASI context handed to it is empty: no
 //! environment, arguments or preopened directories, and its stderr goes to memory so a panic
 //! message can be logged. Every call runs under an epoch deadline, and memory under a limit.
@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::component::{Linker, ResourceTable, WasmList};
+use wasmtime::{Config, Engine, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -38,6 +38,7 @@ pub static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kuberneta
 /// (`kubernetai:dns/types` carries only types: components list such interfaces as imports.)
 const ALLOWED_IMPORTS: &[&str] = &[
     "kubernetai:dns/types@",
+    "kubernetai:dns/host@",
     "wasi:cli/environment@",
     "wasi:cli/exit@",
     "wasi:cli/stdin@",
@@ -92,12 +93,30 @@ impl ModuleError {
     }
 }
 
-/// What a store holds: the empty WASI context, and the limits.
+/// What a store holds: the empty WASI context, the limits, and the response `host.answer` gave.
 pub struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
     stderr: MemoryOutputPipe,
+    /// Its capacity stays from call to call, so a hot answer costs no allocation.
+    answer: Vec<u8>,
+}
+
+/// The contract's `host.answer`: the response is copied out of the module's memory while the
+/// call that gives it runs (a returned list would be lifted into a new `Vec`, then freed).
+fn link_host_answer(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    let interface = format!("kubernetai:dns/host@{}", kubernetai_guest::CONTRACT_VERSION);
+    linker.instance(&interface)?.func_wrap(
+        "answer",
+        |mut store: StoreContextMut<'_, State>, (response,): (WasmList<u8>,)| {
+            let mut kept = std::mem::take(&mut store.data_mut().answer);
+            kept.clear();
+            kept.extend_from_slice(response.as_le_slice(&store));
+            store.data_mut().answer = kept;
+            Ok(())
+        },
+    )
 }
 
 impl WasiView for State {
@@ -186,6 +205,7 @@ impl Module {
         }
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(ModuleError::Instantiate)?;
+        link_host_answer(&mut linker).map_err(ModuleError::Instantiate)?;
         let pre = linker.instantiate_pre(&component).map_err(ModuleError::Instantiate)?;
         let pre = KubernetaiPre::new(pre).map_err(ModuleError::Instantiate)?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -229,6 +249,7 @@ impl Wasm {
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new().memory_size(self.memory_limit).trap_on_grow_failure(true).build(),
             stderr,
+            answer: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -308,11 +329,37 @@ impl Instance {
         self.call("apply", APPLY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_apply(s, stanza, now, events))
     }
 
+    /// The outcome of `query`, an answer's bytes in a `Vec` of their own.
     pub fn handle(&mut self, query: &wit::Query) -> Result<wit::Outcome, ModuleError> {
+        let mut bytes = Vec::new();
+        Ok(self.handle_into(query, &mut bytes)?.unwrap_or(wit::Outcome::Answer(bytes)))
+    }
+
+    /// The outcome of `query`, an answer appended to `out` (None) instead of returned: the
+    /// module's bytes go from its memory (or the native library's cache) into `out` with no
+    /// allocation once `out` has room.
+    pub fn handle_into(&mut self, query: &wit::Query, out: &mut Vec<u8>) -> Result<Option<wit::Outcome>, ModuleError> {
         if let Instance::Native(slot) = self {
-            return Ok(Self::native(slot, "handle")?.handle(query));
+            return Ok(Self::native(slot, "handle")?.handle_into(query, out));
         }
-        self.call("handle", QUERY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_handle(s, query))
+        if let Instance::Wasm { store, .. } = self {
+            store.data_mut().answer.clear();
+        }
+        let outcome =
+            self.call("handle", QUERY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_handle(s, query))?;
+        match outcome {
+            wit::Outcome::Answer(bytes) if bytes.is_empty() => {
+                if let Instance::Wasm { store, .. } = self {
+                    out.extend_from_slice(&store.data().answer);
+                }
+                Ok(None)
+            }
+            wit::Outcome::Answer(bytes) => {
+                out.extend_from_slice(&bytes);
+                Ok(None)
+            }
+            other => Ok(Some(other)),
+        }
     }
 
     pub fn transfer(&mut self, query: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ModuleError> {
@@ -355,6 +402,40 @@ mod tests {
     fn the_embedded_module_loads_with_only_allowed_imports() {
         let module = Module::load(EMBEDDED).expect("the embedded module loads");
         module.instantiate().expect("and instantiates");
+    }
+
+    #[test]
+    fn the_embedded_module_hands_its_answer_over_through_the_host_import() {
+        use hickory_proto::op::{Message, MessageType, OpCode, Query};
+        use hickory_proto::rr::{Name, RecordType};
+        let blocks = crate::corefile::parse("cluster.local {\n kubernetai\n}\n", std::path::Path::new("(test)"))
+            .expect("corefile");
+        let servers = crate::serve::config::servers(&blocks, 53).expect("config");
+        let stanzas: Vec<wit::Stanza> = servers[0].stanzas.iter().map(|s| s.guest.clone()).collect();
+        let mut instance = Module::load(EMBEDDED).and_then(|m| m.instantiate()).expect("an instance");
+        instance.configure(&wit::Server { local_ips: vec![] }, &stanzas).expect("configured");
+        let mut m = Message::new(0x4b1d, MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(Name::from_ascii("dns-version.cluster.local.").expect("name"), RecordType::TXT));
+        let packet = m.to_vec().expect("packet");
+        let query = wit::Query {
+            packet,
+            client: "10.0.0.1".into(),
+            client_port: 1,
+            transport: wit::Transport::Udp,
+            max_size: 512,
+        };
+
+        let mut out = vec![0xaa];
+        assert!(instance.handle_into(&query, &mut out).expect("answered").is_none(), "an answer");
+        assert_eq!(out[0], 0xaa, "appended after what the buffer held");
+        let answer = Message::from_vec(&out[1..]).expect("a DNS message");
+        assert_eq!((answer.metadata.id, answer.answers.len()), (0x4b1d, 1));
+        let Instance::Wasm { store, .. } = &instance else { panic!("a wasm instance") };
+        assert_eq!(store.data().answer, out[1..], "given through host.answer, not returned");
+        match instance.handle(&query).expect("answered") {
+            wit::Outcome::Answer(bytes) => assert_eq!(bytes, out[1..], "handle returns the same bytes"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

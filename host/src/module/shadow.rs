@@ -391,7 +391,8 @@ impl Side {
 
     /// Hands a query the running module answered to the candidate, when it is in the sample.
     /// Never waits (except offline): a candidate that is behind loses the query, counted.
-    pub fn offer(self: &Arc<Self>, query: &wit::Query, running: &wit::Outcome) {
+    /// `running` makes the running module's outcome, only for a query that is kept.
+    pub fn offer(self: &Arc<Self>, query: &wit::Query, running: impl FnOnce() -> wit::Outcome) {
         let session = &self.session;
         if !session.active() || !session.sample() {
             return;
@@ -401,7 +402,7 @@ impl Side {
             if jobs.len() < QUEUE {
                 // Copied only once there is room: a skipped query costs no copy.
                 session.pending.fetch_add(1, Ordering::AcqRel);
-                jobs.push(Job { side: self.clone(), query: query.clone(), running: running.clone() });
+                jobs.push(Job { side: self.clone(), query: query.clone(), running: running() });
                 return;
             }
             if !session.blocking {

@@ -66,7 +66,8 @@ pub struct Router {
 
 /// What became of a query on the path that builds no message.
 enum Plain {
-    Answered(Vec<u8>),
+    /// The answer is in the caller's buffer.
+    Answered,
     /// The module failed, or answered what the full path must judge: this is the chain's reply.
     Failed(Reply),
     /// Not a plain query, or not one the module answered: the full path takes it from the top.
@@ -75,8 +76,9 @@ enum Plain {
 
 /// What [`Router::answer_first`] made of a query.
 pub enum First {
-    /// Answered (or dropped, None) without the chain.
-    Done(Option<Vec<u8>>),
+    /// Answered (true: the answer was appended to the caller's buffer) or dropped, without the
+    /// chain.
+    Done(bool),
     /// The chain must run: with the reply the plain path already has (a module failure), and
     /// the time the query started.
     Full { plain: Option<Reply>, started: Instant },
@@ -102,33 +104,41 @@ impl Router {
 
     /// The messages that answer `packet` (none: drop it; several: a zone transfer).
     pub async fn answer(self: &Arc<Self>, packet: &[u8], client: SocketAddr, proto: Proto) -> Vec<Vec<u8>> {
-        match self.answer_first(packet, client, proto) {
-            First::Done(answer) => answer.into_iter().collect(),
+        let mut answer = Vec::new();
+        match self.answer_first(packet, client, proto, &mut answer) {
+            First::Done(answered) => {
+                if answered {
+                    vec![answer]
+                } else {
+                    vec![]
+                }
+            }
             First::Full { plain, started } => self.answer_full(packet, client, proto, plain, started).await,
         }
     }
 
     /// What can be done without waiting or copying the packet: counting, screening, and the
-    /// plain path. Most queries end here, with at most one message and no allocation but the
-    /// answer's own bytes.
-    pub fn answer_first(&self, packet: &[u8], client: SocketAddr, proto: Proto) -> First {
+    /// plain path. Most queries end here, with at most one message, appended to `out`: the
+    /// plain path allocates nothing once `out` has room.
+    pub fn answer_first(&self, packet: &[u8], client: SocketAddr, proto: Proto, out: &mut Vec<u8>) -> First {
         let c = &self.counters;
         c.queries.fetch_add(1, Ordering::Relaxed);
         // Shorter than a header, or itself a response: never answered (no reflection loops).
         if packet.len() < 12 || packet[2] & 0x80 != 0 {
             c.dropped.fetch_add(1, Ordering::Relaxed);
             metrics::screened(if packet.len() < 12 { "short" } else { "response" });
-            return First::Done(None);
+            return First::Done(false);
         }
         if let Some(rcode) = wire::screen(packet) {
             let counter = if rcode == ResponseCode::FormErr { &c.formerr } else { &c.answered };
             counter.fetch_add(1, Ordering::Relaxed);
             metrics::screened(if rcode == ResponseCode::FormErr { "formerr" } else { "notimp" });
-            return First::Done(Some(wire::header_only(packet, rcode)));
+            out.extend_from_slice(&wire::header_only(packet, rcode));
+            return First::Done(true);
         }
         let started = Instant::now();
-        match self.answer_plain(packet, client, proto, started) {
-            Plain::Answered(answer) => First::Done(Some(answer)),
+        match self.answer_plain(packet, client, proto, started, out) {
+            Plain::Answered => First::Done(true),
             Plain::Failed(reply) => First::Full { plain: Some(reply), started },
             Plain::NotPlain => First::Full { plain: None, started },
         }
@@ -233,7 +243,14 @@ impl Router {
     /// block whose chain starts with kubernetai and that logs no queries, answered by the module.
     /// Anything else the module says (next, chase, drop) goes the full way, where the module's
     /// answer cache makes asking it again cheap; a module failure is not asked twice.
-    fn answer_plain(&self, packet: &[u8], client: SocketAddr, proto: Proto, started: Instant) -> Plain {
+    fn answer_plain(
+        &self,
+        packet: &[u8],
+        client: SocketAddr,
+        proto: Proto,
+        started: Instant,
+        out: &mut Vec<u8>,
+    ) -> Plain {
         const BY: &str = "kubernetai";
         let Some(plain) = wire::plain(packet) else { return Plain::NotPlain };
         let Some((_, block, zone)) = self.block(&plain.qname) else { return Plain::NotPlain };
@@ -244,22 +261,26 @@ impl Router {
             Proto::Udp => plain.udp_limit,
             Proto::Tcp => u16::MAX,
         };
-        let bytes = match crate::contract::with_module_query(packet, client, proto, max_size, |q| plugin.handle(q)) {
-            Ok(crate::contract::wit::Outcome::Answer(bytes)) => bytes,
-            Ok(_) => return Plain::NotPlain,
+        let from = out.len();
+        match crate::contract::with_module_query(packet, client, proto, max_size, |q| plugin.handle_into(q, out)) {
+            Ok(None) => {}
+            Ok(Some(crate::contract::wit::Outcome::Answer(bytes))) => out.extend_from_slice(&bytes),
+            Ok(Some(_)) => return Plain::NotPlain,
             Err(e) => return Plain::Failed(Reply::servfail(BY, e.to_string())),
-        };
-        if !crate::dns::wire::answers_query(&bytes, packet) || bytes.len() > usize::from(max_size) {
+        }
+        let bytes = &out[from..];
+        if !crate::dns::wire::answers_query(bytes, packet) || bytes.len() > usize::from(max_size) {
             // The full path says why (a foreign answer) or cuts it (an oversized one).
+            let bytes = out.split_off(from);
             return Plain::Failed(crate::chain::kubernetai::module_answer(bytes, packet));
         }
-        self.count_first(&bytes);
+        self.count_first(bytes);
         if let Some(m) = block.measured(zone) {
             let asked =
                 metrics::Asked { ipv4: client.is_ipv4(), qtype: plain.qtype, proto, dnssec_ok: plain.dnssec_ok };
-            m.report(&asked, packet.len(), &bytes, bytes.len(), BY, started.elapsed());
+            m.report(&asked, packet.len(), bytes, bytes.len(), BY, started.elapsed());
         }
-        Plain::Answered(bytes)
+        Plain::Answered
     }
 
     /// Resolves `name`/`qtype` through the chain of the block serving `name`, from its top, as
@@ -332,7 +353,7 @@ pub fn udp_worker(
         println!("[WARNING] udp worker: {e}");
     }
     let mut inbox = crate::serve::udp_batch::Inbox::default();
-    let mut outbox: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(crate::serve::udp_batch::BATCH);
+    let mut outbox = crate::serve::udp_batch::Outbox::default();
     let waker = futures::task::noop_waker();
     while !stop.load(Ordering::Relaxed) {
         match inbox.recv(&socket) {
@@ -356,9 +377,12 @@ pub fn udp_worker(
                 metrics::screened("oversized");
                 continue;
             }
-            let (plain, started) = match current.answer_first(packet, peer, Proto::Udp) {
-                First::Done(answer) => {
-                    outbox.extend(answer.map(|a| (a, peer)));
+            let from = outbox.bytes.len();
+            let (plain, started) = match current.answer_first(packet, peer, Proto::Udp, &mut outbox.bytes) {
+                First::Done(answered) => {
+                    if answered {
+                        outbox.commit(from, peer);
+                    }
                     continue;
                 }
                 First::Full { plain, started } => (plain, started),
@@ -368,22 +392,21 @@ pub fn udp_worker(
             let mut answering =
                 Box::pin(async move { router.answer_full(&packet, peer, Proto::Udp, plain, started).await });
             match answering.as_mut().poll(&mut std::task::Context::from_waker(&waker)) {
-                std::task::Poll::Ready(answers) => outbox.extend(answers.into_iter().map(|a| (a, peer))),
+                std::task::Poll::Ready(answers) => answers.iter().for_each(|a| outbox.push(a, peer)),
                 std::task::Poll::Pending => {
                     let Ok(sender) = socket.try_clone() else {
                         continue;
                     };
                     // Spawning polls it again at once, with the task's own waker.
                     runtime.spawn(async move {
-                        let answers: Vec<(Vec<u8>, SocketAddr)> =
-                            answering.await.into_iter().map(|a| (a, peer)).collect();
-                        crate::serve::udp_batch::send(&sender, &answers);
+                        let mut answers = crate::serve::udp_batch::Outbox::default();
+                        answering.await.iter().for_each(|a| answers.push(a, peer));
+                        answers.send(&sender);
                     });
                 }
             }
         }
-        crate::serve::udp_batch::send(&socket, &outbox);
-        outbox.clear();
+        outbox.send(&socket);
     }
 }
 

@@ -109,42 +109,75 @@ fn peer(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-/// Sends every (answer, peer) with as few `sendmmsg` calls as it takes; a failed datagram is
-/// logged and skipped.
-pub fn send(socket: &UdpSocket, out: &[(Vec<u8>, SocketAddr)]) {
-    for chunk in out.chunks(BATCH) {
-        let names: Vec<SockAddr> = chunk.iter().map(|(_, peer)| SockAddr::from(*peer)).collect();
-        // SAFETY: as in `recv`, zeroed C structs are valid empty values.
-        let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
-        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
-        for (i, ((bytes, _), name)) in chunk.iter().zip(&names).enumerate() {
-            iovecs[i].iov_base = bytes.as_ptr() as *mut libc::c_void;
-            iovecs[i].iov_len = bytes.len();
-            headers[i].msg_hdr.msg_name = name.as_ptr() as *mut libc::c_void;
-            headers[i].msg_hdr.msg_namelen = name.len();
-            headers[i].msg_hdr.msg_iov = &mut iovecs[i];
-            headers[i].msg_hdr.msg_iovlen = 1;
-        }
-        let mut sent = 0;
-        while sent < chunk.len() {
-            // SAFETY: the headers point at addresses and answers that outlive the call; the
-            // kernel only reads them.
-            let n = unsafe {
-                libc::sendmmsg(
-                    socket.as_raw_fd(),
-                    headers[sent..].as_mut_ptr(),
-                    (chunk.len() - sent) as libc::c_uint,
-                    0,
-                )
-            };
-            if n <= 0 {
-                // The first datagram failed: report it and go on with the rest.
-                println!("[WARNING] udp send to {}: {}", chunk[sent].1, io::Error::last_os_error());
-                sent += 1;
-            } else {
-                sent += n as usize;
+/// Answers of one batch, back to back in one buffer whose capacity stays from batch to batch:
+/// answering a batch allocates nothing once the buffers have grown to it.
+#[derive(Default)]
+pub struct Outbox {
+    /// Where answers are written: each one is appended, then [`Outbox::commit`]ted.
+    pub bytes: Vec<u8>,
+    /// Each answer's start in `bytes` and its peer (as the kernel takes it); it ends where the
+    /// next starts.
+    sends: Vec<(usize, SockAddr)>,
+}
+
+impl Outbox {
+    /// Sends what was appended to `bytes` since `from` to `peer`.
+    pub fn commit(&mut self, from: usize, peer: SocketAddr) {
+        self.sends.push((from, SockAddr::from(peer)));
+    }
+
+    /// Sends a copy of `answer` to `peer`.
+    pub fn push(&mut self, answer: &[u8], peer: SocketAddr) {
+        let from = self.bytes.len();
+        self.bytes.extend_from_slice(answer);
+        self.commit(from, peer);
+    }
+
+    /// Answer `i`, with its peer.
+    fn get(&self, i: usize) -> Option<(&[u8], &SockAddr)> {
+        let (from, peer) = self.sends.get(i)?;
+        let to = self.sends.get(i + 1).map_or(self.bytes.len(), |next| next.0);
+        Some((self.bytes.get(*from..to)?, peer))
+    }
+
+    /// Sends every answer with as few `sendmmsg` calls as it takes (a failed datagram is logged
+    /// and skipped), and empties the box.
+    pub fn send(&mut self, socket: &UdpSocket) {
+        for first in (0..self.sends.len()).step_by(BATCH) {
+            let count = BATCH.min(self.sends.len() - first);
+            // SAFETY: as in `recv`, zeroed C structs are valid empty values.
+            let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
+            let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+            for i in 0..count {
+                let Some((bytes, name)) = self.get(first + i) else {
+                    continue;
+                };
+                iovecs[i].iov_base = bytes.as_ptr() as *mut libc::c_void;
+                iovecs[i].iov_len = bytes.len();
+                headers[i].msg_hdr.msg_name = name.as_ptr() as *mut libc::c_void;
+                headers[i].msg_hdr.msg_namelen = name.len();
+                headers[i].msg_hdr.msg_iov = &mut iovecs[i];
+                headers[i].msg_hdr.msg_iovlen = 1;
+            }
+            let mut sent = 0;
+            while sent < count {
+                // SAFETY: the headers point at addresses and answers that outlive the call; the
+                // kernel only reads them.
+                let n = unsafe {
+                    libc::sendmmsg(socket.as_raw_fd(), headers[sent..].as_mut_ptr(), (count - sent) as libc::c_uint, 0)
+                };
+                if n <= 0 {
+                    // The first datagram failed: report it and go on with the rest.
+                    let peer = self.sends[first + sent].1.as_socket().map(|p| p.to_string()).unwrap_or_default();
+                    println!("[WARNING] udp send to {peer}: {}", io::Error::last_os_error());
+                    sent += 1;
+                } else {
+                    sent += n as usize;
+                }
             }
         }
+        self.bytes.clear();
+        self.sends.clear();
     }
 }
 
@@ -171,21 +204,24 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
             let mut inbox = Inbox::default();
             assert_eq!(inbox.recv(&server).unwrap(), 4);
-            let mut out = Vec::new();
+            let mut out = Outbox::default();
             for i in 0..3 {
                 let (bytes, peer, cut) = inbox.get(i).unwrap();
                 assert_eq!((bytes, peer, cut), (&[i as u8; 10][..], client.local_addr().unwrap(), false));
-                out.push((bytes.iter().map(|b| b + 100).collect::<Vec<u8>>(), peer));
+                let from = out.bytes.len();
+                out.bytes.extend(bytes.iter().map(|b| b + 100));
+                out.commit(from, peer);
             }
             let (bytes, _, cut) = inbox.get(3).unwrap();
             assert!(cut && bytes.len() == SLOT, "an oversized datagram is marked cut");
             assert!(inbox.get(4).is_none());
-            send(&server, &out);
+            out.send(&server);
             let mut buf = [0u8; 64];
             for i in 0..3u8 {
                 let n = client.recv(&mut buf).unwrap();
                 assert_eq!(&buf[..n], &[i + 100; 10]);
             }
+            assert!(out.bytes.is_empty() && out.get(0).is_none(), "sending empties the box");
         }
     }
 }
