@@ -155,7 +155,7 @@ fn touches_kept(event: &Event) -> bool {
     match event {
         Event::RelistStart(_) | Event::RelistDone(_) => true,
         Event::Apply(_, json) | Event::Delete(_, json) => {
-            crate::object::key_of(json).is_ok_and(|k| k.namespace == "ns" || k.name == "ns")
+            crate::object::key_of(json).is_ok_and(|k| &*k.namespace == "ns" || &*k.name == "ns")
         }
         Event::Synced(_) => false,
     }

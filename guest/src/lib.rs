@@ -9,6 +9,7 @@
 //! natively it is unit-tested with `cargo test` and can be linked into a host directly.
 
 pub mod answers;
+pub mod atom;
 pub mod config;
 mod convert;
 #[doc(hidden)]

@@ -8,6 +8,8 @@ use std::net::IpAddr;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use crate::atom::{Text, atom};
+
 /// Why an object was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
@@ -26,8 +28,9 @@ pub enum ObjectError {
 /// The identity every object has: its namespace (empty for cluster-scoped) and name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
-    pub namespace: String,
-    pub name: String,
+    /// Interned: a namespace's objects share one copy.
+    pub namespace: Text,
+    pub name: Text,
 }
 
 /// A namespace and a name however they are held, so a table keyed by [`Key`] can be probed with
@@ -38,7 +41,7 @@ pub trait KeyPair {
 
 impl KeyPair for Key {
     fn pair(&self) -> (&str, &str) {
-        (&self.namespace, &self.name)
+        (&*self.namespace, &*self.name)
     }
 }
 
@@ -95,7 +98,7 @@ impl RawMeta {
         if self.name.is_empty() {
             return Err(ObjectError::NoName);
         }
-        Ok(Key { namespace: self.namespace.to_ascii_lowercase(), name: self.name.to_ascii_lowercase() })
+        Ok(Key { namespace: atom(&self.namespace.to_ascii_lowercase()), name: self.name.to_ascii_lowercase().into() })
     }
 }
 
@@ -124,9 +127,10 @@ pub fn key_of(json: &str) -> Result<Key, ObjectError> {
 /// such an entry still yields address records but never an SRV record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port {
-    pub name: String,
+    /// Interned, as `protocol`: a cluster names its ports with a few words.
+    pub name: Text,
     pub port: i32,
-    pub protocol: String,
+    pub protocol: Text,
 }
 
 #[derive(Deserialize)]
@@ -142,7 +146,7 @@ struct RawPort {
 
 fn ports(raw: Vec<RawPort>) -> Result<Vec<Port>, ObjectError> {
     if raw.is_empty() {
-        return Ok(vec![Port { name: String::new(), port: -1, protocol: String::new() }]);
+        return Ok(vec![Port { name: atom(""), port: -1, protocol: atom("") }]);
     }
     raw.into_iter()
         .enumerate()
@@ -153,9 +157,9 @@ fn ports(raw: Vec<RawPort>) -> Result<Vec<Port>, ObjectError> {
                 Some(n) => return Err(ObjectError::BadPort(i, n)),
             };
             Ok(Port {
-                name: p.name.unwrap_or_default(),
+                name: atom(p.name.as_deref().unwrap_or_default()),
                 port,
-                protocol: p.protocol.unwrap_or_else(|| "TCP".to_string()),
+                protocol: atom(p.protocol.as_deref().unwrap_or("TCP")),
             })
         })
         .collect()
@@ -241,8 +245,8 @@ pub struct Endpoint {
     pub hostname: Option<String>,
     /// The name of the pod behind it (`targetRef.name`, when shorter than 64 characters).
     pub pod_name: Option<String>,
-    /// Its topology zone, lowercase.
-    pub zone: Option<String>,
+    /// Its topology zone, lowercase, interned: a cluster has a few.
+    pub zone: Option<Text>,
     /// `conditions.ready`, with an absent value read as ready, as the API documents.
     pub ready: bool,
 }
@@ -256,8 +260,8 @@ pub struct EndpointSlice {
     pub service: Key,
     /// The `multicluster.kubernetes.io/service-name` label: the ServiceImport's key, if any.
     pub service_import: Option<Key>,
-    /// The `multicluster.kubernetes.io/source-cluster` label, lowercase.
-    pub cluster: String,
+    /// The `multicluster.kubernetes.io/source-cluster` label, lowercase, interned.
+    pub cluster: Text,
     pub ports: Vec<Port>,
     pub endpoints: Vec<Endpoint>,
 }
@@ -310,9 +314,11 @@ impl EndpointSlice {
         let raw: Raw = serde_json::from_str(json)?;
         let key = raw.metadata.key()?;
         let label = |l: &str| raw.metadata.labels.get(l).map(|v| v.to_ascii_lowercase());
-        let service = Key { namespace: key.namespace.clone(), name: label(SERVICE_NAME_LABEL).unwrap_or_default() };
-        let service_import = label(MC_SERVICE_NAME_LABEL).map(|name| Key { namespace: key.namespace.clone(), name });
-        let cluster = label(MC_SOURCE_CLUSTER_LABEL).unwrap_or_default();
+        let service =
+            Key { namespace: key.namespace.clone(), name: label(SERVICE_NAME_LABEL).unwrap_or_default().into() };
+        let service_import =
+            label(MC_SERVICE_NAME_LABEL).map(|name| Key { namespace: key.namespace.clone(), name: name.into() });
+        let cluster = atom(&label(MC_SOURCE_CLUSTER_LABEL).unwrap_or_default());
         // FQDN slices carry names, not addresses; cluster DNS has never served them.
         let fqdn = raw.address_type.as_deref() == Some("FQDN");
         let endpoints = if fqdn {
@@ -332,7 +338,7 @@ impl EndpointSlice {
                             .map(|t| t.name)
                             .filter(|n| !n.is_empty() && n.len() < 64)
                             .map(|n| n.to_ascii_lowercase()),
-                        zone: e.zone.map(|z| z.to_ascii_lowercase()),
+                        zone: e.zone.map(|z| atom(&z.to_ascii_lowercase())),
                         ready: e.conditions.ready.unwrap_or(true),
                     })
                 })
@@ -431,7 +437,7 @@ impl Namespace {
     pub fn decode(json: &str) -> Result<Self, ObjectError> {
         let raw: Parts = serde_json::from_str(json)?;
         let key = raw.metadata.key()?;
-        Ok(Namespace { key: Key { namespace: String::new(), name: key.name }, labels: raw.metadata.labels })
+        Ok(Namespace { key: Key { namespace: atom(""), name: key.name }, labels: raw.metadata.labels })
     }
 }
 
@@ -446,7 +452,7 @@ mod tests {
         assert_eq!(s.kind, ServiceKind::ClusterIp(vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()]));
         let h = Service::decode(r#"{"metadata":{"name":"h","namespace":"ns"},"spec":{"clusterIP":"None"}}"#).unwrap();
         assert!(h.is_headless());
-        assert_eq!(h.ports, vec![Port { name: String::new(), port: -1, protocol: String::new() }]);
+        assert_eq!(h.ports, vec![Port { name: atom(""), port: -1, protocol: atom("") }]);
         let e = Service::decode(
             r#"{"metadata":{"name":"e","namespace":"ns"},"spec":{"type":"ExternalName","externalName":"Example.com"}}"#,
         )
@@ -478,7 +484,7 @@ mod tests {
     #[test]
     fn fields_dns_does_not_read_are_ignored_whatever_their_shape() {
         let ns = Namespace::decode(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a","labels":{"x":"y"}},"spec":{"finalizers":["kubernetes"]},"status":{"phase":"Active"}}"#).unwrap();
-        assert_eq!(ns.key.name, "a");
+        assert_eq!(&*ns.key.name, "a");
         let pod = Pod::decode(r#"{"metadata":{"name":"p","namespace":"a"},"spec":{"containers":[{"name":"c"}]},"status":{"podIP":"10.0.0.1","phase":"Running","conditions":[]}}"#).unwrap();
         assert_eq!(pod.ip, Some("10.0.0.1".parse::<IpAddr>().unwrap()));
         let svc = Service::decode(r#"{"metadata":{"name":"s","namespace":"a"},"spec":{"clusterIP":"10.0.0.2","sessionAffinity":"None"},"status":{"loadBalancer":{}}}"#).unwrap();

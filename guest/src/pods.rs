@@ -66,15 +66,15 @@ pub struct Pods {
 
 impl Pods {
     /// Adds or replaces the pod `namespace`/`name`.
-    pub fn upsert(&mut self, namespace: &str, name: String, ip: Option<IpAddr>, terminating: bool) {
+    pub fn upsert(&mut self, namespace: &str, name: &str, ip: Option<IpAddr>, terminating: bool) {
         let ns = self.namespaces.intern(namespace);
         let entry = Entry { ip, terminating };
         match self.relist.as_mut() {
             Some(fresh) => {
-                fresh.insert((ns, name.into_boxed_str()), entry);
+                fresh.insert((ns, Box::from(name)), entry);
             }
             None => {
-                if let Some(old) = self.live.insert((ns, name.into_boxed_str()), entry) {
+                if let Some(old) = self.live.insert((ns, Box::from(name)), entry) {
                     unindex(&mut self.by_ip, ns, &old);
                 }
                 index(&mut self.by_ip, ns, &entry);
@@ -179,13 +179,13 @@ mod tests {
     fn pods_are_found_by_address_through_changes_and_relists() {
         let mut pods = Pods::default();
         let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap_or_else(|e| panic!("{e}")));
-        pods.upsert("shop", "web-1".into(), ip("10.0.0.1"), false);
-        pods.upsert("infra", "node-agent".into(), ip("10.0.0.1"), false);
-        pods.upsert("shop", "web-2".into(), ip("10.0.0.2"), false);
+        pods.upsert("shop", "web-1", ip("10.0.0.1"), false);
+        pods.upsert("infra", "node-agent", ip("10.0.0.1"), false);
+        pods.upsert("shop", "web-2", ip("10.0.0.2"), false);
         assert_eq!(at(&pods, "10.0.0.1"), [("infra".into(), false), ("shop".into(), false)]);
         // Moved to another address, then terminating.
-        pods.upsert("shop", "web-1".into(), ip("10.0.0.3"), false);
-        pods.upsert("shop", "web-2".into(), ip("10.0.0.2"), true);
+        pods.upsert("shop", "web-1", ip("10.0.0.3"), false);
+        pods.upsert("shop", "web-2", ip("10.0.0.2"), true);
         assert_eq!(at(&pods, "10.0.0.1"), [("infra".into(), false)]);
         assert_eq!(at(&pods, "10.0.0.3"), [("shop".into(), false)]);
         assert_eq!(at(&pods, "10.0.0.2"), [("shop".into(), true)]);
@@ -194,7 +194,7 @@ mod tests {
         assert_eq!(at(&pods, "10.0.0.1"), []);
         // A relist keeps answering from the live pods until it is done.
         pods.start_relist();
-        pods.upsert("shop", "web-9".into(), ip("10.0.0.9"), false);
+        pods.upsert("shop", "web-9", ip("10.0.0.9"), false);
         assert_eq!(at(&pods, "10.0.0.3"), [("shop".into(), false)]);
         assert_eq!(at(&pods, "10.0.0.9"), []);
         assert!(pods.finish_relist() && !pods.finish_relist());

@@ -152,13 +152,13 @@ mod tests {
         ids.insert(c, &slab);
         ids.insert(a, &slab);
         ids.insert(a, &slab);
-        let names: Vec<&str> = ids.resolve(&slab).map(|t| t.0.name.as_str()).collect();
+        let names: Vec<&str> = ids.resolve(&slab).map(|t| &*t.0.name).collect();
         assert_eq!(names, ["a", "c"], "in key order, once each");
         assert_eq!(slab.remove(&thing("a", 0).0).map(|(id, _)| id), Some(a));
         assert_eq!(slab.find("a", "a"), None);
         let (b, _) = slab.insert(thing("b", 1));
         assert_eq!(b, a, "the free slot is used again");
-        assert_eq!(slab.sorted().map(|t| t.0.name.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(slab.sorted().map(|t| &*t.0.name).collect::<Vec<_>>(), ["b", "c"]);
         assert_eq!(slab.iter().count(), 2);
     }
 }

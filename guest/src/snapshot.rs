@@ -199,7 +199,7 @@ impl Snapshot {
                     self.remove(Kind::Pod, pod.key);
                     return Ok(());
                 }
-                self.pods.upsert(&pod.key.namespace, pod.key.name, pod.ip, pod.terminating);
+                self.pods.upsert(&pod.key.namespace, &pod.key.name, pod.ip, pod.terminating);
             }
             Kind::ServiceImport => {
                 let import = ServiceImport::decode(json)?;
@@ -212,7 +212,7 @@ impl Snapshot {
     fn remove(&mut self, kind: Kind, key: Key) -> bool {
         match kind {
             Kind::Namespace => {
-                let key = Key { namespace: String::new(), name: key.name };
+                let key = Key { namespace: crate::atom::atom(""), name: key.name };
                 self.namespaces.target().remove(&key).is_some()
             }
             Kind::Service => {
@@ -411,8 +411,8 @@ mod tests {
         let mut s = Snapshot::default();
         let ip = |t: &str| t.parse::<IpAddr>().unwrap();
         let names = |s: &Snapshot, t: &str| {
-            let svcs: Vec<String> = s.services_with_ip(&ip(t)).map(|x| x.key.name.clone()).collect();
-            let slices: Vec<String> = s.slices_with_ip(&ip(t)).map(|x| x.key.name.clone()).collect();
+            let svcs: Vec<String> = s.services_with_ip(&ip(t)).map(|x| x.key.name.to_string()).collect();
+            let slices: Vec<String> = s.slices_with_ip(&ip(t)).map(|x| x.key.name.to_string()).collect();
             (svcs, slices)
         };
         s.apply(
@@ -468,7 +468,7 @@ mod tests {
                 Event::RelistDone(Kind::EndpointSlice),
             ],
         );
-        assert_eq!(s.slices_of(&key).map(|s| s.key.name.as_str()).collect::<Vec<_>>(), ["h-3"]);
+        assert_eq!(s.slices_of(&key).map(|s| &*s.key.name).collect::<Vec<_>>(), ["h-3"]);
     }
 
     #[test]

@@ -192,7 +192,7 @@ fn service_imports(ctx: &Ctx, out: &mut Vec<Record>) {
             let slices = ctx
                 .snap
                 .slices_of_import(&import.key)
-                .map(|s| (s.endpoints.as_slice(), s.ports.as_slice(), Some(s.cluster.as_str())));
+                .map(|s| (s.endpoints.as_slice(), s.ports.as_slice(), Some(&*s.cluster)));
             with_endpoints(ctx, &base, slices, out);
         }
     }
