@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod contract;
 pub mod corefile;
 pub mod dns;
+pub mod file_stamp;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod module;

@@ -107,7 +107,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     let servers = load_servers(&args)?;
     let mut fingerprint = reload::fingerprint(&args.conf);
     // Taken before the module is read, so a change racing the startup is still seen as one.
-    let module_stamp = args.module.as_deref().and_then(swap::modified);
+    let module_stamp = args.module.as_deref().and_then(kubernetai::file_stamp::FileStamp::of);
     let module = module::from_source(args.module.as_deref(), &args.loading).with_context(|| match &args.module {
         Some(path) => format!("loading the module {}", path.display()),
         None => "loading the built-in module".to_string(),

@@ -22,6 +22,7 @@ use crate::chain::{Next, Plugin};
 use crate::corefile::args::{parse_duration, zone_of};
 use crate::corefile::{Directive, Error};
 use crate::dns::{Query, Reply};
+use crate::file_stamp::FileStamp;
 use crate::observe::metrics::registry;
 
 const BY: &str = "hosts";
@@ -189,7 +190,7 @@ impl Entries {
 struct FileState {
     entries: Entries,
     /// The modification time and size last read: either changing means a reload.
-    stamp: Option<(SystemTime, u64)>,
+    stamp: Option<FileStamp>,
 }
 
 pub struct Hosts {
@@ -214,8 +215,7 @@ impl Hosts {
     /// Reads the file again when it changed; a file that cannot be read keeps what was read.
     fn read_file(&self) {
         let path = &self.options.file;
-        let Ok(meta) = std::fs::metadata(path) else { return };
-        let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+        let Some(stamp) = FileStamp::of(path) else { return };
         if self.file.read().unwrap_or_else(|p| p.into_inner()).stamp == Some(stamp) {
             return;
         }
@@ -223,7 +223,7 @@ impl Hosts {
         let entries = Entries::parse(&text, &self.options.zones, self.options.reverse);
         let file = path.display().to_string();
         registry().set("coredns_hosts_entries", &[&file], (entries.len() + self.inline.len()) as f64);
-        let at = stamp.0.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let at = stamp.modified.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         registry().set("coredns_hosts_reload_timestamp_seconds", &[], at);
         *self.file.write().unwrap_or_else(|p| p.into_inner()) = FileState { entries, stamp: Some(stamp) };
     }

@@ -4,12 +4,13 @@
 //! becomes the difference as apply/delete events. A file that stops parsing is logged and
 //! ignored until it parses again: the last good objects keep answering.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::cluster::objects::{self, Table};
 use crate::cluster::prune;
 use crate::contract::wit::{Event, Kind};
+use crate::file_stamp::FileStamp;
 
 /// How often files are checked for changes: small local files, cheap to stat.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -171,13 +172,15 @@ impl Objects {
     }
 }
 
-/// The modification times of `files`: a change in any means a reload.
-pub fn stamp(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
-    files.iter().map(|f: &PathBuf| std::fs::metadata(Path::new(f)).and_then(|m| m.modified()).ok()).collect()
+/// How `files` look now: a change in any means a reload.
+pub fn stamp(files: &[PathBuf]) -> Vec<Option<FileStamp>> {
+    files.iter().map(|f| FileStamp::of(f)).collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -2,13 +2,13 @@
 //! and carrying it out for every server block. The candidate is compiled and checked off the
 //! query path (see `FedModule::swap`); a refused candidate leaves the running module serving.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::file_stamp::FileStamp;
 use crate::module::fed::FedModule;
 use crate::module::shadow::{self, Session};
 use crate::module::{self, Module, ModuleError};
@@ -46,14 +46,9 @@ pub type Request = (Command, oneshot::Sender<Result<String, String>>);
 pub struct Source {
     /// The `-module` file, or None for the built-in module.
     pub path: Option<PathBuf>,
-    /// The file's modification time when it was last read.
-    pub stamp: Option<SystemTime>,
+    /// The file as it was when it was last read.
+    pub stamp: Option<FileStamp>,
     pub loading: module::Loading,
-}
-
-/// When a file last changed.
-pub fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// The module in use and the plugins running it, both replaced as the server goes on (swaps
@@ -110,7 +105,7 @@ pub async fn run(
             _ = hup.recv() => (Command::Swap, None),
             Some((command, reply)) = admin.recv() => (command, Some(reply)),
             _ = tick.tick() => {
-                if source.path.is_none() || source.path.as_deref().and_then(modified) == source.stamp {
+                if source.path.is_none() || source.path.as_deref().and_then(FileStamp::of) == source.stamp {
                     continue;
                 }
                 (Command::Swap, None)
@@ -118,7 +113,7 @@ pub async fn run(
         };
         let result = match command {
             Command::Swap => {
-                source.stamp = source.path.as_deref().and_then(modified);
+                source.stamp = source.path.as_deref().and_then(FileStamp::of);
                 swap(&source, &live, &counters).await
             }
             Command::Shadow(candidate) => start_shadow(candidate, &source, &shadowing, &requests, &live).await,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::task::AbortHandle;
@@ -259,7 +259,7 @@ async fn watch_manifests(
     index: u32,
     at: String,
     files: Vec<std::path::PathBuf>,
-    mut stamp: Vec<Option<SystemTime>>,
+    mut stamp: Vec<Option<crate::file_stamp::FileStamp>>,
 ) {
     loop {
         tokio::time::sleep(manifests::POLL_INTERVAL).await;
