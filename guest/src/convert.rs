@@ -73,17 +73,17 @@ macro_rules! wit_conversions {
             }
         }
 
-        /// The query in the library's terms, or None when its client address is no address.
-        fn query(q: &$wit::Query) -> Option<$crate::handler::Query<'_>> {
-            Some($crate::handler::Query {
+        /// The query in the library's terms.
+        fn query(q: &$wit::Query) -> $crate::handler::Query<'_> {
+            $crate::handler::Query {
                 packet: &q.packet,
-                client: q.client.parse().ok()?,
+                client: &q.client,
                 transport: match q.transport {
                     $wit::Transport::Udp => $crate::handler::Transport::Udp,
                     $wit::Transport::Tcp => $crate::handler::Transport::Tcp,
                 },
                 max_size: q.max_size,
-            })
+            }
         }
 
         fn outcome(o: $crate::handler::Outcome) -> $wit::Outcome {

@@ -77,7 +77,7 @@ pub fn query(plugin: &Plugin, data: &[u8]) {
         Transport::Tcp => u16::MAX,
     };
     let client = IpAddr::from([10, 1, 0, 1]);
-    let q = Query { packet, client, transport, max_size };
+    let q = Query { packet, client: "10.1.0.1", transport, max_size };
     match plugin.handle(&q) {
         Outcome::Answer(bytes) => check_answer(packet, &bytes, max_size),
         Outcome::Chase { response, target, .. } => {
@@ -137,8 +137,7 @@ pub fn events(data: &[u8]) {
     }
     for name in KEPT {
         let packet = question(name);
-        let client = IpAddr::from([10, 1, 0, 1]);
-        let q = Query { packet: &packet, client, transport: Transport::Udp, max_size: 512 };
+        let q = Query { packet: &packet, client: "10.1.0.1", transport: Transport::Udp, max_size: 512 };
         match p.handle(&q) {
             Outcome::Answer(bytes) => match Message::from_vec(&bytes) {
                 Ok(m) => assert!(!m.answers.is_empty(), "{name} lost its answer"),

@@ -51,9 +51,7 @@ impl Guest for Component {
     }
 
     fn handle(query: wit::Query) -> wit::Outcome {
-        let Some(q) = self::query(&query) else {
-            return wit::Outcome::Drop;
-        };
+        let q = self::query(&query);
         PLUGIN.with(|p| match p.borrow().as_ref() {
             None => wit::Outcome::Next,
             // An answer is handed over through the host's import, not returned (contract 0.3).

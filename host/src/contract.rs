@@ -23,7 +23,6 @@ pub fn with_module_query<T>(
     f: impl FnOnce(&wit::Query) -> T,
 ) -> T {
     use std::cell::RefCell;
-    use std::fmt::Write;
     thread_local! {
         static QUERY: RefCell<wit::Query> = RefCell::new(module_query(Vec::new(), ([0, 0, 0, 0], 0).into(), Proto::Udp, 0));
     }
@@ -35,12 +34,34 @@ pub fn with_module_query<T>(
         q.packet.clear();
         q.packet.extend_from_slice(packet);
         q.client.clear();
-        let _ = write!(q.client, "{}", client.ip());
+        write_ip(&mut q.client, client.ip());
         q.client_port = client.port();
         q.transport = if proto == Proto::Udp { wit::Transport::Udp } else { wit::Transport::Tcp };
         q.max_size = max_size;
         f(&q)
     })
+}
+
+/// Writes `ip` as text: an IPv4 address (nearly every client) digit by digit, several times
+/// faster than the formatting machinery on the per-query path.
+fn write_ip(out: &mut String, ip: std::net::IpAddr) {
+    use std::fmt::Write;
+    let std::net::IpAddr::V4(v4) = ip else {
+        let _ = write!(out, "{ip}");
+        return;
+    };
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
 }
 
 pub fn module_query(packet: Vec<u8>, client: SocketAddr, proto: Proto, max_size: u16) -> wit::Query {
@@ -50,5 +71,20 @@ pub fn module_query(packet: Vec<u8>, client: SocketAddr, proto: Proto, max_size:
         client_port: client.port(),
         transport: if proto == Proto::Udp { wit::Transport::Udp } else { wit::Transport::Tcp },
         max_size,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn addresses_are_written_as_std_writes_them() {
+        for text in ["0.0.0.0", "10.0.1.9", "192.168.100.255", "255.255.255.255", "::1", "fd00::a:1", "::ffff:1.2.3.4"]
+        {
+            let ip: std::net::IpAddr = text.parse().unwrap();
+            let mut out = String::from("stale");
+            out.clear();
+            super::write_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string());
+        }
     }
 }

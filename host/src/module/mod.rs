@@ -195,6 +195,11 @@ impl Module {
         config.wasm_component_model(true);
         // Deadlines by epoch: a check costs a load and compare per loop header, far less than fuel.
         config.epoch_interruption(true);
+        // The module's functions by name for `perf` (and for reading a callgrind profile's JIT
+        // addresses): /tmp/perf-PID.map.
+        if std::env::var_os("KUBERNETAI_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(ModuleError::Compile)?;
         let component = crate::module::compiled::component(&engine, bytes, loading.cache.as_deref())
             .map_err(ModuleError::Compile)?;

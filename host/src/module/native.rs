@@ -26,10 +26,7 @@ impl Native {
 
     /// The outcome of `q`, an answer appended to `out` (None) instead of returned.
     pub fn handle_into(&self, q: &wit::Query, out: &mut Vec<u8>) -> Option<wit::Outcome> {
-        match query(q) {
-            Some(q) => self.0.handle_into(&q, out).map(outcome),
-            None => Some(wit::Outcome::Drop),
-        }
+        self.0.handle_into(&query(q), out).map(outcome)
     }
 
     pub fn transfer(&self, query: &[u8]) -> Option<Vec<Vec<u8>>> {

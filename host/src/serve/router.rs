@@ -399,8 +399,9 @@ pub fn udp_worker(
                     };
                     // Spawning polls it again at once, with the task's own waker.
                     runtime.spawn(async move {
+                        let messages = answering.await;
                         let mut answers = crate::serve::udp_batch::Outbox::default();
-                        answering.await.iter().for_each(|a| answers.push(a, peer));
+                        messages.iter().for_each(|a| answers.push(a, peer));
                         answers.send(&sender);
                     });
                 }

@@ -3,7 +3,7 @@
 //! instead of two per query.
 
 use std::io;
-use std::mem::{size_of, zeroed};
+use std::mem::{MaybeUninit, size_of, zeroed};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
@@ -16,22 +16,42 @@ pub const SLOT: usize = 4096;
 
 /// Receive buffers for one batch.
 pub struct Inbox {
-    bufs: Vec<u8>,
+    bufs: Box<[u8]>,
     lens: [usize; BATCH],
     truncated: [bool; BATCH],
     peers: [Option<SocketAddr>; BATCH],
     count: usize,
+    /// The kernel's view of the buffers, made once (zeroing ~7 KiB of C structs for every
+    /// batch cost more than a small batch's answers): each header points into `bufs` and
+    /// `names`, which are on the heap and stay put when the inbox moves.
+    names: Box<[libc::sockaddr_storage; BATCH]>,
+    iovecs: Box<[libc::iovec; BATCH]>,
+    headers: Box<[libc::mmsghdr; BATCH]>,
 }
 
 impl Default for Inbox {
     fn default() -> Self {
-        Inbox {
-            bufs: vec![0; BATCH * SLOT],
+        // SAFETY: zeroed sockaddr_storage, iovec and mmsghdr are valid "empty" values of these
+        // plain C structs.
+        let (names, iovecs, headers) = unsafe { (Box::new(zeroed()), Box::new(zeroed()), Box::new(zeroed())) };
+        let mut inbox = Inbox {
+            bufs: vec![0; BATCH * SLOT].into_boxed_slice(),
             lens: [0; BATCH],
             truncated: [false; BATCH],
             peers: [None; BATCH],
             count: 0,
+            names,
+            iovecs,
+            headers,
+        };
+        for i in 0..BATCH {
+            inbox.iovecs[i].iov_base = inbox.bufs[i * SLOT..].as_mut_ptr().cast();
+            inbox.iovecs[i].iov_len = SLOT;
+            inbox.headers[i].msg_hdr.msg_name = (&mut inbox.names[i] as *mut libc::sockaddr_storage).cast();
+            inbox.headers[i].msg_hdr.msg_iov = &mut inbox.iovecs[i];
+            inbox.headers[i].msg_hdr.msg_iovlen = 1;
         }
+        inbox
     }
 }
 
@@ -39,21 +59,14 @@ impl Inbox {
     /// Waits (up to the socket's read timeout) for one datagram, then takes every other one
     /// already queued, up to a batch. Returns how many arrived.
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
-        // SAFETY: zeroed sockaddr_storage, iovec and mmsghdr are valid "empty" values of these
-        // plain C structs.
-        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
-        let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
-        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
-        for i in 0..BATCH {
-            iovecs[i].iov_base = self.bufs[i * SLOT..].as_mut_ptr().cast();
-            iovecs[i].iov_len = SLOT;
-            headers[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
-            headers[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            headers[i].msg_hdr.msg_iov = &mut iovecs[i];
-            headers[i].msg_hdr.msg_iovlen = 1;
+        let headers = &mut self.headers;
+        for header in headers.iter_mut() {
+            // What the kernel wrote back last time.
+            header.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            header.msg_hdr.msg_flags = 0;
         }
-        // SAFETY: every header points at a name and a buffer of the sizes given, all of which
-        // outlive the call; the kernel writes at most those sizes.
+        // SAFETY: every header points at a name and a buffer of the sizes given, all owned by
+        // this inbox and so alive through the call; the kernel writes at most those sizes.
         let n = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
@@ -68,9 +81,9 @@ impl Inbox {
         }
         self.count = n as usize;
         for i in 0..self.count {
-            self.lens[i] = (headers[i].msg_len as usize).min(SLOT);
-            self.truncated[i] = headers[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-            self.peers[i] = peer(&names[i]);
+            self.lens[i] = (self.headers[i].msg_len as usize).min(SLOT);
+            self.truncated[i] = self.headers[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            self.peers[i] = peer(&self.names[i]);
         }
         Ok(self.count)
     }
@@ -134,10 +147,10 @@ impl Outbox {
     }
 
     /// Answer `i`, with its peer.
-    fn get(&self, i: usize) -> Option<(&[u8], &SockAddr)> {
+    fn get(&self, i: usize) -> Option<(&[u8], Option<&SockAddr>)> {
         let (from, peer) = self.sends.get(i)?;
         let to = self.sends.get(i + 1).map_or(self.bytes.len(), |next| next.0);
-        Some((self.bytes.get(*from..to)?, peer))
+        Some((self.bytes.get(*from..to)?, Some(peer)))
     }
 
     /// Sends every answer with as few `sendmmsg` calls as it takes (a failed datagram is logged
@@ -145,27 +158,29 @@ impl Outbox {
     pub fn send(&mut self, socket: &UdpSocket) {
         for first in (0..self.sends.len()).step_by(BATCH) {
             let count = BATCH.min(self.sends.len() - first);
-            // SAFETY: as in `recv`, zeroed C structs are valid empty values.
-            let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
-            let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+            // Only the `count` entries sent are written: zeroing whole arrays for every batch
+            // cost more than a small batch's answers.
+            let mut iovecs = [const { MaybeUninit::<libc::iovec>::uninit() }; BATCH];
+            let mut headers = [const { MaybeUninit::<libc::mmsghdr>::uninit() }; BATCH];
             for i in 0..count {
-                let Some((bytes, name)) = self.get(first + i) else {
-                    continue;
-                };
-                iovecs[i].iov_base = bytes.as_ptr() as *mut libc::c_void;
-                iovecs[i].iov_len = bytes.len();
-                headers[i].msg_hdr.msg_name = name.as_ptr() as *mut libc::c_void;
-                headers[i].msg_hdr.msg_namelen = name.len();
-                headers[i].msg_hdr.msg_iov = &mut iovecs[i];
-                headers[i].msg_hdr.msg_iovlen = 1;
+                let (bytes, name) = self.get(first + i).unwrap_or_default();
+                let iovec = iovecs[i]
+                    .write(libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() });
+                // SAFETY: as in `recv`, a zeroed mmsghdr is a valid empty value.
+                let mut header: libc::mmsghdr = unsafe { zeroed() };
+                header.msg_hdr.msg_name = name.map_or(std::ptr::null_mut(), |n| n.as_ptr() as *mut libc::c_void);
+                header.msg_hdr.msg_namelen = name.map_or(0, SockAddr::len);
+                header.msg_hdr.msg_iov = iovec;
+                header.msg_hdr.msg_iovlen = 1;
+                headers[i].write(header);
             }
+            let headers = headers.as_mut_ptr().cast::<libc::mmsghdr>();
             let mut sent = 0;
             while sent < count {
-                // SAFETY: the headers point at addresses and answers that outlive the call; the
-                // kernel only reads them.
-                let n = unsafe {
-                    libc::sendmmsg(socket.as_raw_fd(), headers[sent..].as_mut_ptr(), (count - sent) as libc::c_uint, 0)
-                };
+                // SAFETY: the first `count` headers were written above and point at addresses
+                // and answers that outlive the call; the kernel only reads them.
+                let n =
+                    unsafe { libc::sendmmsg(socket.as_raw_fd(), headers.add(sent), (count - sent) as libc::c_uint, 0) };
                 if n <= 0 {
                     // The first datagram failed: report it and go on with the rest.
                     let peer = self.sends[first + sent].1.as_socket().map(|p| p.to_string()).unwrap_or_default();
