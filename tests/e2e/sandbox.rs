@@ -63,7 +63,7 @@ fn traps_cost_one_query_and_the_instance_is_rebuilt() {
     let ask = |name: &str| harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::A, 3, None)));
     let good = || harness::answers(&ask("web.shop.svc.cluster.local."));
     assert_eq!(good(), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
-    for trigger in ["loop", "alloc", "panic", "garbage", "other"] {
+    for trigger in ["loop", "alloc", "panic", "flood", "garbage", "other"] {
         let started = Instant::now();
         let answer = ask(&format!("{trigger}.shop.svc.cluster.local."));
         assert_eq!(answer.metadata.response_code.low(), 2, "{trigger}: SERVFAIL");
@@ -85,13 +85,15 @@ fn traps_cost_one_query_and_the_instance_is_rebuilt() {
         panic.contains("module stderr") && panic.contains("panics on purpose"),
         "the panic message is logged: {panic}"
     );
+    let flood = server.wait_for("plugin/kubernetai: the module trapped in handle");
+    assert!(flood.contains("more than a DNS message holds"), "the host refused the megabyte: {flood}");
     server.wait_for("that are no response to this query");
     server.wait_for("that are no response to this query");
-    // Three traps (loop, alloc, panic) rebuilt an instance each; garbage and an answer to another
-    // question were refused by the host.
+    // Four traps (loop, alloc, panic, flood) rebuilt an instance each; garbage and an answer to
+    // another question were refused by the host.
     let (_, text) = crate::peers::curl(&metrics);
-    assert!(text.contains("kubernetai_module_traps_total{call=\"handle\"} 3"), "{text}");
-    assert!(text.contains("coredns_dns_responses_total{server=\"dns://127.0.0.1:0\",zone=\".\",view=\"\",rcode=\"SERVFAIL\",plugin=\"kubernetai\"} 5"), "{text}");
+    assert!(text.contains("kubernetai_module_traps_total{call=\"handle\"} 4"), "{text}");
+    assert!(text.contains("coredns_dns_responses_total{server=\"dns://127.0.0.1:0\",zone=\".\",view=\"\",rcode=\"SERVFAIL\",plugin=\"kubernetai\"} 6"), "{text}");
 }
 
 #[test]

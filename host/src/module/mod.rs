@@ -110,6 +110,10 @@ fn link_host_answer(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     linker.instance(&interface)?.func_wrap(
         "answer",
         |mut store: StoreContextMut<'_, State>, (response,): (WasmList<u8>,)| {
+            // The buffer keeps its capacity: a module must not grow it past a DNS message.
+            if response.len() > usize::from(u16::MAX) {
+                wasmtime::bail!("host.answer was given {} bytes, more than a DNS message holds", response.len());
+            }
             let mut kept = std::mem::take(&mut store.data_mut().answer);
             kept.clear();
             kept.extend_from_slice(response.as_le_slice(&store));
