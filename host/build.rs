@@ -56,4 +56,15 @@ fn main() {
     );
     let wasm = target_dir.join("wasm32-wasip2/release/kubernetai_guest.wasm");
     std::fs::copy(&wasm, out_dir.join("kubernetai_guest.wasm")).expect("copying the guest component");
+
+    // Its machine code for this machine, with the engine settings of `module::Module::compile`
+    // (keep the two alike): the server loads it instead of compiling, and compiles after all
+    // where wasmtime finds it does not fit (another CPU, another engine setting).
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    let engine = wasmtime::Engine::new(&config).expect("a wasmtime engine");
+    let bytes = std::fs::read(&wasm).expect("reading the guest component");
+    let code = engine.precompile_component(&bytes).expect("compiling the guest component");
+    std::fs::write(out_dir.join("kubernetai_guest.cwasm"), code).expect("writing its machine code");
 }

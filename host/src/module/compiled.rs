@@ -10,6 +10,10 @@
 //! a container's first start does not compile (an entry made for another CPU is refused by
 //! wasmtime, and the module compiled as usual).
 //!
+//! The built-in module's machine code is also in the binary itself, compiled by `build.rs` for
+//! the machine that built it: a bare binary's first start loads it instead of compiling (about
+//! 0.9 s of one core), and compiles after all where wasmtime finds it does not fit.
+//!
 //! Loading an entry trusts its bytes as machine code: the directory must be writable by the
 //! server alone, like wasmtime's own cache (the executable's directory is, or the executable
 //! itself could be replaced). An entry that does not load is compiled again and replaced; a
@@ -39,8 +43,12 @@ pub fn shipped_dir() -> Option<PathBuf> {
     std::env::current_exe().ok()?.parent().map(Path::to_path_buf)
 }
 
+/// The built-in module's machine code, made by `build.rs` with this engine's settings.
+static EMBEDDED_CODE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kubernetai_guest.cwasm"));
+
 /// The component of `bytes`: from `dir` or the executable's directory when compiled there
-/// before, else compiled (and kept in `dir` when it is given).
+/// before, else the binary's own machine code when `bytes` are the built-in module's, else
+/// compiled (and kept in `dir` when it is given).
 pub fn component(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> wasmtime::Result<Component> {
     let places = dir.map(Path::to_path_buf).into_iter().chain(shipped_dir());
     for path in places.map(|d| entry(&d, engine, bytes)) {
@@ -56,16 +64,39 @@ pub fn component(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> wasmtime:
                 println!("[INFO] plugin/kubernetai: module machine code loaded from {}", path.display());
                 return Ok(component);
             }
-            Err(e) => println!("[WARNING] compiled module {}: {e:#}; compiling again", path.display()),
+            Err(e) => println!("[WARNING] compiled module {}: {e:#}; not used", path.display()),
         }
     }
-    let component = Component::new(engine, bytes)?;
+    let component = match built_in(engine, bytes) {
+        Some(component) => component,
+        None => Component::new(engine, bytes)?,
+    };
     let Some(dir) = dir else { return Ok(component) };
     let path = entry(dir, engine, bytes);
     if let Err(e) = keep(&path, &component) {
         println!("[WARNING] module cache {}: not kept: {e}", dir.display());
     }
     Ok(component)
+}
+
+/// The binary's machine code of the built-in module, when `bytes` are that module and the code
+/// fits this machine and engine.
+fn built_in(engine: &Engine, bytes: &[u8]) -> Option<Component> {
+    if bytes != crate::module::EMBEDDED {
+        return None;
+    }
+    // SAFETY: made by this binary's build script with wasmtime of this very version; wasmtime
+    // checks its header, version, settings and CPU features and refuses a mismatch.
+    match unsafe { Component::deserialize(engine, EMBEDDED_CODE) } {
+        Ok(component) => {
+            println!("[INFO] plugin/kubernetai: the built-in module's machine code loaded from the binary");
+            Some(component)
+        }
+        Err(e) => {
+            println!("[WARNING] the built-in module's machine code does not fit here: {e:#}; compiling it");
+            None
+        }
+    }
 }
 
 /// Writes the entry whole or not at all: a temporary file renamed into place.
