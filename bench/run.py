@@ -339,6 +339,70 @@ def large_run(args, data, log_path, core):
             "swap_text": body.strip()}
 
 
+def custom_section(module, tag):
+    """`module`'s bytes with a custom section naming `tag`: a valid module with a digest of its own."""
+    body = bytes([len(b"kubernetai-bench")]) + b"kubernetai-bench" + tag.encode()
+    size, leb = len(body), b""
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        leb += bytes([byte | 0x80 if size else byte])
+        if not size:
+            break
+    return open(module, "rb").read() + b"\0" + leb + body
+
+
+def tag_move_run(data, log_path, core, poll="1s"):
+    """A tag move on the large cluster: Debian's docker-registry on loopback, the module pushed
+    with `kubernetai module push`, the server following the tag (`-module.poll`); then the tag
+    moved to another module. Returns the seconds from the push's end to the log's `module
+    swapped`, and the swap's own duration as the server reports it."""
+    registry_dir = os.path.join(data, "registry")
+    shutil.rmtree(registry_dir, ignore_errors=True)
+    os.makedirs(registry_dir)
+    reg_port = free_port()
+    conf = os.path.join(registry_dir, "config.yml")
+    with open(conf, "w") as f:
+        f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {registry_dir}/s\n"
+                f"http:\n  addr: 127.0.0.1:{reg_port}\n")
+    registry = subprocess.Popen(["docker-registry", "serve", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tag = f"oci://127.0.0.1:{reg_port}/bench/kubernetai:stable"
+
+    def push(tag_text):
+        path = os.path.join(registry_dir, f"{tag_text}.wasm")
+        with open(path, "wb") as f:
+            f.write(custom_section(MODULE, tag_text))
+        for _ in range(100):
+            out = subprocess.run([BINARY, "module", "push", path, tag, "-module.plain-http"], capture_output=True, text=True)
+            if out.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(out.stdout + out.stderr)
+
+    try:
+        push("v1")
+        port = free_port()
+        with open(log_path, "w") as log:
+            proc = kubernetai(data, port, ["-module", tag, "-module.plain-http", "-module.poll", poll, "-admin", "none"],
+                              log, core)
+            try:
+                first_answer(port, proc, time.time(), "kubernetai (large, from a registry)", 120)
+                before = open(log_path).read().count("module swapped")
+                push("v2")
+                moved = time.time()
+                deadline = moved + 120
+                while open(log_path).read().count("module swapped") == before:
+                    if time.time() > deadline:
+                        raise RuntimeError("the tag move was not swapped in")
+                    time.sleep(0.01)
+                elapsed = time.time() - moved
+            finally:
+                stop(proc)
+    finally:
+        stop(registry)
+    m = re.findall(r"module swapped in \d+ server block\(s\) in (\d+) ms", open(log_path).read())
+    return elapsed, int(m[-1]) / 1000 if m else 0.0
+
+
 def cached_start(data, log_path, core):
     """Start to synced answers with the compiled module kept on disk (`-module.cache`): the first
     start fills the cache, the second is measured, as a restarted server finds it."""
@@ -415,6 +479,8 @@ def main():
     p.add_argument("--qps-only", action="store_true", help="only the query runs of the default cluster")
     p.add_argument("--shadow-only", action="store_true", help="only the cost of shadowing a module")
     p.add_argument("--start-only", action="store_true", help="only the large cluster's start-up times, pinned")
+    p.add_argument("--tag-move-only", action="store_true",
+                   help="only the time from a registry tag's move to the new module serving, large cluster")
     args = p.parse_args()
     default = os.path.join(args.out, "default")
     large = os.path.join(args.out, "large")
@@ -428,6 +494,12 @@ def main():
         print(f"large cluster, pinned to one core, start to synced answers: {big['startup_s']:.2f} s for a bare "
               f"binary (the module's machine code from the binary), {warm:.2f} s restarted with -module.cache, {shipped:.2f} s installed with the module "
               f"compiled ahead of time; RSS {big['rss']:.1f} MiB", flush=True)
+        return
+    if args.tag_move_only:
+        for poll in ("1s", "200ms"):
+            total, swap = tag_move_run(large, os.path.join(args.out, "large-tag-move.log"), SERVER_CORE, poll)
+            print(f"large cluster, pinned to one core, -module.poll {poll}: tag moved to new module serving in "
+                  f"{total:.2f} s (the swap itself {swap:.2f} s; the rest is waiting for the poll and the pull)", flush=True)
         return
     if args.shadow_only:
         with open(os.path.join(args.out, "shadow.log"), "w") as log:

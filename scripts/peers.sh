@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs real DNS peers from Debian's packages when they are missing. With no arguments: what
-# the end-to-end tests talk to, dig (bind9-dnsutils), kdig and knotd (knot-dnsutils, knot) and
-# curl. Arguments add COMMAND:PACKAGE pairs (the benchmark adds dnsperf:dnsperf nsd:nsd).
+# the end-to-end tests talk to, dig (bind9-dnsutils), kdig and knotd (knot-dnsutils, knot),
+# curl, and for module delivery a real OCI registry (docker-registry), minisign and htpasswd
+# (apache2-utils). Arguments add COMMAND:PACKAGE pairs (the benchmark adds dnsperf:dnsperf nsd:nsd).
 # Package scripts must not start daemons here: tests and benchmarks start their own.
 set -euo pipefail
 need=()
-for pair in dig:bind9-dnsutils kdig:knot-dnsutils knotd:knot curl:curl "$@"; do
+for pair in dig:bind9-dnsutils kdig:knot-dnsutils knotd:knot curl:curl docker-registry:docker-registry \
+    minisign:minisign htpasswd:apache2-utils "$@"; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

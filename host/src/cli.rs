@@ -1,6 +1,7 @@
 //! The command line, with CoreDNS's flags: `-conf FILE`, `-dns.port N` (or `-p N`), `-quiet`,
-//! `-pidfile FILE`, `-version`, `-plugins`, and `-module FILE` for a kubernetai module other than the built-in one (`native`: the
-//! resolution library linked into the host, no sandbox; the benchmark baseline).
+//! `-pidfile FILE`, `-version`, `-plugins`, and `-module FILE|oci://REF|native` for a kubernetai
+//! module other than the built-in one (`native`: the resolution library linked into the host, no
+//! sandbox; the benchmark baseline), with how it is fetched and what it must prove.
 //! Like Go's flag package, one or two dashes and `-flag=value` are all accepted.
 
 use std::path::PathBuf;
@@ -8,20 +9,24 @@ use std::path::PathBuf;
 use crate::chain::registry;
 use crate::serve::config::DEFAULT_PORT;
 
-pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port|-p PORT] [-quiet] [-pidfile FILE] [-module FILE|native] [-module.memory MIB] [-module.cache DIR] [-module.shadow-rate PERCENT] [-module.promote-after N] [-admin ADDR|none] [-version] [-plugins]";
+pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port|-p PORT] [-quiet] [-pidfile FILE] [-module FILE|oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]|native] [-module.sha256 HEX] [-module.pubkey FILE]... [-module.pull-secret FILE] [-module.ca FILE] [-module.plain-http] [-module.poll DURATION] [-module.memory MIB] [-module.cache DIR] [-module.shadow-rate PERCENT] [-module.promote-after N] [-admin ADDR|none] [-admin.token FILE] [-version] [-plugins]";
 
 /// What the server was asked to do.
 pub struct Args {
     pub conf: PathBuf,
     pub port: u16,
-    /// The kubernetai module to run instead of the one built in; re-read on SIGHUP and on change.
-    pub module: Option<PathBuf>,
+    /// The kubernetai module to run; re-read on SIGHUP and on change.
+    pub module: crate::module::source::Origin,
+    /// How modules are fetched and what they must prove.
+    pub fetching: crate::module::source::Fetching,
     /// `-module.memory` and `-module.cache`.
     pub loading: crate::module::Loading,
     /// `-module.shadow-rate` and `-module.promote-after`: how a shadowing candidate runs.
     pub shadow: crate::module::shadow::Settings,
     /// Where the admin endpoint listens; None when turned off.
     pub admin: Option<String>,
+    /// `-admin.token FILE`: the bearer token the admin endpoint demands.
+    pub admin_token: Option<PathBuf>,
     /// `-quiet`: no startup banner (the zones and the version), as CoreDNS.
     pub quiet: bool,
     /// `-pidfile FILE`: the process id is written there at start and removed at exit.
@@ -42,6 +47,8 @@ pub enum Command {
         new: PathBuf,
         queries: PathBuf,
     },
+    /// `kubernetai module push FILE oci://REF [flags]`: publish a module (and `FILE.minisig`).
+    PushModule(Args, PathBuf, crate::module::oci::Remote),
     /// `kubernetai resolve [flags] NAME [TYPE]`: answer one query from the Corefile's manifests.
     Resolve(Args, String, String),
     /// Print this and exit.
@@ -52,10 +59,12 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut args = Args {
         conf: PathBuf::from("Corefile"),
         port: DEFAULT_PORT,
-        module: None,
+        module: crate::module::source::Origin::Builtin,
+        fetching: crate::module::source::Fetching::default(),
         loading: crate::module::Loading::default(),
         shadow: crate::module::shadow::Settings::default(),
         admin: Some(crate::module::admin::DEFAULT_ADDR.to_string()),
+        admin_token: None,
         quiet: false,
         pidfile: None,
     };
@@ -63,8 +72,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
     match it.peek().map(String::as_str) {
         Some("module") => {
             it.next();
-            const USAGE: &str =
-                "usage: kubernetai module check FILE | kubernetai module diff OLD NEW [-conf FILE] QUERIES";
+            const USAGE: &str = "usage: kubernetai module check FILE | kubernetai module compile [FILE] | kubernetai module diff OLD NEW [-conf FILE] QUERIES | kubernetai module push FILE oci://REF [-module.pull-secret FILE] [-module.ca FILE] [-module.plain-http]";
             return match it.next().as_deref() {
                 Some("check") => match (it.next(), it.next()) {
                     (Some(file), None) => Ok(Command::CheckModule(PathBuf::from(file))),
@@ -75,6 +83,18 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
                     match words.as_slice() {
                         [] => Ok(Command::CompileModule(args, None)),
                         [file] => Ok(Command::CompileModule(args, Some(PathBuf::from(file)))),
+                        _ => Err(USAGE.to_string()),
+                    }
+                }
+                Some("push") => {
+                    let (args, words) = flags_and_words(it)?;
+                    match words.as_slice() {
+                        [file, reference] => match crate::module::source::Origin::parse(reference)? {
+                            crate::module::source::Origin::Oci(remote) => {
+                                Ok(Command::PushModule(args, PathBuf::from(file), remote))
+                            }
+                            _ => Err(format!("{reference:?} is not an oci:// reference\n{USAGE}")),
+                        },
                         _ => Err(USAGE.to_string()),
                     }
                 }
@@ -116,11 +136,29 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         let mut value = || inline.clone().or_else(|| it.next()).ok_or_else(|| format!("flag -{name} needs a value"));
         match name {
             "conf" => args.conf = PathBuf::from(value()?),
-            "module" => args.module = Some(PathBuf::from(value()?)),
+            "module" => args.module = crate::module::source::Origin::parse(&value()?)?,
+            "module.sha256" => {
+                args.fetching.provenance.sha256 = Some(crate::module::provenance::parse_sha256(&value()?)?)
+            }
+            "module.pubkey" => {
+                let key = crate::module::provenance::TrustedKey::read(std::path::Path::new(&value()?))?;
+                args.fetching.provenance.keys.push(key);
+            }
+            "module.pull-secret" => args.fetching.registry.pull_secret = Some(PathBuf::from(value()?)),
+            "module.ca" => args.fetching.registry.ca = Some(PathBuf::from(value()?)),
+            "module.plain-http" => args.fetching.registry.plain_http = boolean(name, inline.as_deref())?,
+            "module.poll" => {
+                let v = value()?;
+                let every = crate::corefile::args::parse_duration(&v)
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| format!("invalid -module.poll {v:?} (a duration such as 30s or 5m)"))?;
+                args.fetching.poll = Some(every);
+            }
             "admin" => {
                 let v = value()?;
                 args.admin = if v == "none" { None } else { Some(v) };
             }
+            "admin.token" => args.admin_token = Some(PathBuf::from(value()?)),
             "module.memory" => {
                 let v = value()?;
                 let mib: usize = v
@@ -144,14 +182,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
                 let v = value()?;
                 args.port = v.parse().map_err(|_| format!("invalid -{name} {v:?}"))?;
             }
-            // A boolean flag, as Go's: `-quiet`, `-quiet=true` or `-quiet=false`.
-            "quiet" => {
-                args.quiet = match inline.as_deref() {
-                    None | Some("true" | "1" | "t" | "T" | "TRUE" | "True") => true,
-                    Some("false" | "0" | "f" | "F" | "FALSE" | "False") => false,
-                    Some(v) => return Err(format!("invalid boolean value {v:?} for -quiet")),
-                }
-            }
+            "quiet" => args.quiet = boolean(name, inline.as_deref())?,
             "pidfile" => args.pidfile = Some(PathBuf::from(value()?)),
             "version" => {
                 return Ok(Command::Print(format!(
@@ -175,13 +206,25 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
     Ok(Command::Run(args))
 }
 
+/// A boolean flag, as Go's: `-quiet`, `-quiet=true` or `-quiet=false`.
+fn boolean(name: &str, inline: Option<&str>) -> Result<bool, String> {
+    match inline {
+        None | Some("true" | "1" | "t" | "T" | "TRUE" | "True") => Ok(true),
+        Some("false" | "0" | "f" | "F" | "FALSE" | "False") => Ok(false),
+        Some(v) => Err(format!("invalid boolean value {v:?} for -{name}")),
+    }
+}
+
+/// Flags that take no value (the next word is not theirs).
+const BOOLEAN_FLAGS: &[&str] = &["quiet", "module.plain-http"];
+
 /// A subcommand's flags (parsed as the server's) and its other words, in order.
 fn flags_and_words(mut it: impl Iterator<Item = String>) -> Result<(Args, Vec<String>), String> {
     let mut words = Vec::new();
     let mut flags = Vec::new();
     while let Some(a) = it.next() {
         if a.starts_with('-') {
-            let inline = a.contains('=');
+            let inline = a.contains('=') || BOOLEAN_FLAGS.contains(&a.trim_start_matches('-'));
             flags.push(a);
             if !inline {
                 flags.extend(it.next());
@@ -235,5 +278,35 @@ mod tests {
             _ => panic!("a module diff"),
         }
         assert!(parse(["module", "diff", "old.wasm"].iter().map(|s| s.to_string())).is_err());
+    }
+
+    #[test]
+    fn module_source_and_provenance_flags() {
+        let pin = "ab".repeat(32);
+        let args = run(&[
+            "-module",
+            "oci://r.example/dns/m:v1",
+            "-module.sha256",
+            &pin,
+            "-module.plain-http",
+            "-module.poll=30s",
+        ]);
+        assert!(matches!(args.module, crate::module::source::Origin::Oci(_)));
+        assert_eq!(args.fetching.provenance.sha256.as_deref(), Some(pin.as_str()));
+        assert!(args.fetching.registry.plain_http);
+        assert_eq!(args.fetching.poll, Some(std::time::Duration::from_secs(30)));
+        assert!(parse(["-module.sha256", "xyz"].iter().map(|s| s.to_string())).is_err());
+        assert!(parse(["-module", "oci://no-registry"].iter().map(|s| s.to_string())).is_err());
+        assert!(parse(["-module.pubkey", "/nonexistent.pub"].iter().map(|s| s.to_string())).is_err());
+        assert!(parse(["-module.poll", "0s"].iter().map(|s| s.to_string())).is_err());
+        let argv = ["module", "push", "m.wasm", "-module.plain-http", "oci://127.0.0.1:5000/m:v1"];
+        match parse(argv.iter().map(|s| s.to_string())) {
+            Ok(Command::PushModule(args, file, remote)) => {
+                assert!(args.fetching.registry.plain_http, "a boolean flag takes no value");
+                assert_eq!((file, remote.text.as_str()), ("m.wasm".into(), "oci://127.0.0.1:5000/m:v1"));
+            }
+            _ => panic!("a module push"),
+        }
+        assert!(parse(["module", "push", "m.wasm", "m2.wasm"].iter().map(|s| s.to_string())).is_err());
     }
 }

@@ -51,6 +51,9 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Ok(cli::Command::PushModule(args, file, remote)) => {
+            return printed(block_on(offline::push_module(&args, &file, &remote)));
+        }
         Ok(cli::Command::Resolve(args, name, qtype)) => {
             return printed(block_on(offline::resolve(&args, &name, &qtype)));
         }
@@ -70,7 +73,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    let outcome = runtime.block_on(run(args));
+    // A compile or pull still running on a blocking thread must not hold the exit: SIGTERM
+    // always stops the process.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             println!("[FATAL] {e:#}");
@@ -107,11 +114,33 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     let servers = load_servers(&args)?;
     let mut fingerprint = reload::fingerprint(&args.conf);
     // Taken before the module is read, so a change racing the startup is still seen as one.
-    let module_stamp = args.module.as_deref().and_then(kubernetai::file_stamp::FileStamp::of);
-    let module = module::from_source(args.module.as_deref(), &args.loading).with_context(|| match &args.module {
-        Some(path) => format!("loading the module {}", path.display()),
-        None => "loading the built-in module".to_string(),
-    })?;
+    let module_stamp = match &args.module {
+        module::source::Origin::File(path) => kubernetai::file_stamp::FileStamp::of(path),
+        _ => None,
+    };
+    if matches!(args.module, module::source::Origin::Oci(_)) && args.loading.cache.is_none() {
+        println!(
+            "[WARNING] plugin/kubernetai: pulled modules are not kept without -module.cache DIR: a restart needs the registry"
+        );
+    }
+    let fetched = args.fetching.fetch(&args.module, args.loading.cache.as_deref()).await;
+    let fetched = fetched.with_context(|| format!("loading {}", args.module.describe()))?;
+    let manifest = fetched.as_ref().and_then(|f| f.manifest.clone());
+    if let Some(f) = &fetched {
+        println!("[INFO] plugin/kubernetai: module {} sha256 {}", f.origin, f.digest);
+    }
+    let module = args
+        .fetching
+        .module(&args.module, fetched.as_ref(), &args.loading)
+        .with_context(|| format!("loading {}", args.module.describe()))?;
+    drop(fetched);
+    for reason in ["digest", "unsigned", "signature"] {
+        registry().add("kubernetai_module_provenance_refused_total", &[reason], 0.0);
+    }
+    let token = match &args.admin_token {
+        Some(file) => Some(Arc::new(admin::Token::read(file).map_err(anyhow::Error::msg)?)),
+        None => None,
+    };
     let counters = Arc::new(Counters::default());
     let mut running = Running::build(&servers, &module, &counters).await?;
     // SIGHUP swaps the module; its handler is in place before anyone can learn the server is up.
@@ -127,14 +156,21 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     if let Some(addr) = &args.admin {
         match tokio::net::TcpListener::bind(addr.as_str()).await {
             Ok(listener) => {
-                println!("[INFO] admin endpoint on http://{}", listener.local_addr()?);
-                tokio::spawn(admin::serve(listener, admin_tx.clone()));
+                let guarded = if token.is_some() { " (bearer token required)" } else { "" };
+                println!("[INFO] admin endpoint{guarded} on http://{}", listener.local_addr()?);
+                tokio::spawn(admin::serve(listener, token.clone(), admin_tx.clone()));
             }
             Err(e) => println!("[WARNING] admin endpoint {addr}: {e}; module swaps by SIGHUP and file change only"),
         }
     }
     let live = Arc::new(swap::Live::new(module, running.plugins.clone()));
-    let source = swap::Source { path: args.module.clone(), stamp: module_stamp, loading: args.loading.clone() };
+    let source = swap::Source {
+        origin: args.module.clone(),
+        fetching: args.fetching.clone(),
+        loading: args.loading.clone(),
+        stamp: module_stamp,
+        manifest,
+    };
     tokio::spawn(swap::run(source, hup, admin_rx, admin_tx, args.shadow.clone(), live.clone(), counters.clone()));
 
     let shutdown = shutdown_signal();

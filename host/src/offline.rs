@@ -21,7 +21,7 @@ use crate::{cli, corefile, serve::config};
 /// Compiles `path`, checks its imports and contract version, configures it with one stanza and
 /// runs the same self-check a swap runs.
 pub fn check_module(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).context("reading the module")?;
+    let bytes = module::source::read_bounded(path, module::source::MAX_MODULE).context("reading the module")?;
     let module = Module::load(&bytes)?;
     let blocks = corefile::parse("cluster.local {\n kubernetai\n}\n", Path::new("(check)"))?;
     let stanzas: Vec<wit::Stanza> = config::servers(&blocks, 53)?[0].stanzas.iter().map(|s| s.guest.clone()).collect();
@@ -41,7 +41,8 @@ pub fn compile_module(args: &cli::Args, file: Option<&Path>) -> anyhow::Result<S
     let loading = module::Loading { cache: Some(dir.clone()), ..args.loading.clone() };
     let source = file.filter(|f| f.as_os_str() != "builtin");
     let bytes = match source {
-        Some(f) => std::fs::read(f).with_context(|| format!("reading {}", f.display()))?,
+        Some(f) => module::source::read_bounded(f, module::source::MAX_MODULE)
+            .with_context(|| format!("reading {}", f.display()))?,
         None => module::EMBEDDED.to_vec(),
     };
     let what = source.map_or_else(|| "the built-in module".to_string(), |f| f.display().to_string());
@@ -52,13 +53,34 @@ pub fn compile_module(args: &cli::Args, file: Option<&Path>) -> anyhow::Result<S
     Ok(format!("{what}: machine code kept in {}", entry.display()))
 }
 
+/// Publishes `file` (and `FILE.minisig` beside it, as the manifest's signature annotation) to
+/// `remote` in the Wasm OCI artifact layout, after checking it is a module this host loads.
+pub async fn push_module(args: &cli::Args, file: &Path, remote: &module::oci::Remote) -> anyhow::Result<String> {
+    let bytes = module::source::read_bounded(file, module::source::MAX_MODULE)
+        .with_context(|| format!("reading {}", file.display()))?;
+    let checked = bytes.clone();
+    tokio::task::spawn_blocking(move || Module::load(&checked))
+        .await?
+        .with_context(|| format!("{}", file.display()))?;
+    let mut sig = file.as_os_str().to_owned();
+    sig.push(".minisig");
+    let signature = match module::source::read_bounded(Path::new(&sig), module::provenance::MAX_SIGNATURE) {
+        Ok(b) => Some(String::from_utf8(b).context("the .minisig file is not text")?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", Path::new(&sig).display())),
+    };
+    let signed = if signature.is_some() { ", signed" } else { ", unsigned" };
+    let digest = module::oci::push(remote, &args.fetching.registry, bytes, signature).await?;
+    Ok(format!("pushed {} to {}{signed}: {digest}", file.display(), remote.text))
+}
+
 /// Answers `name` `qtype` from the Corefile in `args`, printed as dig prints a message.
 pub async fn resolve(args: &cli::Args, name: &str, qtype: &str) -> anyhow::Result<String> {
     let qtype =
         RecordType::from_str(&qtype.to_uppercase()).map_err(|_| anyhow::anyhow!("unknown query type {qtype:?}"))?;
     let blocks = corefile::load(&args.conf)?;
     let servers = config::servers(&blocks, args.port)?;
-    let module = module::from_source(args.module.as_deref(), &args.loading)?;
+    let module = args.fetching.load(&args.module, &args.loading).await?;
     let Some(port) = port_of(&servers, name) else { bail!("no server block serves {name}") };
     let on_port: Vec<config::Server> =
         servers.iter().filter(|s| s.keys.iter().any(|(_, p)| *p == port)).cloned().collect();
@@ -117,11 +139,11 @@ pub async fn diff_modules(args: &cli::Args, old: &Path, new: &Path, queries: &Pa
         asked.push((name.to_string(), qtype));
     }
     let servers = config::servers(&corefile::load(&args.conf)?, args.port)?;
-    let load = |p: &Path| {
-        let source = (p.as_os_str() != "builtin").then_some(p);
-        module::from_source(source, &args.loading).with_context(|| format!("loading {}", p.display()))
+    let load = async |p: &Path| {
+        let origin = module::source::Origin::parse(&p.to_string_lossy()).map_err(anyhow::Error::msg)?;
+        args.fetching.load(&origin, &args.loading).await.with_context(|| format!("loading {}", p.display()))
     };
-    let (old_module, new_module) = (load(old)?, load(new)?);
+    let (old_module, new_module) = (load(old).await?, load(new).await?);
     let instance = Running::build(&servers, &old_module, &Arc::new(Counters::default())).await?;
     let session = Session::offline(new_module, new.display().to_string())?;
     let plugins = instance.plugins.clone();

@@ -56,7 +56,7 @@ fn offline_tools_check_a_module_and_resolve_without_a_server() {
     let dir = Scratch::new("offline");
     let garbage = dir.write("garbage.wasm", "not a module");
     let (ok, out) = run(&["module", "check", garbage.to_str().expect("path")]);
-    assert!(!ok && out.contains("compiling the module"), "{out}");
+    assert!(!ok && out.contains("not a binary WebAssembly component"), "{out}");
 
     let corefile = harness::root().join("examples/Corefile");
     let (ok, out) = run(&["resolve", "-conf", corefile.to_str().expect("path"), "ledger.shop.svc.cluster.local", "A"]);

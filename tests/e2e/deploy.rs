@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use serde::de::DeserializeOwned;
@@ -53,8 +54,12 @@ struct Manifests {
 
 fn load(file: &str) -> Manifests {
     let text = std::fs::read_to_string(harness::root().join("deploy").join(file)).expect("manifest");
+    parse(&text, file)
+}
+
+fn parse(text: &str, file: &str) -> Manifests {
     let mut m = Manifests::default();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
+    for doc in serde_yaml::Deserializer::from_str(text) {
         let doc = serde_yaml::Value::deserialize(doc).unwrap_or_else(|e| panic!("{file}: {e}"));
         let kind = doc.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
         match kind.as_str() {
@@ -70,6 +75,7 @@ fn load(file: &str) -> Manifests {
             "Service" => m.services.push(strict(&doc, file)),
             "PodDisruptionBudget" => drop(strict::<PodDisruptionBudget>(&doc, file)),
             "HorizontalPodAutoscaler" => drop(strict::<HorizontalPodAutoscaler>(&doc, file)),
+            "NetworkPolicy" => drop(strict::<NetworkPolicy>(&doc, file)),
             other => panic!("{file}: unexpected kind {other:?}"),
         }
         m.kinds.push(kind);
@@ -177,4 +183,56 @@ fn the_deployed_corefiles_start() {
         let ready = crate::peers::url_in(&server.wait_for("plugin/ready: serving"));
         assert_eq!(crate::peers::curl(&ready), (200, "OK".to_string()), "{file}");
     }
+}
+
+/// deploy/fleet, as `kubectl kustomize` builds it: the schema holds, the module comes from a
+/// registry and is checked against a key, every file a flag names is in a mounted volume of the
+/// right kind, and the admin endpoint is on loopback behind a token (the base's is off).
+#[test]
+fn the_fleet_overlay_pulls_a_signed_module_and_guards_the_admin_endpoint() {
+    let base = load("kubernetai.yaml");
+    let args = |m: &Manifests| {
+        let pod = m.deployments[0].spec.template.spec.clone().expect("pod spec");
+        (pod.containers[0].args.clone().unwrap_or_default(), pod)
+    };
+    let flag =
+        |args: &Vec<String>, name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned());
+    assert_eq!(flag(&args(&base).0, "-admin").as_deref(), Some("none"), "the base has no admin endpoint");
+
+    let out = std::process::Command::new("kubectl")
+        .args(["kustomize", "--load-restrictor", "LoadRestrictionsNone"])
+        .arg(harness::root().join("deploy/fleet"))
+        .output()
+        .expect("kubectl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fleet = parse(&String::from_utf8_lossy(&out.stdout), "deploy/fleet");
+    assert!(fleet.kinds.iter().any(|k| k == "NetworkPolicy"), "{:?}", fleet.kinds);
+    let (args, pod) = args(&fleet);
+    assert!(flag(&args, "-module").is_some_and(|m| m.starts_with("oci://")), "{args:?}");
+    assert!(flag(&args, "-admin").is_some_and(|a| a.starts_with("127.0.0.1:")), "{args:?}");
+    let mounts = pod.containers[0].volume_mounts.clone().unwrap_or_default();
+    let volumes = pod.volumes.clone().unwrap_or_default();
+    // The volume a file lives in: (kind, name of the ConfigMap or Secret).
+    let volume_of = |file: &str| {
+        let mount = mounts.iter().find(|m| file.starts_with(&format!("{}/", m.mount_path)))?;
+        let v = volumes.iter().find(|v| v.name == mount.name)?;
+        match (&v.secret, &v.config_map) {
+            (Some(s), _) => Some(("Secret", s.secret_name.clone().unwrap_or_default())),
+            (_, Some(c)) => Some(("ConfigMap", c.name.clone())),
+            _ => Some(("other", String::new())),
+        }
+    };
+    let token = flag(&args, "-admin.token").expect("a token");
+    assert_eq!(volume_of(&token).map(|v| v.0), Some("Secret"), "{token}");
+    let key = flag(&args, "-module.pubkey").expect("a key");
+    assert_eq!(volume_of(&key).map(|v| v.0), Some("ConfigMap"), "{key}");
+    let pull = flag(&args, "-module.pull-secret").expect("pull credentials");
+    let (kind, name) = volume_of(&pull).expect("mounted");
+    assert_eq!(kind, "Secret");
+    let image_pull: Vec<String> =
+        pod.image_pull_secrets.clone().unwrap_or_default().into_iter().map(|r| r.name).collect();
+    assert!(image_pull.contains(&name), "the kubelet pulls with the same Secret: {image_pull:?}");
+    assert!(pull.ends_with("/.dockerconfigjson"), "the key a docker-registry Secret has: {pull}");
+    let cache = flag(&args, "-module.cache").expect("a cache");
+    assert!(mounts.iter().any(|m| m.mount_path == cache), "pulled modules kept in a volume: {cache}");
 }

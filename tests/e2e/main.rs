@@ -13,6 +13,7 @@ mod credentials;
 mod deploy;
 mod fallthrough;
 mod faults;
+mod fleet;
 mod hostile;
 mod live;
 mod load;

@@ -32,11 +32,12 @@ fn modules_are_swapped_and_bad_ones_refused_while_serving() {
     server.wait_for("module swapped in 1 server block(s)");
     assert_eq!(web(&server), want, "the new instance was fed the snapshot");
 
-    harness::put(&module, b"\0asm garbage");
+    harness::put(&module, b"\0asm\x0d\0\x01\0 garbage");
     assert!(server.wait_for("module refused").contains("compiling the module"));
     assert_eq!(web(&server), want);
 
-    harness::put(&module, br#"(component (import "wasi:filesystem/preopens@0.2.0" (instance)))"#);
+    let forbidden = wat::parse_str(r#"(component (import "wasi:filesystem/preopens@0.2.0" (instance)))"#);
+    harness::put(&module, &forbidden.expect("a binary component"));
     assert!(server.wait_for("module refused").contains("imports wasi:filesystem/preopens@0.2.0"));
     assert_eq!(web(&server), want);
 
@@ -80,7 +81,7 @@ fn the_admin_endpoint_swaps_and_reports_refusals() {
     assert!(ok.starts_with("HTTP/1.1 200") && ok.contains("module swapped in 1 server block(s)"), "{ok}");
     std::fs::write(&module, b"not a module").expect("garbage");
     let refused = post("/module/swap");
-    assert!(refused.starts_with("HTTP/1.1 409") && refused.contains("compiling the module"), "{refused}");
+    assert!(refused.starts_with("HTTP/1.1 409") && refused.contains("not a binary WebAssembly component"), "{refused}");
     assert!(post("/elsewhere").starts_with("HTTP/1.1 404"));
     assert_eq!(web(&server), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
     // Swaps and refusals are counted (the file poll may try the garbage once more).

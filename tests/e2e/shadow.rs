@@ -76,9 +76,14 @@ fn fixture() -> String {
     crate::sandbox::fixture().to_str().expect("path").to_string()
 }
 
+/// The misbehaving fixture module's bytes, as a shadow request's body.
+fn fixture_bytes() -> Vec<u8> {
+    std::fs::read(crate::sandbox::fixture()).expect("the fixture module")
+}
+
 /// Asks `names` in turn from a UDP and a TCP client until `during` returns: how many were asked,
 /// and every query lost, failed or answered with another id.
-fn under_load(server: &Server, names: &[&'static str], during: impl FnOnce()) -> (usize, Vec<String>) {
+pub(crate) fn under_load(server: &Server, names: &[&'static str], during: impl FnOnce()) -> (usize, Vec<String>) {
     let (stop, asked) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
     let mut clients = Vec::new();
     for tcp in [false, true] {
@@ -194,9 +199,9 @@ fn a_candidate_that_differs_is_counted_and_shown_and_the_clients_get_the_running
 fn a_candidate_that_traps_or_loops_is_dropped_and_costs_the_clients_nothing() {
     let dir = Scratch::new("shadow-traps");
     let (server, addr, metrics) = start(&dir, &["-module.shadow-rate", "100%", "-module.memory", "64"]);
-    let path = fixture();
+    let path = fixture_bytes();
     for (trigger, why) in [("loop", "interrupt"), ("alloc", "memory"), ("panic", "panics on purpose")] {
-        let (status, text) = admin(&addr, "POST", "/module/shadow", path.as_bytes());
+        let (status, text) = admin(&addr, "POST", "/module/shadow", &path);
         assert_eq!(status, 200, "{text}");
         let started = Instant::now();
         let answer = ask(&server, &format!("{trigger}.shop.svc.cluster.local."));
@@ -228,7 +233,7 @@ fn a_candidate_that_traps_or_loops_is_dropped_and_costs_the_clients_nothing() {
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
     // A candidate that is no module is refused; nothing changes.
     let (status, text) = admin(&addr, "POST", "/module/shadow", b"\0asm garbage");
-    assert!(status == 409 && text.contains("compiling the module"), "{status} {text}");
+    assert!(status == 409 && text.contains("not a binary WebAssembly component"), "{status} {text}");
     assert_eq!(report(&addr)["state"], "failed", "the last session's report is still there");
 }
 
@@ -236,10 +241,10 @@ fn a_candidate_that_traps_or_loops_is_dropped_and_costs_the_clients_nothing() {
 fn automatic_promotion_happens_after_clean_queries_and_a_difference_cancels_it() {
     let dir = Scratch::new("shadow-promote");
     let (server, addr, metrics) = start(&dir, &["-module.shadow-rate", "100%", "-module.promote-after", "20"]);
-    let path = fixture();
+    let path = fixture_bytes();
 
     // A difference first: the automatic promotion is cancelled, however many clean queries follow.
-    assert_eq!(admin(&addr, "POST", "/module/shadow", path.as_bytes()).0, 200);
+    assert_eq!(admin(&addr, "POST", "/module/shadow", &path).0, 200);
     ask(&server, DIFFER);
     let line = server.wait_for("automatic promotion of");
     assert!(line.contains("cancelled") && line.contains("differ.web.shop.svc.cluster.local."), "{line}");
@@ -251,7 +256,7 @@ fn automatic_promotion_happens_after_clean_queries_and_a_difference_cancels_it()
     assert_eq!(ask(&server, DIFFER).metadata.response_code.low(), 3, "not promoted");
 
     // A fresh shadow with clean queries only: promoted after 20.
-    assert_eq!(admin(&addr, "POST", "/module/shadow", path.as_bytes()).0, 200);
+    assert_eq!(admin(&addr, "POST", "/module/shadow", &path).0, 200);
     for _ in 0..25 {
         ask(&server, WEB);
     }
@@ -267,7 +272,7 @@ fn automatic_promotion_happens_after_clean_queries_and_a_difference_cancels_it()
 fn a_promotion_under_udp_and_tcp_load_loses_no_query() {
     let dir = Scratch::new("shadow-promote-load");
     let (server, addr, _) = start(&dir, &[]);
-    assert_eq!(admin(&addr, "POST", "/module/shadow", fixture().as_bytes()).0, 200);
+    assert_eq!(admin(&addr, "POST", "/module/shadow", &fixture_bytes()).0, 200);
     let (asked, bad) = under_load(&server, &[WEB, "db.shop.svc.cluster.local."], || {
         std::thread::sleep(Duration::from_millis(700));
         let (status, text) = admin(&addr, "POST", "/module/promote", b"");

@@ -1,35 +1,106 @@
 //! The admin endpoint: plain HTTP, bound to localhost by default (`-admin ADDR`, `-admin none`
-//! to turn it off). Module operations, each answered with its outcome (200, or 409 and the step
-//! that refused the candidate):
+//! to turn it off), optionally behind a bearer token (`-admin.token FILE`). Module operations,
+//! each answered with its outcome (200, or 409 and the step that refused the candidate):
 //! - `POST /module/swap` swaps the module as SIGHUP does;
-//! - `POST /module/shadow` starts shadowing a candidate (body: a module file's path, the module's
-//!   bytes, or nothing for what `-module` names); `DELETE` ends it; `GET` reports it as JSON;
+//! - `POST /module/shadow` starts shadowing a candidate: the body is the module's bytes (a
+//!   binary component; its minisign signature, base64, in the `Kubernetai-Minisig` header), or
+//!   empty for what `-module` names; `DELETE` ends it; `GET` reports it as JSON;
 //! - `POST /module/promote` makes the shadowing candidate the running module.
+//!
+//! The endpoint never reads a path a request names: what it compiles arrives in the request or
+//! is the configured source, and a refusal is reported in this host's words, never by quoting
+//! the candidate.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::file_stamp::FileStamp;
+use crate::module::source::{Fetched, MAX_MODULE};
 use crate::module::swap::{Candidate, Command, Request};
 use crate::observe::http::{self, Response};
 
 /// The default address: reachable from this machine only.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9155";
-
-/// The largest module accepted in a request body.
-const MAX_MODULE: usize = 64 << 20;
+/// The header carrying a posted module's `.minisig` file, base64-encoded.
+pub const SIGNATURE_HEADER: &str = "kubernetai-minisig";
+/// A token file is a few dozen bytes; a Secret key holds at most 1 MiB.
+const MAX_TOKEN: u64 = 4096;
 
 const ROUTES: &str = "POST /module/swap, POST|GET|DELETE /module/shadow, POST /module/promote";
 
-pub async fn serve(listener: TcpListener, requests: mpsc::Sender<Request>) {
+/// `-admin.token FILE`: the token a request must present, re-read when the file changes (a
+/// rotated Secret), and compared in constant time.
+pub struct Token {
+    file: PathBuf,
+    /// The file's stamp when read, and the SHA-256 of the token it held.
+    held: Mutex<(Option<FileStamp>, [u8; 32])>,
+}
+
+impl Token {
+    /// Reads the token file; an unreadable or empty one stops the start.
+    pub fn read(file: &Path) -> Result<Token, String> {
+        let stamp = FileStamp::of(file);
+        let digest = Self::digest_of(file).map_err(|e| format!("-admin.token {}: {e}", file.display()))?;
+        Ok(Token { file: file.to_path_buf(), held: Mutex::new((stamp, digest)) })
+    }
+
+    fn digest_of(file: &Path) -> Result<[u8; 32], String> {
+        let bytes = crate::module::source::read_bounded(file, MAX_TOKEN).map_err(|e| e.to_string())?;
+        let token = bytes.trim_ascii();
+        if token.is_empty() {
+            return Err("the file holds no token".to_string());
+        }
+        Ok(sha256(token))
+    }
+
+    /// Whether `headers` carry `Authorization: Bearer TOKEN` with the token the file holds now.
+    pub fn admits(&self, headers: &[(String, String)]) -> bool {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let now = FileStamp::of(&self.file);
+        if now != held.0 {
+            match Self::digest_of(&self.file) {
+                Ok(digest) => {
+                    *held = (now, digest);
+                    println!("[INFO] admin: the token in {} changed; the new one is in force", self.file.display());
+                }
+                // Kept until a readable token replaces it: a half-updated Secret opens nothing.
+                Err(e) => println!(
+                    "[WARNING] admin: -admin.token {}: {e}; the previous token stays in force",
+                    self.file.display()
+                ),
+            }
+        }
+        let presented = headers
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .and_then(|(_, v)| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        // Comparing digests keeps the length out of the timing; the fold looks at every byte.
+        presented
+            .is_some_and(|p| sha256(p.as_bytes()).iter().zip(held.1.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0)
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}
+
+pub async fn serve(listener: TcpListener, token: Option<Arc<Token>>, requests: mpsc::Sender<Request>) {
     let handler: http::Handler = Arc::new(move |request: http::Request| {
         let requests = requests.clone();
         Box::pin(async move {
-            let command = match (request.method.as_str(), request.path.as_str()) {
+            let route = (request.method.clone(), request.path.clone());
+            let command = match (route.0.as_str(), route.1.as_str()) {
+                ("POST", "/module/shadow") => match candidate(request) {
+                    Ok(candidate) => Command::Shadow(candidate),
+                    Err(why) => return Response::text(409, format!("shadow refused, nothing changed: {why}\n")),
+                },
                 ("POST", "/module/swap") => Command::Swap,
-                ("POST", "/module/shadow") => Command::Shadow(candidate(request.body)),
                 ("DELETE", "/module/shadow") => Command::Unshadow,
                 ("GET", "/module/shadow") => Command::Report,
                 ("POST", "/module/promote") => Command::Promote,
@@ -52,21 +123,28 @@ pub async fn serve(listener: TcpListener, requests: mpsc::Sender<Request>) {
             }
         })
     });
-    http::serve(listener, "admin", MAX_MODULE, handler).await
+    let gate = token.map(|t| -> http::Gate { Arc::new(move |headers: &[(String, String)]| t.admits(headers)) });
+    http::serve(listener, "admin", http::Accepts { max_body: MAX_MODULE as usize, gate }, handler).await
 }
 
-/// A shadow request's body: a component (binary, or WAT text) or the path of one; nothing names
-/// the `-module` source.
-fn candidate(body: Vec<u8>) -> Candidate {
-    let text = std::str::from_utf8(&body).map(str::trim).unwrap_or_default();
-    if body.starts_with(b"\0asm") || text.starts_with("(component") {
-        Candidate::Bytes(body)
-    } else if text.is_empty() && body.is_empty() {
-        Candidate::Source
-    } else if text.is_empty() {
-        // Bytes that are neither UTF-8 nor wasm: the compiler says why it refuses them.
-        Candidate::Bytes(body)
-    } else {
-        Candidate::Path(PathBuf::from(text))
+/// A shadow request's candidate: its body's bytes, or what `-module` names when it has none.
+fn candidate(request: http::Request) -> Result<Candidate, String> {
+    if request.body.is_empty() {
+        return Ok(Candidate::Source);
     }
+    let signature = match request.header(SIGNATURE_HEADER) {
+        None => None,
+        Some(b64) => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| format!("the {SIGNATURE_HEADER} header is not base64"))?;
+            Some(
+                String::from_utf8(bytes)
+                    .map_err(|_| format!("the {SIGNATURE_HEADER} header is not a .minisig text"))?,
+            )
+        }
+    };
+    let origin = format!("the module posted ({} bytes)", request.body.len());
+    Ok(Candidate::Posted(Fetched::new(request.body, signature, origin)))
 }

@@ -120,7 +120,8 @@ mod tests {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         let engine = Engine::new(&config).expect("engine");
-        let wat = b"(component)";
+        let binary = wat::parse_str("(component)").expect("a component");
+        let wat = binary.as_slice();
         component(&engine, wat, Some(&dir)).expect("compiles");
         let path = entry(&dir, &engine, wat);
         assert!(path.exists(), "kept at {}", path.display());

@@ -430,8 +430,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let servers = crate::serve::config::servers(&blocks, 53).unwrap_or_else(|e| panic!("{e}"));
         let stanzas = servers[0].stanzas.iter().map(|s| s.guest.clone()).collect();
-        let native = crate::module::from_source(Some(std::path::Path::new("native")), &Default::default());
-        FedModule::new(native.unwrap_or_else(|e| panic!("{e}")), wit::Server { local_ips: vec![] }, stanzas)
+        FedModule::new(crate::module::Module::native(), wit::Server { local_ips: vec![] }, stanzas)
             .unwrap_or_else(|e| panic!("{e}"))
     }
 

@@ -1,8 +1,12 @@
 //! The kubernetai module under wasmtime: compiling it once (or loading it compiled,
 //! [`compiled`]), checking what it imports, and running instances of it in a sandbox with no
-//! capabilities; or the same library linked in ([`native`]). [`fed`] keeps a block's one
+//! capabilities; or the same library linked in ([`native`]). [`source`] fetches candidates
+//! (files, [`oci`] registries) and [`provenance`] checks them; [`fed`] keeps a block's one
 //! instance and the objects fed to it, [`swap`] replaces the module while it serves, [`admin`]
 //! is the endpoint that asks for it.
+//!
+//! Only binary components are compiled: the text format is refused before any parser sees the
+//! bytes, and no error quotes a candidate's bytes back (a refusal names the step and why).
 //!
 //! A module may import only the contract's `host.answer` and the WASI interfaces Rust's standard
 //! library links for wasip2 (`wasi:cli` stdio/environment/exit, `wasi:io`, `wasi:random`); anything else — files,
@@ -23,7 +27,10 @@ pub mod admin;
 pub mod compiled;
 pub mod fed;
 pub mod native;
+pub mod oci;
+pub mod provenance;
 pub mod shadow;
+pub mod source;
 pub mod swap;
 
 use native::Native;
@@ -62,10 +69,17 @@ const STDERR_CAPACITY: usize = 64 << 10;
 /// A module that could not be used, naming the step that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
-    #[error("compiling the module: {0:#}")]
-    Compile(wasmtime::Error),
+    #[error("the candidate is not a binary WebAssembly component ({0}); only binary components are accepted")]
+    NotBinary(&'static str),
+    /// wasmtime's reason in this host's words ([`own_words`]): nothing of the bytes is quoted.
+    #[error("compiling the module: {0}")]
+    Compile(String),
     #[error("the module imports {0}, which the sandbox does not grant")]
     Import(String),
+    #[error("{origin} (sha256 {digest}) refused: {refusal}")]
+    Provenance { origin: String, digest: String, refusal: provenance::Refusal },
+    #[error("{0}")]
+    Fetch(String),
     #[error("instantiating the module: {0:#}")]
     Instantiate(wasmtime::Error),
     #[error("the module speaks contract {found}, this host speaks {expected}")]
@@ -159,16 +173,53 @@ impl Default for Loading {
     }
 }
 
-/// What `-module` names: the built-in module (None), `native`, or a component file.
-pub fn from_source(path: Option<&std::path::Path>, loading: &Loading) -> Result<Module, ModuleError> {
-    match path {
-        None => Module::compile(EMBEDDED, loading),
-        Some(p) if p.as_os_str() == NATIVE => Ok(Module { wasm: None }),
-        Some(p) => {
-            let bytes =
-                std::fs::read(p).map_err(|source| ModuleError::Read { file: p.display().to_string(), source })?;
-            Module::compile(&bytes, loading)
-        }
+/// The 8 bytes a binary component starts with: the wasm magic, then the component layer's
+/// version (a core module has `01 00 00 00`).
+const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+/// Refuses what is not a binary component before wasmtime parses it.
+fn binary_component(bytes: &[u8]) -> Result<(), ModuleError> {
+    if bytes.starts_with(&COMPONENT_HEADER) {
+        return Ok(());
+    }
+    Err(ModuleError::NotBinary(if bytes.starts_with(b"\0asm") {
+        "a core module or another version, not a component"
+    } else if bytes.trim_ascii_start().starts_with(b"(") {
+        "it looks like the text format"
+    } else {
+        "it does not start with the wasm magic bytes"
+    }))
+}
+
+/// A compile error as this host says it: the kind of failure and where, never a name or text
+/// out of the candidate (a validator's message may quote the module's names).
+fn own_words(error: &wasmtime::Error) -> String {
+    let text = format!("{error:#}");
+    let offset = text
+        .find("at offset 0x")
+        .map(|i| text[i + 10..].chars().take_while(char::is_ascii_hexdigit).collect::<String>())
+        .filter(|hex| !hex.is_empty());
+    let kind = if text.contains("unexpected end") {
+        "the binary ends early"
+    } else if text.contains("type mismatch") || text.contains("type") {
+        "it fails type validation"
+    } else {
+        "it is not a valid component"
+    };
+    match offset {
+        Some(hex) => format!("wasmtime refused it: {kind} (at byte offset {hex})"),
+        None => format!("wasmtime refused it: {kind}"),
+    }
+}
+
+/// An import's name as the log may show it: an interface name of the component model's
+/// grammar, else a description (a name is the candidate's bytes).
+fn import_name(name: &str) -> String {
+    let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-:/@.".contains(c);
+    if name.len() <= 128 && name.chars().all(plain) {
+        name.to_string()
+    } else {
+        format!("an interface whose name is not a component-model name ({} bytes)", name.len())
     }
 }
 
@@ -192,8 +243,14 @@ impl Module {
         Self::compile(bytes, &Loading::default())
     }
 
+    /// The resolution library linked into the host (`-module native`).
+    pub fn native() -> Self {
+        Module { wasm: None }
+    }
+
     /// As `load`, with the memory limit and compiled-module cache of `loading`.
     pub fn compile(bytes: &[u8], loading: &Loading) -> Result<Self, ModuleError> {
+        binary_component(bytes)?;
         let memory_limit = loading.memory_limit;
         let mut config = Config::new();
         config.wasm_component_model(true);
@@ -204,12 +261,12 @@ impl Module {
         if std::env::var_os("KUBERNETAI_PERFMAP").is_some() {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
-        let engine = Engine::new(&config).map_err(ModuleError::Compile)?;
+        let engine = Engine::new(&config).map_err(|e| ModuleError::Compile(format!("the engine: {e}")))?;
         let component = crate::module::compiled::component(&engine, bytes, loading.cache.as_deref())
-            .map_err(ModuleError::Compile)?;
+            .map_err(|e| ModuleError::Compile(own_words(&e)))?;
         for (name, _) in component.component_type().imports(&engine) {
             if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
-                return Err(ModuleError::Import(name.to_string()));
+                return Err(ModuleError::Import(import_name(name)));
             }
         }
         let mut linker: Linker<State> = Linker::new(&engine);
@@ -270,6 +327,11 @@ impl Wasm {
         })?;
         let expected = kubernetai_guest::CONTRACT_VERSION;
         if !compatible(&found, expected) {
+            let found = if found.len() <= 32 && found.chars().all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c)) {
+                found
+            } else {
+                "an unreadable version".to_string()
+            };
             return Err(ModuleError::Contract { found, expected: expected.to_string() });
         }
         Ok(instance)
@@ -452,7 +514,24 @@ mod tests {
         let wat = r#"(component
             (import "wasi:filesystem/preopens@0.2.0" (instance))
         )"#;
-        let err = Module::load(wat.as_bytes()).err().expect("refused");
+        let err = Module::load(&wat::parse_str(wat).expect("binary")).err().expect("refused");
         assert!(err.to_string().contains("wasi:filesystem/preopens@0.2.0"), "{err}");
+        let secret = wat::parse_str(r#"(component (import "TOPSECRET-1234" (instance)))"#);
+        if let Ok(secret) = secret {
+            let err = Module::load(&secret).err().expect("refused").to_string();
+            assert!(!err.contains("TOPSECRET"), "a name out of the candidate is not quoted: {err}");
+        }
+    }
+
+    #[test]
+    fn only_binary_components_reach_the_compiler_and_nothing_is_quoted() {
+        let text = Module::load(b"(component)").err().expect("text refused").to_string();
+        assert!(text.contains("text format"), "{text}");
+        let core = wat::parse_str("(module)").expect("a core module");
+        assert!(Module::load(&core).err().expect("refused").to_string().contains("not a component"));
+        let mut garbage = COMPONENT_HEADER.to_vec();
+        garbage.extend_from_slice(b"TOPSECRET-in-the-bytes");
+        let err = Module::load(&garbage).err().expect("refused").to_string();
+        assert!(err.starts_with("compiling the module: wasmtime refused it") && !err.contains("TOPSECRET"), "{err}");
     }
 }

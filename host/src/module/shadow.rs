@@ -517,8 +517,7 @@ mod tests {
 
     #[test]
     fn a_sample_is_spread_evenly_over_the_queries() {
-        let module = crate::module::from_source(Some(std::path::Path::new(crate::module::NATIVE)), &Default::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let module = crate::module::Module::native();
         for (rate, want) in [(0.1, 100), (0.25, 250), (1.0, 1000)] {
             let s = Session::new(module.clone(), "native".into(), Settings { rate, promote_after: None }, None)
                 .unwrap_or_else(|e| panic!("{e}"));

@@ -1,8 +1,8 @@
-//! Module swaps: what triggers one (SIGHUP, a change of the `-module` file, an admin request)
-//! and carrying it out for every server block. The candidate is compiled and checked off the
-//! query path (see `FedModule::swap`); a refused candidate leaves the running module serving.
+//! Module swaps: what triggers one (SIGHUP, a change of the `-module` file, a tag's move, an
+//! admin request) and carrying it out for every server block. The candidate is fetched, its
+//! provenance checked, compiled and checked off the query path (see `FedModule::swap`); a
+//! refused candidate leaves the running module serving.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -11,11 +11,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::file_stamp::FileStamp;
 use crate::module::fed::FedModule;
 use crate::module::shadow::{self, Session};
+use crate::module::source::{Fetched, Fetching, Origin};
 use crate::module::{self, Module, ModuleError};
 use crate::observe::counters::Counters;
-
-/// How often the module file is checked for a change (CoreDNS's reload plugin polls too).
-const MODULE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the admin endpoint asks of the module task.
 pub enum Command {
@@ -35,20 +33,40 @@ pub enum Command {
 pub enum Candidate {
     /// What `-module` names (the built-in module when there is no `-module`).
     Source,
-    Path(PathBuf),
-    Bytes(Vec<u8>),
+    /// Bytes posted to the admin endpoint, with the signature that came with them.
+    Posted(Fetched),
 }
 
 /// An admin request, answered with the outcome (Err: refused, with why).
 pub type Request = (Command, oneshot::Sender<Result<String, String>>);
 
-/// Where modules come from.
+/// Where modules come from, and what was seen there last.
 pub struct Source {
-    /// The `-module` file, or None for the built-in module.
-    pub path: Option<PathBuf>,
-    /// The file as it was when it was last read.
-    pub stamp: Option<FileStamp>,
+    pub origin: Origin,
+    pub fetching: Fetching,
     pub loading: module::Loading,
+    /// A file source as it was when it was last read.
+    pub stamp: Option<FileStamp>,
+    /// The manifest a tag pointed at when it was last pulled (swapped in or refused: a refused
+    /// one is not pulled again until the tag moves, or SIGHUP asks).
+    pub manifest: Option<String>,
+}
+
+impl Source {
+    /// Whether the source changed since it was last read (a file's stamp, a tag's manifest).
+    async fn changed(&self) -> bool {
+        match &self.origin {
+            Origin::File(path) => FileStamp::of(path) != self.stamp,
+            Origin::Oci(_) => match self.fetching.moved(&self.origin, self.manifest.as_deref()).await {
+                Ok(moved) => moved,
+                Err(e) => {
+                    println!("[WARNING] plugin/kubernetai: {e}; the running module keeps serving");
+                    false
+                }
+            },
+            Origin::Builtin | Origin::Native => false,
+        }
+    }
 }
 
 /// The module in use and the plugins running it, both replaced as the server goes on (swaps
@@ -99,23 +117,24 @@ pub async fn run(
     live: Arc<Live>,
     counters: Arc<Counters>,
 ) {
-    let mut tick = tokio::time::interval(MODULE_POLL);
+    let every = source.fetching.poll_every(&source.origin);
+    // A source that never changes is never polled (a day is as good as never for `interval`).
+    let mut tick = tokio::time::interval(every.unwrap_or(std::time::Duration::from_secs(86400)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
     loop {
         let (command, reply) = tokio::select! {
             _ = hup.recv() => (Command::Swap, None),
             Some((command, reply)) = admin.recv() => (command, Some(reply)),
             _ = tick.tick() => {
-                if source.path.is_none() || source.path.as_deref().and_then(FileStamp::of) == source.stamp {
+                if every.is_none() || !source.changed().await {
                     continue;
                 }
                 (Command::Swap, None)
             }
         };
         let result = match command {
-            Command::Swap => {
-                source.stamp = source.path.as_deref().and_then(FileStamp::of);
-                swap(&source, &live, &counters).await
-            }
+            Command::Swap => swap(&mut source, &live, &counters).await,
             Command::Shadow(candidate) => start_shadow(candidate, &source, &shadowing, &requests, &live).await,
             Command::Unshadow => match live.session().filter(|s| s.end()) {
                 Some(session) => {
@@ -138,11 +157,26 @@ pub async fn run(
 }
 
 /// Swaps in what `source` names, in every server block.
-async fn swap(source: &Source, live: &Arc<Live>, counters: &Counters) -> Result<String, String> {
-    let (path, loading, live) = (source.path.clone(), source.loading.clone(), live.clone());
+async fn swap(source: &mut Source, live: &Arc<Live>, counters: &Counters) -> Result<String, String> {
     let started = std::time::Instant::now();
+    if let Origin::File(path) = &source.origin {
+        source.stamp = FileStamp::of(path);
+    }
+    let fetched = match source.fetching.fetch(&source.origin, source.loading.cache.as_deref()).await {
+        Ok(fetched) => fetched,
+        Err(e) => return swapped(Ok(Err(e)), started, counters, "module swapped"),
+    };
+    if let Some(f) = &fetched {
+        println!("[INFO] plugin/kubernetai: candidate {} sha256 {}", f.origin, f.digest);
+        // Tried, swapped in or refused: a refused manifest is not pulled again until the tag moves.
+        if let Some(manifest) = &f.manifest {
+            source.manifest = Some(manifest.clone());
+        }
+    }
+    let (fetching, origin, loading, live) =
+        (source.fetching.clone(), source.origin.clone(), source.loading.clone(), live.clone());
     let outcome = tokio::task::spawn_blocking(move || -> Result<usize, ModuleError> {
-        let module = module::from_source(path.as_deref(), &loading)?;
+        let module = fetching.module(&origin, fetched.as_ref(), &loading)?;
         // Held through the swap, so a reload builds on the module every plugin runs.
         let mut current = live.module.lock().unwrap_or_else(|p| p.into_inner());
         let plugins = live.plugins();
@@ -196,13 +230,14 @@ async fn start_shadow(
     live: &Arc<Live>,
 ) -> Result<String, String> {
     let (loading, live, settings) = (source.loading.clone(), live.clone(), settings.clone());
-    let (path, origin) = match &candidate {
-        Candidate::Source => (
-            source.path.clone(),
-            source.path.as_ref().map_or_else(|| "the built-in module".to_string(), |p| p.display().to_string()),
-        ),
-        Candidate::Path(p) => (Some(p.clone()), p.display().to_string()),
-        Candidate::Bytes(b) => (None, format!("the module posted ({} bytes)", b.len())),
+    let (module, origin) = match candidate {
+        Candidate::Source => (source.fetching.load(&source.origin, &loading).await, source.origin.describe()),
+        Candidate::Posted(fetched) => {
+            let (fetching, loading) = (source.fetching.clone(), loading.clone());
+            let origin = format!("{} (sha256 {})", fetched.origin, fetched.digest);
+            let compiled = tokio::task::spawn_blocking(move || fetching.compile(&fetched, &loading)).await;
+            (compiled.unwrap_or_else(|e| Err(ModuleError::Fetch(format!("the compile task failed: {e}")))), origin)
+        }
     };
     let requests = requests.clone();
     // Asked once clean queries reach `promote_after`; false when the request could not be queued
@@ -212,11 +247,7 @@ async fn start_shadow(
         requests.try_send((Command::Promote, reply)).is_ok()
     });
     let outcome = tokio::task::spawn_blocking(move || -> Result<String, ModuleError> {
-        let module = match candidate {
-            Candidate::Bytes(bytes) => Module::compile(&bytes, &loading)?,
-            Candidate::Source | Candidate::Path(_) => module::from_source(path.as_deref(), &loading)?,
-        };
-        let session = Session::new(module, origin, settings, Some(promote))?;
+        let session = Session::new(module?, origin, settings, Some(promote))?;
         let plugins = live.plugins();
         if let Some(old) = live.session().filter(|s| s.end()) {
             plugins.iter().for_each(|p| p.unshadow());

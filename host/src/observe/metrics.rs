@@ -208,6 +208,12 @@ const FAMILIES: &[(&str, &str, Type, &[&str])] = &[
     ),
     ("kubernetai_module_swaps_total", "Module swaps carried out.", Type::Counter, &[]),
     (
+        "kubernetai_module_provenance_refused_total",
+        "Candidate modules refused before compiling: another digest than -module.sha256 pins, no signature, or a signature by no trusted key.",
+        Type::Counter,
+        &["reason"],
+    ),
+    (
         "kubernetai_module_swaps_refused_total",
         "Candidate modules refused; the running module kept serving.",
         Type::Counter,

@@ -157,7 +157,7 @@ impl Status {
                     response
                 })
             });
-            tokio::spawn(http::serve(listener, "status", 0, handler));
+            tokio::spawn(http::serve(listener, "status", http::Accepts::default(), handler));
         }
         Ok(())
     }
