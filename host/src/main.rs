@@ -134,9 +134,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         .module(&args.module, fetched.as_ref(), &args.loading)
         .with_context(|| format!("loading {}", args.module.describe()))?;
     drop(fetched);
-    for reason in ["digest", "unsigned", "signature"] {
-        registry().add("kubernetai_module_provenance_refused_total", &[reason], 0.0);
-    }
+    initialise_series();
     let token = match &args.admin_token {
         Some(file) => Some(Arc::new(admin::Token::read(file).map_err(anyhow::Error::msg)?)),
         None => None,
@@ -225,6 +223,18 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Series of label values known in advance exist from the start, at 0: a dashboard's
+/// `sum(…) == 0` then reads as zero, not as no data.
+fn initialise_series() {
+    for reason in module::provenance::Refusal::REASONS {
+        registry().add("kubernetai_module_provenance_refused_total", &[reason], 0.0);
+    }
+    for kind in kubernetai::dns::compare::Difference::ALL {
+        registry().add("kubernetai_shadow_differences_total", &[kind.name()], 0.0);
+    }
+    registry().add("kubernetai_shadow_queries_total", &[], 0.0);
+}
+
 fn load_servers(args: &cli::Args) -> anyhow::Result<Vec<config::Server>> {
     let blocks = corefile::load(&args.conf)?;
     Ok(config::servers(&blocks, args.port)?)
@@ -247,18 +257,20 @@ fn announce(servers: &[config::Server], quiet: bool) {
 /// started do the listeners switch to it. The running instance is left alone on any error.
 async fn reload_instance(
     args: &cli::Args,
-    live: &swap::Live,
+    live: &Arc<swap::Live>,
     counters: &Arc<Counters>,
     listeners: &mut Listeners,
     status: &status::Status,
 ) -> anyhow::Result<Running> {
     let servers = load_servers(args)?;
-    let next = Running::build(&servers, &live.module(), counters).await?;
+    let module = live.module();
+    let next = Running::build(&servers, &module, counters).await?;
     listeners.bind_missing(&next).await?;
     status.configure(&next.status, next.readiness()).await?;
     listeners.serve(&next).await?;
     listeners.probe_loops(&next);
-    live.set_plugins(next.plugins.clone());
+    let (live, plugins) = (live.clone(), next.plugins.clone());
+    tokio::task::spawn_blocking(move || live.install(plugins, &module)).await?;
     announce(&servers, args.quiet);
     Ok(next)
 }

@@ -21,7 +21,7 @@ use crate::{cli, corefile, serve::config};
 /// Compiles `path`, checks its imports and contract version, configures it with one stanza and
 /// runs the same self-check a swap runs.
 pub fn check_module(path: &Path) -> anyhow::Result<String> {
-    let bytes = module::source::read_bounded(path, module::source::MAX_MODULE).context("reading the module")?;
+    let bytes = module::bounded::read_bounded(path, module::bounded::MAX_MODULE).context("reading the module")?;
     let module = Module::load(&bytes)?;
     let blocks = corefile::parse("cluster.local {\n kubernetai\n}\n", Path::new("(check)"))?;
     let stanzas: Vec<wit::Stanza> = config::servers(&blocks, 53)?[0].stanzas.iter().map(|s| s.guest.clone()).collect();
@@ -41,7 +41,7 @@ pub fn compile_module(args: &cli::Args, file: Option<&Path>) -> anyhow::Result<S
     let loading = module::Loading { cache: Some(dir.clone()), ..args.loading.clone() };
     let source = file.filter(|f| f.as_os_str() != "builtin");
     let bytes = match source {
-        Some(f) => module::source::read_bounded(f, module::source::MAX_MODULE)
+        Some(f) => module::bounded::read_bounded(f, module::bounded::MAX_MODULE)
             .with_context(|| format!("reading {}", f.display()))?,
         None => module::EMBEDDED.to_vec(),
     };
@@ -56,7 +56,7 @@ pub fn compile_module(args: &cli::Args, file: Option<&Path>) -> anyhow::Result<S
 /// Publishes `file` (and `FILE.minisig` beside it, as the manifest's signature annotation) to
 /// `remote` in the Wasm OCI artifact layout, after checking it is a module this host loads.
 pub async fn push_module(args: &cli::Args, file: &Path, remote: &module::oci::Remote) -> anyhow::Result<String> {
-    let bytes = module::source::read_bounded(file, module::source::MAX_MODULE)
+    let bytes = module::bounded::read_bounded(file, module::bounded::MAX_MODULE)
         .with_context(|| format!("reading {}", file.display()))?;
     let checked = bytes.clone();
     tokio::task::spawn_blocking(move || Module::load(&checked))
@@ -64,7 +64,7 @@ pub async fn push_module(args: &cli::Args, file: &Path, remote: &module::oci::Re
         .with_context(|| format!("{}", file.display()))?;
     let mut sig = file.as_os_str().to_owned();
     sig.push(".minisig");
-    let signature = match module::source::read_bounded(Path::new(&sig), module::provenance::MAX_SIGNATURE) {
+    let signature = match module::bounded::read_bounded(Path::new(&sig), module::provenance::MAX_SIGNATURE) {
         Ok(b) => Some(String::from_utf8(b).context("the .minisig file is not text")?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("reading {}", Path::new(&sig).display())),

@@ -1,30 +1,29 @@
-//! Cheap non-cryptographic randomness for load spreading, message ids and probe names: a
-//! per-thread xorshift generator seeded from the standard library's hasher keys.
+//! Randomness for message ids, load spreading and probe names: the `rand` crate's thread-local
+//! generator (ChaCha12, seeded and reseeded from the operating system), so a forwarded query's id
+//! cannot be predicted from the ids seen before it, as CoreDNS draws them from a cryptographic
+//! source too.
 
-use std::cell::Cell;
-use std::hash::{BuildHasher, Hasher};
-
-thread_local! {
-    static STATE: Cell<u64> = Cell::new({
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(std::process::id() as u64);
-        h.finish() | 1
-    });
-}
+use rand::RngExt;
 
 /// A random 64-bit number.
 pub fn next() -> u64 {
-    STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        x
-    })
+    rand::rng().random()
 }
 
 /// A random number in `0..n` (n > 0).
 pub fn below(n: u64) -> u64 {
-    next() % n.max(1)
+    rand::rng().random_range(0..n.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn draws_spread_over_the_range() {
+        let mut seen = [0u32; 8];
+        for _ in 0..8000 {
+            seen[super::below(8) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| (800..1200).contains(&n)), "{seen:?}");
+        assert_ne!(super::next(), super::next());
+    }
 }

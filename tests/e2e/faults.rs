@@ -126,3 +126,73 @@ fn the_last_good_state_answers_through_api_server_faults() {
     }
     assert!(log.contains("metadata.name is missing"), "the nameless object is logged:\n{log}");
 }
+
+/// With the process's descriptor limit lowered to 96, a few hundred connections to the DNS port,
+/// `health`, `ready`, `prometheus` and the admin endpoint run it out of descriptors; once they
+/// close, every listener answers again within seconds (an accept error used to end the HTTP
+/// listeners for good: the liveness probe would then restart the pod).
+#[test]
+fn every_listener_answers_again_after_descriptors_ran_out() {
+    let dir = Scratch::new("faults-descriptors");
+    let local = crate::harness::root().join("examples/clusters/local.json");
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n health 127.0.0.1:0\n ready 127.0.0.1:0\n prometheus 127.0.0.1:0\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n",
+            local.display()
+        ),
+    );
+    let server = Server::start(&corefile);
+    let mut urls = std::collections::BTreeMap::new();
+    while urls.len() < 4 {
+        let line = server.wait_for(" on http://");
+        for (needle, name) in [
+            ("plugin/health", "health"),
+            ("plugin/ready", "ready"),
+            ("plugin/prometheus", "metrics"),
+            ("admin endpoint", "admin"),
+        ] {
+            if line.contains(needle) {
+                urls.insert(name, url_in(&line));
+            }
+        }
+    }
+    let limit = libc::rlimit { rlim_cur: 96, rlim_max: 4096 };
+    // SAFETY: a valid rlimit for a child process of this test.
+    let set = unsafe { libc::prlimit(server.pid() as libc::pid_t, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
+    assert_eq!(set, 0, "prlimit: {}", std::io::Error::last_os_error());
+    let addrs: Vec<std::net::SocketAddr> = std::iter::once(server.addr)
+        .chain(urls.values().map(|u| {
+            let hostport = u.trim_start_matches("http://").split('/').next().expect("host:port").to_string();
+            hostport.parse().expect("an address")
+        }))
+        .collect();
+    let mut flood = Vec::new();
+    for addr in &addrs {
+        for _ in 0..150 {
+            if let Ok(conn) = std::net::TcpStream::connect_timeout(addr, Duration::from_millis(200)) {
+                flood.push(conn);
+            }
+        }
+    }
+    server.wait_for("Too many open files");
+    drop(flood);
+    let admin = urls["admin"].trim_start_matches("http://").to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let answering = || {
+        let http = ["health", "ready", "metrics"].iter().all(|n| curl(&urls[n]).0 == 200);
+        let admin = curl(&format!("http://{admin}/module/shadow")).0 == 404;
+        let dns = std::net::TcpStream::connect(server.addr).ok().and_then(|mut c| {
+            c.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            crate::harness::ask_tcp(
+                &mut c,
+                &crate::harness::query("web.shop.svc.cluster.local.", hickory_proto::rr::RecordType::A, 1, None),
+            )
+        });
+        http && admin && dns.is_some()
+    };
+    while !answering() {
+        assert!(std::time::Instant::now() < deadline, "a listener did not come back after the descriptors were freed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

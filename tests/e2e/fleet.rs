@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::RecordType;
 
 use crate::harness::{self, Scratch, Server};
+use crate::shadow::corefile;
 
 const WEB: &str = "web.shop.svc.cluster.local.";
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -49,17 +50,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
         c.wait_with_output()
     });
     String::from_utf8_lossy(&out.expect("sha256sum").stdout).split_whitespace().next().unwrap_or_default().to_string()
-}
-
-fn corefile(dir: &Scratch) -> PathBuf {
-    let local = harness::root().join("examples/clusters/local.json");
-    dir.write(
-        "Corefile",
-        &format!(
-            ". {{\n bind 127.0.0.1\n prometheus 127.0.0.1:0\n kubernetai cluster.local {{\n  manifests {}\n }}\n}}\n",
-            local.display()
-        ),
-    )
 }
 
 fn web(server: &Server) -> Vec<String> {
@@ -307,7 +297,14 @@ fn signatures_are_demanded_of_every_candidate_a_file_or_an_upload() {
         crate::peers::metric(&text, "kubernetai_module_provenance_refused_total", &format!("reason=\"{reason}\""))
     };
     assert!(refused("signature") >= 1.0 && refused("unsigned") >= 1.0, "{text}");
-    assert_eq!(refused("digest"), 0.0, "every reason has a series: {text}");
+    assert!(
+        text.contains("kubernetai_module_provenance_refused_total{reason=\"digest\"} 0"),
+        "every reason has a series: {text}"
+    );
+    for kind in ["rcode", "flags", "answer", "authority", "additional", "outcome", "candidate_error"] {
+        let series = format!("kubernetai_shadow_differences_total{{kind=\"{kind}\"}} 0");
+        assert!(text.contains(&series), "{series} from the start (nothing differed yet): {text}");
+    }
 }
 
 /// Debian's docker-registry (the CNCF distribution registry) on a loopback port, its storage in

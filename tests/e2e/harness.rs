@@ -189,6 +189,11 @@ impl Server {
         kib.map_or(0, |k| k * 1024)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends the server a signal (`HUP`, `TERM`, …).
     pub fn signal(&self, name: &str) {
         let _ = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();

@@ -209,3 +209,48 @@ fn a_module_compiled_ahead_of_time_is_loaded_and_a_broken_one_compiled_again() {
     assert!(server.said_at_start("; not used").is_some(), "a broken entry is refused");
     assert_eq!(web(&server), ["web.shop.svc.cluster.local. A 10.96.10.10"]);
 }
+
+/// A swap while a reload waits for its stanzas to sync reaches the configuration that ends up
+/// serving: the reload installs its plugins on the module serving by then (without that, the
+/// new configuration ran the module of before the swap).
+#[test]
+fn a_swap_during_a_reload_reaches_the_reloaded_configuration() {
+    let dir = Scratch::new("modules-reload-swap");
+    let module = dir.write("module.wasm", "");
+    std::fs::write(
+        &module,
+        std::fs::read(harness::root().join("target/guest/wasm32-wasip2/release/kubernetai_guest.wasm"))
+            .expect("module"),
+    )
+    .expect("module");
+    let local = harness::root().join("examples/clusters/local.json");
+    let block = |extra: &str| {
+        format!(
+            ". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  manifests {}\n }}\n{extra}}}\n",
+            local.display()
+        )
+    };
+    let corefile = dir.write("Corefile", &block(""));
+    let server = Server::start_with(&corefile, &["-module", module.to_str().expect("path")]);
+    let differ = "differ.web.shop.svc.cluster.local.";
+    let ask = || harness::parse(&harness::udp(server.addr, &harness::query(differ, RecordType::A, 5, None)));
+    assert_eq!(ask().metadata.response_code.low(), 3, "the built-in module: NXDOMAIN");
+
+    // A stanza whose API server never answers holds the reload for its startup_timeout.
+    std::fs::write(
+        &corefile,
+        block(" kubernetai other.local {\n  endpoint http://127.0.0.1:1\n  startup_timeout 4s\n }\n"),
+    )
+    .expect("the new Corefile");
+    server.signal("USR1");
+    server.wait_for("SIGUSR1: reloading");
+    harness::put(&module, &std::fs::read(crate::sandbox::fixture()).expect("the fixture module"));
+    server.signal("HUP");
+    server.wait_for("module swapped in 1 server block(s)");
+    server.wait_for("Reloading complete");
+    assert_eq!(
+        harness::answers(&ask()),
+        ["differ.web.shop.svc.cluster.local. A 192.0.2.1"],
+        "the reloaded configuration runs the module swapped in during the reload"
+    );
+}

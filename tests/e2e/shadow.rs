@@ -17,7 +17,8 @@ use crate::harness::{self, Scratch, Server};
 const WEB: &str = "web.shop.svc.cluster.local.";
 const DIFFER: &str = "differ.web.shop.svc.cluster.local.";
 
-fn corefile(dir: &Scratch) -> PathBuf {
+/// A block on the example's local cluster with `prometheus`.
+pub(crate) fn corefile(dir: &Scratch) -> PathBuf {
     let local = harness::root().join("examples/clusters/local.json");
     dir.write(
         "Corefile",

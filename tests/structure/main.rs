@@ -1,7 +1,9 @@
 //! The module graph of each crate has no circle: no top-level module imports one that imports
-//! it back, directly or through others. A top-level module is a file or a folder directly under
-//! `src/`; an import is any `crate::NAME` path (in `use` lines, braces and expressions alike),
-//! read from the source text with comments and unit tests left out.
+//! it back, directly or through others, and inside every folder no file (or subfolder) imports
+//! one that imports it back. A top-level module is a file or a folder directly under `src/`; an
+//! import is any `crate::…` or `super::…` path (in `use` lines, braces and expressions alike),
+//! read from the source text with comments and unit tests left out. Inside a folder, its
+//! `mod.rs` is the folder itself, not one of the modules compared.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -84,6 +86,103 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     graph
 }
 
+/// Every path under `crate::` or `super::` in `code`, groups expanded (`a::{b, c::{d, e}}` is
+/// `a::b`, `a::c::d`, `a::c::e`), as segments from the crate's root; `module` is the module
+/// path of the file the code is in (for `super`).
+fn paths(code: &str, module: &[String]) -> Vec<Vec<String>> {
+    fn segment(s: &str) -> (&str, &str) {
+        let end = s.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(s.len());
+        (&s[..end], &s[end..])
+    }
+    /// Reads one path after `prefix` from `rest`; returns the rest after it.
+    fn read<'a>(mut rest: &'a str, mut prefix: Vec<String>, out: &mut Vec<Vec<String>>) -> &'a str {
+        loop {
+            rest = rest.trim_start();
+            if let Some(group) = rest.strip_prefix('{') {
+                rest = group;
+                loop {
+                    rest = read(rest, prefix.clone(), out).trim_start();
+                    match rest.chars().next() {
+                        Some(',') => rest = &rest[1..],
+                        Some('}') => return &rest[1..],
+                        _ => return rest,
+                    }
+                    if rest.trim_start().starts_with('}') {
+                        return &rest.trim_start()[1..];
+                    }
+                }
+            }
+            let (name, after) = segment(rest);
+            if name.is_empty() {
+                out.push(prefix);
+                return rest;
+            }
+            if name != "self" {
+                prefix.push(name.to_string());
+            }
+            match after.strip_prefix("::") {
+                Some(more) => rest = more,
+                None => {
+                    out.push(prefix);
+                    return after;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (keyword, base) in [("crate::", Vec::new()), ("super::", module[..module.len().saturating_sub(1)].to_vec())] {
+        let mut rest = code;
+        while let Some(at) = rest.find(keyword) {
+            // `super::` inside a longer word (`crate::x::super::` does not occur) or after `crate::`.
+            let before = rest[..at].chars().next_back();
+            rest = &rest[at + keyword.len()..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            rest = read(rest, base.clone(), &mut out);
+        }
+    }
+    out
+}
+
+/// Folder (as a module path) → its children → the siblings each imports.
+fn folder_graphs(src: &Path) -> BTreeMap<Vec<String>, BTreeMap<String, BTreeSet<String>>> {
+    let mut files = Vec::new();
+    sources(src, &mut files);
+    let mut modules: Vec<(Vec<String>, String)> = Vec::new();
+    for file in files {
+        let rel = file.strip_prefix(src).expect("under src");
+        let mut path: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect();
+        let last = path.pop().unwrap_or_default();
+        match last.as_str() {
+            "mod.rs" | "lib.rs" | "main.rs" => {}
+            other => path.push(other.trim_end_matches(".rs").to_string()),
+        }
+        modules.push((path, std::fs::read_to_string(&file).expect("source")));
+    }
+    let mut graphs: BTreeMap<Vec<String>, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for (module, text) in &modules {
+        // Every folder above this module holds it as one child.
+        for depth in 0..module.len() {
+            let (folder, child) = (module[..depth].to_vec(), module[depth].clone());
+            let siblings = graphs.entry(folder.clone()).or_default();
+            siblings.entry(child.clone()).or_default();
+            for p in paths(&code(text), module) {
+                if p.len() > depth && p[..depth] == folder[..] && p[depth] != child {
+                    siblings.get_mut(&child).expect("inserted").insert(p[depth].clone());
+                }
+            }
+        }
+    }
+    for siblings in graphs.values_mut() {
+        let known: BTreeSet<String> = siblings.keys().cloned().collect();
+        for deps in siblings.values_mut() {
+            deps.retain(|d| known.contains(d));
+        }
+    }
+    graphs
+}
+
 /// The strongly connected components of more than one module (Tarjan's algorithm).
 fn circles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     struct State<'g> {
@@ -155,6 +254,34 @@ fn the_reader_finds_imports_in_every_form() {
         ("w".to_string(), BTreeSet::from(["x".to_string()])),
     ]);
     assert_eq!(circles(&g), [["x", "y", "z"]]);
+}
+
+#[test]
+fn the_reader_expands_groups_and_resolves_super() {
+    let here = ["chain".to_string(), "acl".to_string()];
+    let text = "use crate::{a::{B, c::D}, e};\nuse super::registry::{Block, Setup};\nfn f() { crate::g::h(); }\n";
+    let got: BTreeSet<String> = paths(&code(text), &here).iter().map(|p| p.join("::")).collect();
+    let want = ["a::B", "a::c::D", "e", "chain::registry::Block", "chain::registry::Setup", "g::h"];
+    assert_eq!(got, want.iter().map(|s| s.to_string()).collect());
+}
+
+#[test]
+fn no_file_inside_a_folder_imports_one_that_imports_it_back() {
+    for krate in ["host/src", "guest/src"] {
+        let graphs = folder_graphs(&root().join(krate));
+        assert!(graphs.len() > 1 || krate == "guest/src", "{krate}: read {} folders", graphs.len());
+        let mut shown = Vec::new();
+        for (folder, graph) in &graphs {
+            for c in circles(graph) {
+                let edges: Vec<String> = c
+                    .iter()
+                    .flat_map(|m| graph[m].iter().filter(|d| c.contains(d)).map(move |d| format!("{m} → {d}")))
+                    .collect();
+                shown.push(format!("{krate}/{}: {{{}}}: {}", folder.join("/"), c.join(", "), edges.join("; ")));
+            }
+        }
+        assert!(shown.is_empty(), "import circles inside folders:\n{}", shown.join("\n"));
+    }
 }
 
 #[test]

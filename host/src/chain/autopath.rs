@@ -12,7 +12,7 @@ use hickory_proto::rr::{Name, RData, Record};
 
 use futures::future::BoxFuture;
 
-use crate::chain::registry::{Block, Setup};
+use crate::chain::setup::{Block, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::{Directive, Error};
 use crate::dns::{Query, Reply};

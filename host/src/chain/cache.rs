@@ -11,7 +11,7 @@ use hickory_proto::rr::{RData, RecordType};
 
 use futures::future::BoxFuture;
 
-use crate::chain::registry::{Block, Setup};
+use crate::chain::setup::{Block, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::args::parse_duration;
 use crate::corefile::{Directive, Error};

@@ -17,7 +17,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use futures::future::BoxFuture;
 
-use crate::chain::registry::Setup;
+use crate::chain::setup::Setup;
 use crate::chain::{Next, Plugin};
 use crate::corefile::args::parse_duration;
 use crate::corefile::{Directive, Error, Token};

@@ -17,7 +17,7 @@ use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use kubernetai_guest::name::{is_subdomain, longest_zone, normalize_zone};
 
-use crate::chain::registry::{Block, Setup};
+use crate::chain::setup::{Block, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::args::{parse_duration, zone_of};
 use crate::corefile::{Directive, Error};

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use super::registry::{Block, Setup};
+use super::setup::{Block, Setup};
 use super::{Next, Plugin};
 
 /// How many CNAME targets one query may chase through the chain (ExternalName to ExternalName…).

@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 
 use futures::future::BoxFuture;
 
-use crate::chain::registry::{Block, Setup};
+use crate::chain::setup::{Block, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::{Directive, Error};
 use crate::dns::{Query, Reply};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::chain::registry::Setup;
+use crate::chain::setup::Setup;
 use crate::chain::{Next, Plugin};
 use crate::corefile::{Directive, Error};
 use crate::dns::{Query, Reply};

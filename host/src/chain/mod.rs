@@ -1,8 +1,9 @@
 //! A server block's plugin chain as it runs per query: one [`Plugin`] trait that every plugin
 //! implements (in the spirit of CoreDNS's `plugin.Handler`), the [`Next`] a plugin calls to
 //! hand a query on, and the [`Lookup`] through which a plugin resolves a name from the top of
-//! the server (CNAME chasing). The plugins are the other files of this folder, one each;
-//! [`registry`] lists them in CoreDNS's order. Nothing here imports the server.
+//! the server (CNAME chasing). The plugins are the other files of this folder, one each, made
+//! from their directives through [`setup`]'s contract; [`registry`] lists them in CoreDNS's
+//! order. Nothing here imports the server.
 
 pub mod acl;
 pub mod any;
@@ -19,6 +20,7 @@ pub mod loop_detect;
 pub mod minimal;
 pub mod registry;
 pub mod rewrite;
+pub mod setup;
 pub mod template;
 pub mod transfer;
 

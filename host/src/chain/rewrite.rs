@@ -13,7 +13,7 @@ use hickory_proto::rr::rdata::{CNAME, MX, NS, PTR, SRV};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use regex::Regex;
 
-use crate::chain::registry::Setup;
+use crate::chain::setup::Setup;
 use crate::chain::{Next, Plugin};
 use crate::corefile::{Directive, Error};
 use crate::dns::{Query, Reply};

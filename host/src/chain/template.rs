@@ -18,7 +18,7 @@ use hickory_proto::serialize::txt::Parser;
 use kubernetai_guest::name::{is_subdomain, longest_zone};
 use regex::Regex;
 
-use crate::chain::registry::Setup;
+use crate::chain::setup::Setup;
 use crate::chain::{Next, Plugin};
 use crate::corefile::args::zone_of;
 use crate::corefile::{Directive, Error};

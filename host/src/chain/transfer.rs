@@ -9,7 +9,7 @@ use hickory_proto::rr::RecordType;
 
 use futures::future::BoxFuture;
 
-use crate::chain::registry::{Block, Setup};
+use crate::chain::setup::{Block, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::{Directive, Error};
 use crate::dns::{Proto, Query, Reply};

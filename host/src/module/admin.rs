@@ -18,7 +18,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::file_stamp::FileStamp;
-use crate::module::source::{Fetched, MAX_MODULE};
+use crate::module::bounded::MAX_MODULE;
+use crate::module::source::Fetched;
 use crate::module::swap::{Candidate, Command, Request};
 use crate::observe::http::{self, Response};
 
@@ -48,7 +49,7 @@ impl Token {
     }
 
     fn digest_of(file: &Path) -> Result<[u8; 32], String> {
-        let bytes = crate::module::source::read_bounded(file, MAX_TOKEN).map_err(|e| e.to_string())?;
+        let bytes = crate::module::bounded::read_bounded(file, MAX_TOKEN).map_err(|e| e.to_string())?;
         let token = bytes.trim_ascii();
         if token.is_empty() {
             return Err("the file holds no token".to_string());

@@ -99,15 +99,10 @@ fn built_in(engine: &Engine, bytes: &[u8]) -> Option<Component> {
     }
 }
 
-/// Writes the entry whole or not at all: a temporary file renamed into place.
+/// Writes the entry whole or not at all.
 fn keep(path: &Path, component: &Component) -> std::io::Result<()> {
     let code = component.serialize().map_err(std::io::Error::other)?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, code)?;
-    std::fs::rename(&tmp, path)
+    crate::module::bounded::write_whole(path, &code)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::cluster::objects::{Change, Key, Table, rank, relist_events};
 use crate::module::shadow::{Session, Side};
-use crate::module::{Instance, Module, ModuleError, wit};
+use crate::module::{Instance, Module, ModuleError, REPLAY_BATCH, wit};
 
 /// The objects of one stanza as the host last saw them, in the contract's terms.
 #[derive(Default)]
@@ -64,10 +64,6 @@ impl Held {
         Ok(())
     }
 }
-
-/// Objects are replayed in batches: linear memory never shrinks, so one huge call would leave
-/// the instance as large as the whole snapshot in transit.
-pub(crate) const REPLAY_BATCH: usize = 1000;
 
 /// The instance answering queries, and the module it is of.
 struct Generation {
@@ -133,7 +129,7 @@ impl FedModule {
                 // Repaired below from the objects just recorded, these events included.
                 Ok(Vec::new())
             } else {
-                let result = outside_runtime(|| apply_batched(&mut slot.instance, stanza, now, &events));
+                let result = outside_runtime(|| slot.instance.apply_batched(stanza, now, &events));
                 if let Err(e) = &result {
                     println!("[ERROR] plugin/kubernetai: applying events: {e}; rebuilding the instance");
                     crate::observe::metrics::registry().inc("kubernetai_module_traps_total", &[e.call()]);
@@ -351,21 +347,6 @@ fn outside_runtime<T>(f: impl FnOnce() -> T) -> T {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
     }
-}
-
-/// Applies `events` in batches: linear memory never shrinks, so a whole cluster's worth in one
-/// call would leave the instance as large as all of its JSON at once.
-fn apply_batched(
-    instance: &mut Instance,
-    stanza: u32,
-    now: u64,
-    events: &[wit::Event],
-) -> Result<Vec<wit::Rejected>, ModuleError> {
-    let mut rejected = Vec::new();
-    for batch in events.chunks(REPLAY_BATCH) {
-        rejected.extend(instance.apply(stanza, now, batch)?);
-    }
-    Ok(rejected)
 }
 
 /// A fresh instance of `module`, configured and fed `fed`.

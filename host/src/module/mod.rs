@@ -24,6 +24,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub mod admin;
+pub mod bounded;
 pub mod compiled;
 pub mod fed;
 pub mod native;
@@ -61,6 +62,9 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 const QUERY_DEADLINE_TICKS: u64 = 10;
 /// Configuring and applying events may take longer: a full relist of a large cluster.
 const APPLY_DEADLINE_TICKS: u64 = 3000;
+/// Objects reach an instance in batches of this many: linear memory never shrinks, so a whole
+/// cluster in one call would leave the instance as large as all of its JSON at once.
+pub const REPLAY_BATCH: usize = 1000;
 /// Linear memory one instance may grow to.
 pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
 /// How much of a module's stderr is kept for the log.
@@ -155,7 +159,8 @@ struct Wasm {
     engine: Engine,
     pre: KubernetaiPre<State>,
     memory_limit: usize,
-    _ticker: Arc<Ticker>,
+    /// One per compile: also what tells two modules apart ([`Module::same`]).
+    ticker: Arc<Ticker>,
 }
 
 /// How modules are loaded: `-module.memory` and `-module.cache`.
@@ -289,7 +294,16 @@ impl Module {
                 }
             })
             .map_err(|e| ModuleError::Instantiate(e.into()))?;
-        Ok(Module { wasm: Some(Wasm { engine, pre, memory_limit, _ticker: Arc::new(Ticker { stop }) }) })
+        Ok(Module { wasm: Some(Wasm { engine, pre, memory_limit, ticker: Arc::new(Ticker { stop }) }) })
+    }
+
+    /// Whether both are the one module loaded once (clones of it), or both the native library.
+    pub fn same(&self, other: &Module) -> bool {
+        match (&self.wasm, &other.wasm) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.ticker, &b.ticker),
+            (None, None) => true,
+            _ => false,
+        }
     }
 
     /// Where `dir` keeps this module's machine code, when it is compiled from `bytes` (None for
@@ -398,6 +412,20 @@ impl Instance {
             return Ok(Self::native(slot, "apply")?.apply(stanza, now, events));
         }
         self.call("apply", APPLY_DEADLINE_TICKS, |b, s| b.kubernetai_dns_plugin().call_apply(s, stanza, now, events))
+    }
+
+    /// Applies `events` in batches of [`REPLAY_BATCH`].
+    pub fn apply_batched(
+        &mut self,
+        stanza: u32,
+        now: u64,
+        events: &[wit::Event],
+    ) -> Result<Vec<wit::Rejected>, ModuleError> {
+        let mut rejected = Vec::new();
+        for batch in events.chunks(REPLAY_BATCH) {
+            rejected.extend(self.apply(stanza, now, batch)?);
+        }
+        Ok(rejected)
     }
 
     /// The outcome of `query`, an answer's bytes in a `Vec` of their own.

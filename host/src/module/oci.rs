@@ -22,8 +22,8 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+use crate::module::bounded::{MAX_MODULE, write_whole};
 use crate::module::provenance::sha256_hex;
-use crate::module::source::MAX_MODULE;
 
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 pub const LAYER_MEDIA_TYPE: &str = "application/wasm";
@@ -128,7 +128,7 @@ impl Registry {
             ..ClientConfig::default()
         };
         if let Some(ca) = &self.ca {
-            let data = crate::module::source::read_bounded(ca, 1 << 20)
+            let data = crate::module::bounded::read_bounded(ca, 1 << 20)
                 .map_err(|e| OciError::File { file: ca.display().to_string(), why: e.to_string() })?;
             config.extra_root_certificates.push(Certificate { encoding: CertificateEncoding::Pem, data });
         }
@@ -139,7 +139,7 @@ impl Registry {
     fn auth(&self, registry: &str) -> Result<RegistryAuth, OciError> {
         let Some(file) = &self.pull_secret else { return Ok(RegistryAuth::Anonymous) };
         let failed = |why: String| OciError::File { file: file.display().to_string(), why };
-        let bytes = crate::module::source::read_bounded(file, 1 << 20).map_err(|e| failed(e.to_string()))?;
+        let bytes = crate::module::bounded::read_bounded(file, 1 << 20).map_err(|e| failed(e.to_string()))?;
         credentials(&bytes, registry).map_err(failed)
     }
 }
@@ -343,22 +343,13 @@ impl Kept<'_> {
         }
         let hex = blob.strip_prefix("sha256:")?;
         let path = self.blob(hex);
-        let bytes = crate::module::source::read_bounded(&path, MAX_MODULE).ok()?;
+        let bytes = crate::module::bounded::read_bounded(&path, MAX_MODULE).ok()?;
         if sha256_hex(&bytes) != hex {
             return None;
         }
         let signature = std::fs::read_to_string(path.with_extension("minisig")).ok();
         Some(Pulled { bytes, signature, manifest: manifest.to_string() })
     }
-}
-
-fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let staged = path.with_extension(format!("{}.staged", std::process::id()));
-    std::fs::write(&staged, bytes)?;
-    std::fs::rename(&staged, path)
 }
 
 #[cfg(test)]

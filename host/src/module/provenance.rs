@@ -47,6 +47,9 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every `reason` label.
+    pub const REASONS: [&'static str; 3] = ["digest", "unsigned", "signature"];
+
     /// The `reason` label of `kubernetai_module_provenance_refused_total`.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -76,7 +79,7 @@ pub fn parse_sha256(text: &str) -> Result<String, String> {
 impl TrustedKey {
     /// Reads a public key file as `minisign -G` writes it.
     pub fn read(path: &Path) -> Result<TrustedKey, String> {
-        let text = crate::module::source::read_bounded(path, MAX_SIGNATURE)
+        let text = crate::module::bounded::read_bounded(path, MAX_SIGNATURE)
             .map_err(|e| format!("-module.pubkey {}: {e}", path.display()))?;
         let text = String::from_utf8(text).map_err(|_| format!("-module.pubkey {}: not text", path.display()))?;
         let key = PublicKey::decode(text.trim())

@@ -380,12 +380,9 @@ impl Side {
         }
         let mut slot = self.instance.lock().unwrap_or_else(|p| p.into_inner());
         let Some(instance) = slot.as_mut() else { return };
-        for batch in events.chunks(crate::module::fed::REPLAY_BATCH) {
-            if let Err(e) = instance.apply(stanza, now, batch) {
-                self.session.fail(&e);
-                *slot = None;
-                return;
-            }
+        if let Err(e) = instance.apply_batched(stanza, now, events) {
+            self.session.fail(&e);
+            *slot = None;
         }
     }
 

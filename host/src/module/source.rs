@@ -3,8 +3,6 @@
 //! the `..data` symlink), or an OCI reference. Fetching a candidate from there is bounded in
 //! bytes and time, and its provenance is checked before any parser sees it.
 
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,8 +10,7 @@ use crate::module::oci::{self, Kept, Registry, Remote};
 use crate::module::provenance::{Provenance, sha256_hex};
 use crate::module::{EMBEDDED, Loading, Module, ModuleError};
 
-/// The largest module read from anywhere (a file, a registry, a request body).
-pub const MAX_MODULE: u64 = 64 << 20;
+use crate::module::bounded::{MAX_MODULE, read_bounded};
 /// How often a file source is checked for a change (CoreDNS's reload plugin polls too).
 pub const FILE_POLL: Duration = Duration::from_secs(2);
 /// How often a tag is asked where it points, unless `-module.poll` says otherwise: one HEAD
@@ -80,26 +77,6 @@ impl Fetched {
     pub fn new(bytes: Vec<u8>, signature: Option<String>, origin: String) -> Fetched {
         Fetched { digest: sha256_hex(&bytes), bytes, signature, origin, manifest: None }
     }
-}
-
-/// Reads a file the operator named, refusing what is not a regular file (a FIFO, a device
-/// such as /dev/zero) or is larger than `max` bytes. Opened without blocking, so a FIFO cannot
-/// hold the reader.
-pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    if meta.len() > max {
-        return Err(std::io::Error::other(format!("{} bytes, more than the {max} allowed", meta.len())));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(std::io::Error::other(format!("more than the {max} bytes allowed")));
-    }
-    Ok(bytes)
 }
 
 impl Fetching {
@@ -219,23 +196,6 @@ impl Fetching {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_regular_files_of_bounded_size_are_read() {
-        assert!(read_bounded(Path::new("/dev/zero"), MAX_MODULE).is_err(), "a device");
-        let dir = std::env::temp_dir().join(format!("kubernetai-source-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("m");
-        std::fs::write(&file, [0u8; 100]).expect("write");
-        assert_eq!(read_bounded(&file, 100).expect("read").len(), 100);
-        assert!(read_bounded(&file, 99).is_err(), "too large");
-        let fifo = dir.join("fifo");
-        let c = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("path");
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        assert!(read_bounded(&fifo, MAX_MODULE).is_err(), "a FIFO, refused without blocking");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 
     #[test]
     fn origins() {

@@ -87,8 +87,25 @@ impl Live {
         self.module.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The plugins of a reloaded Corefile; a shadow ends with the plugins it was fed through.
-    pub fn set_plugins(&self, plugins: Vec<Arc<FedModule>>) {
+    /// Installs the plugins of a reloaded Corefile, built on `built_on`. A swap or a promotion
+    /// that came while the reload waited for its stanzas reached only the plugins serving then:
+    /// under the lock a swap holds, the new plugins are put on the module that serves now, so
+    /// the configuration that ends up serving runs it. A shadow ends with the plugins it was fed
+    /// through. Blocking (a swap replays the snapshot).
+    pub fn install(&self, plugins: Vec<Arc<FedModule>>, built_on: &Module) {
+        let current = self.module.lock().unwrap_or_else(|p| p.into_inner());
+        if !current.same(built_on) {
+            for plugin in &plugins {
+                match plugin.swap(current.clone()) {
+                    Ok(()) => {}
+                    Err(e) => println!("[ERROR] plugin/kubernetai: the module swapped during the reload: {e}"),
+                }
+            }
+            println!(
+                "[INFO] plugin/kubernetai: the module swapped during the reload serves the reloaded configuration in {} server block(s)",
+                plugins.len()
+            );
+        }
         *self.plugins.lock().unwrap_or_else(|p| p.into_inner()) = plugins;
         if let Some(session) = self.shadow.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
             && session.end()

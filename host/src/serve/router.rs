@@ -394,7 +394,9 @@ pub fn udp_worker(
             match answering.as_mut().poll(&mut std::task::Context::from_waker(&waker)) {
                 std::task::Poll::Ready(answers) => answers.iter().for_each(|a| outbox.push(a, peer)),
                 std::task::Poll::Pending => {
+                    // Out of descriptors: this query's answer has no socket to leave by.
                     let Ok(sender) = socket.try_clone() else {
+                        metrics::screened("udp_no_socket");
                         continue;
                     };
                     // Spawning polls it again at once, with the task's own waker.
@@ -450,6 +452,7 @@ pub async fn serve_tcp(listener: TcpListener, router: Current) {
                 });
             }
             Err(e) => {
+                metrics::screened("tcp_accept_error");
                 println!("[WARNING] tcp accept: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

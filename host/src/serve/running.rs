@@ -93,7 +93,7 @@ impl Running {
             instance.plugins.extend(plugin.clone());
             let label = server_label(srv);
             let zones = srv.zones();
-            let block = chain::registry::Block {
+            let block = chain::setup::Block {
                 server: &label,
                 zones: &zones,
                 kubernetai: plugin.as_ref(),
@@ -179,7 +179,8 @@ pub async fn start_stanzas(
     syncs: &mut Vec<SyncWait>,
     tasks: &mut Vec<AbortHandle>,
 ) -> anyhow::Result<Arc<FedModule>> {
-    let server: &'static str = Box::leak(server_label(srv).into_boxed_str());
+    let server: Arc<str> = server_label(srv).into();
+    let server = &server;
     let local_ips = local_ips(&srv.bind).iter().map(IpAddr::to_string).collect();
     let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
     let instance = Arc::new(
@@ -208,7 +209,7 @@ pub async fn start_stanzas(
                     took.as_secs_f64() * 1000.0,
                     count as f64 / took.as_secs_f64().max(1e-9)
                 );
-                registry().set("kubernetai_stanza_synced", &[server, &st.at], 1.0);
+                registry().set("kubernetai_stanza_synced", &[&**server, &st.at], 1.0);
                 // Reading the file took many times its size in short-lived allocations.
                 crate::observe::process::trim_heap();
                 let watch = watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), stamp);
@@ -226,8 +227,8 @@ pub async fn start_stanzas(
                     tasks.push(tokio::spawn(run).abort_handle());
                 }
                 let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
-                registry().set("kubernetai_stanza_synced", &[server, &st.at], 0.0);
-                let apply = apply_reports(server, instance.clone(), index, st.at.clone(), kinds, rx, synced_tx);
+                registry().set("kubernetai_stanza_synced", &[&**server, &st.at], 0.0);
+                let apply = apply_reports(server.clone(), instance.clone(), index, st.at.clone(), kinds, rx, synced_tx);
                 tasks.push(tokio::spawn(apply).abort_handle());
                 syncs.push((st.at.clone(), st.startup_timeout, synced_rx));
             }
@@ -295,7 +296,7 @@ async fn watch_manifests(
 /// Applies a stanza's watch events to the instance in the order they came, batching what has
 /// queued up, and marks the stanza synced once every kind has listed.
 async fn apply_reports(
-    server: &'static str,
+    server: Arc<str>,
     instance: Arc<FedModule>,
     index: u32,
     at: String,
@@ -338,7 +339,7 @@ async fn apply_reports(
             // The first lists decoded whole pages of full objects: hand what they left back.
             crate::observe::process::trim_heap();
             println!("[INFO] plugin/kubernetai: {at}: synced with the Kubernetes API");
-            registry().set("kubernetai_stanza_synced", &[server, &at], 1.0);
+            registry().set("kubernetai_stanza_synced", &[&*server, &at], 1.0);
             let _ = synced.send(true);
         }
     }
