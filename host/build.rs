@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
+    println!("cargo:rerun-if-changed=src/module/engine_settings.rs");
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest_dir.parent().expect("host/ sits in the workspace").to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -57,14 +58,13 @@ fn main() {
     let wasm = target_dir.join("wasm32-wasip2/release/kubernetai_guest.wasm");
     std::fs::copy(&wasm, out_dir.join("kubernetai_guest.wasm")).expect("copying the guest component");
 
-    // Its machine code for this machine, with the engine settings of `module::Module::compile`
-    // (keep the two alike): the server loads it instead of compiling, and compiles after all
-    // where wasmtime finds it does not fit (another CPU, another engine setting).
-    let mut config = wasmtime::Config::new();
-    config.wasm_component_model(true);
-    config.epoch_interruption(true);
-    let engine = wasmtime::Engine::new(&config).expect("a wasmtime engine");
+    // Its machine code for this machine, with the server's engine settings: the server loads it
+    // instead of compiling, and compiles after all where wasmtime finds it does not fit
+    // (another CPU).
+    let engine = wasmtime::Engine::new(&engine_config()).expect("a wasmtime engine");
     let bytes = std::fs::read(&wasm).expect("reading the guest component");
     let code = engine.precompile_component(&bytes).expect("compiling the guest component");
     std::fs::write(out_dir.join("kubernetai_guest.cwasm"), code).expect("writing its machine code");
 }
+
+include!("src/module/engine_settings.rs");

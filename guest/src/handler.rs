@@ -417,7 +417,7 @@ impl Ctx<'_> {
     /// ready endpoint holding it, named under the stanza's first forward zone. A name that is not
     /// a whole address is judged as any other name.
     fn reverse(&self, qname: &str) -> resolve::Lookup {
-        let Some(ip) = reverse_address(qname) else {
+        let Some(ip) = crate::name::reverse_address(qname) else {
             return resolve::records(self.stanza, self.snap, qname, self.zone);
         };
         let Some(primary) = self.stanza.zones.iter().find(|z| !resolve::is_reverse(z)) else {
@@ -539,30 +539,6 @@ pub(crate) fn address(owner: Name, ttl: u32, ip: IpAddr) -> Record {
         IpAddr::V4(v4) => Record::from_rdata(owner, ttl, RData::A(A(v4))),
         IpAddr::V6(v6) => Record::from_rdata(owner, ttl, RData::AAAA(AAAA(v6))),
     }
-}
-
-/// The address a reverse name stands for: "4.3.2.1.in-addr.arpa." → 1.2.3.4; the 32 nibbles of
-/// an ip6.arpa name → the IPv6 address. None for partial names.
-pub fn reverse_address(qname: &str) -> Option<IpAddr> {
-    if let Some(rest) = qname.strip_suffix(".in-addr.arpa.") {
-        let mut octets: Vec<u8> = rest.split('.').map(|o| o.parse().ok()).collect::<Option<_>>()?;
-        if octets.len() != 4 {
-            return None;
-        }
-        octets.reverse();
-        return Some(IpAddr::from([octets[0], octets[1], octets[2], octets[3]]));
-    }
-    let rest = qname.strip_suffix(".ip6.arpa.")?;
-    let nibbles: Vec<u8> =
-        rest.split('.').map(|n| u8::from_str_radix(n, 16).ok().filter(|_| n.len() == 1)).collect::<Option<_>>()?;
-    if nibbles.len() != 32 {
-        return None;
-    }
-    let mut bytes = [0u8; 16];
-    for (i, pair) in nibbles.iter().rev().collect::<Vec<_>>().chunks(2).enumerate() {
-        bytes[i] = (pair[0] << 4) | pair[1];
-    }
-    Some(IpAddr::from(bytes))
 }
 
 #[cfg(test)]

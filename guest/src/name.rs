@@ -1,6 +1,8 @@
 //! Domain names as the resolver compares them: lowercase ASCII text, fully qualified, with the
 //! root written ".". Matching is by whole labels, as CoreDNS's `plugin.Zones.Matches` does.
 
+use std::net::IpAddr;
+
 /// `zone` made lowercase and fully qualified ("Cluster.Local" → "cluster.local.").
 pub fn normalize_zone(zone: &str) -> String {
     let mut z = zone.trim().to_ascii_lowercase();
@@ -43,9 +45,42 @@ pub fn join(prefix: &str, zone: &str) -> String {
     if zone == "." { format!("{prefix}.") } else { format!("{prefix}.{zone}") }
 }
 
+/// The address a reverse name stands for: "4.3.2.1.in-addr.arpa." → 1.2.3.4; the 32 nibbles of
+/// an ip6.arpa name → the IPv6 address. None for partial names.
+pub fn reverse_address(qname: &str) -> Option<IpAddr> {
+    if let Some(rest) = qname.strip_suffix(".in-addr.arpa.") {
+        let mut octets: Vec<u8> = rest.split('.').map(|o| o.parse().ok()).collect::<Option<_>>()?;
+        if octets.len() != 4 {
+            return None;
+        }
+        octets.reverse();
+        return Some(IpAddr::from([octets[0], octets[1], octets[2], octets[3]]));
+    }
+    let rest = qname.strip_suffix(".ip6.arpa.")?;
+    let nibbles: Vec<u8> =
+        rest.split('.').map(|n| u8::from_str_radix(n, 16).ok().filter(|_| n.len() == 1)).collect::<Option<_>>()?;
+    if nibbles.len() != 32 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (i, pair) in nibbles.iter().rev().collect::<Vec<_>>().chunks(2).enumerate() {
+        bytes[i] = (pair[0] << 4) | pair[1];
+    }
+    Some(IpAddr::from(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reverse_names_read_as_addresses() {
+        assert_eq!(reverse_address("10.0.168.192.in-addr.arpa."), Some("192.168.0.10".parse().expect("ip")));
+        assert_eq!(reverse_address("168.192.in-addr.arpa."), None);
+        let v6 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.";
+        assert_eq!(reverse_address(v6), Some("fd00::1".parse().expect("ip")));
+        assert_eq!(reverse_address("x.ip6.arpa."), None);
+    }
 
     #[test]
     fn matching_is_by_whole_labels() {

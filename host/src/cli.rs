@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use crate::chain::registry;
 use crate::serve::config::DEFAULT_PORT;
 
-pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port|-p PORT] [-quiet] [-pidfile FILE] [-module FILE|oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]|native] [-module.sha256 HEX] [-module.pubkey FILE]... [-module.pull-secret FILE] [-module.ca FILE] [-module.plain-http] [-module.poll DURATION] [-module.memory MIB] [-module.cache DIR] [-module.shadow-rate PERCENT] [-module.promote-after N] [-admin ADDR|none] [-admin.token FILE] [-version] [-plugins]";
+pub const USAGE: &str = "usage: kubernetai [-conf FILE] [-dns.port|-p PORT] [-quiet] [-pidfile FILE] [-module FILE|oci://REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]|native] [-module.sha256 HEX] [-module.pubkey FILE]... [-module.pull-secret FILE] [-module.ca FILE] [-module.plain-http] [-module.poll DURATION] [-module.memory MIB] [-module.cache DIR] [-module.shadow-rate PERCENT] [-module.promote-after N] [-admin ADDR|none] [-admin.token FILE] [-watch.silence DURATION] [-version] [-plugins]";
 
 /// What the server was asked to do.
 pub struct Args {
@@ -27,6 +27,8 @@ pub struct Args {
     pub admin: Option<String>,
     /// `-admin.token FILE`: the bearer token the admin endpoint demands.
     pub admin_token: Option<PathBuf>,
+    /// `-watch.silence DURATION`: how long a watch may send nothing before it is restarted.
+    pub watch_silence: std::time::Duration,
     /// `-quiet`: no startup banner (the zones and the version), as CoreDNS.
     pub quiet: bool,
     /// `-pidfile FILE`: the process id is written there at start and removed at exit.
@@ -65,6 +67,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         shadow: crate::module::shadow::Settings::default(),
         admin: Some(crate::module::admin::DEFAULT_ADDR.to_string()),
         admin_token: None,
+        watch_silence: crate::cluster::watch::DEFAULT_SILENCE,
         quiet: false,
         pidfile: None,
     };
@@ -159,6 +162,12 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
                 args.admin = if v == "none" { None } else { Some(v) };
             }
             "admin.token" => args.admin_token = Some(PathBuf::from(value()?)),
+            "watch.silence" => {
+                let v = value()?;
+                args.watch_silence = crate::corefile::args::parse_duration(&v)
+                    .filter(|d| d.as_secs() >= 6)
+                    .ok_or_else(|| format!("invalid -watch.silence {v:?} (a duration of at least 6s, such as 2m)"))?;
+            }
             "module.memory" => {
                 let v = value()?;
                 let mib: usize = v

@@ -107,6 +107,7 @@ fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> an
 
 async fn run(args: cli::Args) -> anyhow::Result<()> {
     process::raise_open_files_limit();
+    kubernetai::cluster::watch::set_silence(args.watch_silence);
     let _pidfile = match &args.pidfile {
         Some(path) => Some(process::Pidfile::write(path)?),
         None => None,

@@ -38,6 +38,10 @@ struct Store {
     compacted: u64,
     /// Bumped to cut every open watch stream mid-event.
     epoch: u64,
+    /// Watch streams opened so far; those numbered below `stalled_below` stay open and silent
+    /// (no event, no bookmark), as behind a load balancer or VPN that stopped forwarding.
+    streams: u64,
+    stalled_below: u64,
     /// While down, connections are dropped unanswered.
     down: bool,
     /// Requests served, by path (without query), for tests that check what clients asked.
@@ -198,6 +202,12 @@ impl FakeApi {
     /// Forgets the history: every watch resuming from before now gets 410 Gone.
     pub fn compact(&self) {
         self.change(|s| s.compacted = s.rv + 1);
+    }
+
+    /// Every watch stream open now goes silent for good (the connection stays open); streams
+    /// opened later are served as usual.
+    pub fn stall_streams(&self) {
+        self.change(|s| s.stalled_below = s.streams);
     }
 
     /// Cuts every open watch stream in the middle of an event.
@@ -468,9 +478,16 @@ fn watch<C: Conn>(conn: &mut C, shared: &Shared, plural: &str, from: u64, select
         return;
     }
     let epoch = store.epoch;
+    let stream = store.streams;
+    store.streams += 1;
     let mut sent = from;
     let started = Instant::now();
     loop {
+        if stream < store.stalled_below {
+            // Silent: nothing more is written, whatever changes, until the process ends.
+            store = cv.wait(store).expect("store");
+            continue;
+        }
         if store.epoch != epoch || store.down {
             // Cut mid-event: half an object, then the connection drops.
             let _ = conn.write_all(b"40\r\n{\"type\":\"MODIFIED\",\"object\":{\"kind\":");

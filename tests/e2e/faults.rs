@@ -196,3 +196,31 @@ fn every_listener_answers_again_after_descriptors_ran_out() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A watch that stays open but goes silent (no event, no bookmark: a load balancer or VPN that
+/// stopped forwarding) is taken for dead after `-watch.silence` and started again: a service
+/// created meanwhile answers within seconds of that, not after kube-rs's five minutes.
+#[test]
+fn a_silent_watch_is_restarted_and_a_change_made_meanwhile_answers() {
+    use serde_json::json;
+    let api = FakeApi::start();
+    api.apply(crate::live::namespace("shop"));
+    api.apply(service("shop", "web", "10.0.0.1", json!({})));
+    let dir = Scratch::new("faults-silent-watch");
+    let corefile = dir.write(
+        "Corefile",
+        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  endpoint {}\n }}\n}}\n", api.url()),
+    );
+    let server = Server::start_with(&corefile, &["-watch.silence", "10s"]);
+    crate::live::eventually(&server, "web.shop.svc.cluster.local.", &["10.0.0.1"]);
+    api.stall_streams();
+    api.apply(service("shop", "late", "10.0.0.2", json!({})));
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    while crate::live::lookup(&server, "late.shop.svc.cluster.local.") != ["10.0.0.2"] {
+        assert!(std::time::Instant::now() < deadline, "the change was never seen: the silent watch was kept");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!("answered {:.1} s after the watch went silent", started.elapsed().as_secs_f64());
+    assert_eq!(crate::live::lookup(&server, "web.shop.svc.cluster.local."), ["10.0.0.1"]);
+}

@@ -236,18 +236,22 @@ fn a_swap_during_a_reload_reaches_the_reloaded_configuration() {
     let ask = || harness::parse(&harness::udp(server.addr, &harness::query(differ, RecordType::A, 5, None)));
     assert_eq!(ask().metadata.response_code.low(), 3, "the built-in module: NXDOMAIN");
 
-    // A stanza whose API server never answers holds the reload for its startup_timeout.
+    // A stanza whose API server never answers holds the reload for its startup_timeout, long
+    // enough for the candidate's compile even on a loaded machine.
     std::fs::write(
         &corefile,
-        block(" kubernetai other.local {\n  endpoint http://127.0.0.1:1\n  startup_timeout 4s\n }\n"),
+        block(" kubernetai other.local {\n  endpoint http://127.0.0.1:1\n  startup_timeout 10s\n }\n"),
     )
     .expect("the new Corefile");
     server.signal("USR1");
     server.wait_for("SIGUSR1: reloading");
     harness::put(&module, &std::fs::read(crate::sandbox::fixture()).expect("the fixture module"));
     server.signal("HUP");
-    server.wait_for("module swapped in 1 server block(s)");
-    server.wait_for("Reloading complete");
+    let said = server.lines_until("Reloading complete");
+    let at = |needle: &str| said.iter().position(|l| l.contains(needle));
+    let (swapped, installed) = (at("module swapped in 1 server block(s)"), at("swapped during the reload serves"));
+    assert!(swapped.is_some(), "the swap came while the reload waited: {said:?}");
+    assert!(installed > swapped, "and the reload put its plugins on it: {said:?}");
     assert_eq!(
         harness::answers(&ask()),
         ["differ.web.shop.svc.cluster.local. A 192.0.2.1"],

@@ -256,7 +256,7 @@ impl Hosts {
         let answers: Vec<Record> = match q.qtype {
             RecordType::PTR => {
                 // PTR zones need not be named: a reverse name with no entry is always passed on.
-                let names = reverse_address(qname).map(|ip| self.names(ip)).unwrap_or_default();
+                let names = kubernetai_guest::name::reverse_address(qname).map(|ip| self.names(ip)).unwrap_or_default();
                 if names.is_empty() {
                     return next.run(q).await;
                 }
@@ -302,29 +302,6 @@ impl Hosts {
     }
 }
 
-/// The address a full reverse name stands for (`4.3.2.1.in-addr.arpa.`, 32 nibbles of `ip6.arpa.`).
-fn reverse_address(qname: &str) -> Option<IpAddr> {
-    if let Some(v4) = qname.strip_suffix(".in-addr.arpa.") {
-        let mut octets: Vec<u8> = v4.split('.').map(|l| l.parse().ok()).collect::<Option<_>>()?;
-        if octets.len() != 4 {
-            return None;
-        }
-        octets.reverse();
-        return Some(IpAddr::from([octets[0], octets[1], octets[2], octets[3]]));
-    }
-    let v6 = qname.strip_suffix(".ip6.arpa.")?;
-    let nibbles: Vec<u8> =
-        v6.split('.').map(|l| u8::from_str_radix(l, 16).ok().filter(|_| l.len() == 1)).collect::<Option<_>>()?;
-    if nibbles.len() != 32 {
-        return None;
-    }
-    let mut bytes = [0u8; 16];
-    for (i, pair) in nibbles.rchunks(2).enumerate() {
-        bytes[i] = (pair[1] << 4) | pair[0];
-    }
-    Some(IpAddr::from(bytes))
-}
-
 impl Plugin for Hosts {
     fn name(&self) -> &'static str {
         BY
@@ -365,14 +342,5 @@ mod tests {
         let scoped = Entries::parse("10.0.0.1 a.example.org b.example.net\n", &["example.org.".to_string()], false);
         assert_eq!(scoped.v4.keys().collect::<Vec<_>>(), ["a.example.org."]);
         assert!(scoped.names.is_empty(), "no_reverse");
-    }
-
-    #[test]
-    fn reverse_names_read_as_addresses() {
-        assert_eq!(reverse_address("10.0.168.192.in-addr.arpa."), Some("192.168.0.10".parse().expect("ip")));
-        assert_eq!(reverse_address("168.192.in-addr.arpa."), None);
-        let v6 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.";
-        assert_eq!(reverse_address(v6), Some("fd00::1".parse().expect("ip")));
-        assert_eq!(reverse_address("x.ip6.arpa."), None);
     }
 }

@@ -5,6 +5,7 @@
 //! (a relist is bracketed by relist-start/relist-done), prunes each object before anything holds
 //! it, and reports when every kind has listed once.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -22,6 +23,28 @@ use crate::cluster::prune;
 use crate::cluster::stanza::ApiOptions;
 use crate::cluster::watch_error;
 use crate::contract::wit::{self, Event, Kind, Object};
+
+/// How long a watch may stay silent — no event and no bookmark — before it is taken for dead
+/// and started again from its resourceVersion (a relist only if the API server then answers 410).
+/// API servers send a bookmark about once a minute to a watch that asks for them, as these do:
+/// twice that. (client-go's HTTP/2 pings find such a connection in ~30 s; kube-rs's own default
+/// is 295 s.)
+pub const DEFAULT_SILENCE: Duration = Duration::from_secs(120);
+
+/// `-watch.silence`, for every watch of the process (set once at start).
+static SILENCE: OnceLock<Duration> = OnceLock::new();
+
+/// Sets `-watch.silence`; the first call wins.
+pub fn set_silence(silence: Duration) {
+    let _ = SILENCE.set(silence);
+}
+
+/// kube-rs's watcher ends a watch call after its `timeout` and takes a stream that sends nothing
+/// for that long plus 5 s as dead: the silence allowed, in its terms (at least 1 s).
+fn watch_timeout() -> u32 {
+    let silence = SILENCE.get().copied().unwrap_or(DEFAULT_SILENCE);
+    (silence.as_secs().saturating_sub(5)).clamp(1, u64::from(u32::MAX)) as u32
+}
 
 /// Why a stanza could not be connected.
 #[derive(Debug, thiserror::Error)]
@@ -307,7 +330,7 @@ async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::Un
         Kind::Namespace => stanza.namespace_labels.clone(),
         _ => None,
     };
-    let mut cfg = watcher::Config::default();
+    let mut cfg = watcher::Config::default().timeout(watch_timeout());
     if let Some(s) = &selector {
         cfg = cfg.labels(s);
     }

@@ -19,13 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Linker, ResourceTable, WasmList};
-use wasmtime::{Config, Engine, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub mod admin;
 pub mod bounded;
 pub mod compiled;
+mod engine_settings;
 pub mod fed;
 pub mod native;
 pub mod oci;
@@ -257,10 +258,7 @@ impl Module {
     pub fn compile(bytes: &[u8], loading: &Loading) -> Result<Self, ModuleError> {
         binary_component(bytes)?;
         let memory_limit = loading.memory_limit;
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        // Deadlines by epoch: a check costs a load and compare per loop header, far less than fuel.
-        config.epoch_interruption(true);
+        let mut config = engine_settings::engine_config();
         // The module's functions by name for `perf` (and for reading a callgrind profile's JIT
         // addresses): /tmp/perf-PID.map.
         if std::env::var_os("KUBERNETAI_PERFMAP").is_some() {
