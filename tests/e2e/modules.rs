@@ -215,6 +215,8 @@ fn a_module_compiled_ahead_of_time_is_loaded_and_a_broken_one_compiled_again() {
 /// new configuration ran the module of before the swap).
 #[test]
 fn a_swap_during_a_reload_reaches_the_reloaded_configuration() {
+    // Built first (a fresh clone compiles it): the swap below must land inside the reload.
+    let fixture = std::fs::read(crate::sandbox::fixture()).expect("the fixture module");
     let dir = Scratch::new("modules-reload-swap");
     let module = dir.write("module.wasm", "");
     std::fs::write(
@@ -245,7 +247,7 @@ fn a_swap_during_a_reload_reaches_the_reloaded_configuration() {
     .expect("the new Corefile");
     server.signal("USR1");
     server.wait_for("SIGUSR1: reloading");
-    harness::put(&module, &std::fs::read(crate::sandbox::fixture()).expect("the fixture module"));
+    harness::put(&module, &fixture);
     server.signal("HUP");
     let said = server.lines_until("Reloading complete");
     let at = |needle: &str| said.iter().position(|l| l.contains(needle));
