@@ -58,17 +58,14 @@ pub fn compile_module(args: &cli::Args, file: Option<&Path>) -> anyhow::Result<S
 pub async fn push_module(args: &cli::Args, file: &Path, remote: &module::oci::Remote) -> anyhow::Result<String> {
     let bytes = module::bounded::read_bounded(file, module::bounded::MAX_MODULE)
         .with_context(|| format!("reading {}", file.display()))?;
-    let checked = bytes.clone();
-    tokio::task::spawn_blocking(move || Module::load(&checked))
-        .await?
-        .with_context(|| format!("{}", file.display()))?;
-    let mut sig = file.as_os_str().to_owned();
-    sig.push(".minisig");
-    let signature = match module::bounded::read_bounded(Path::new(&sig), module::provenance::MAX_SIGNATURE) {
-        Ok(b) => Some(String::from_utf8(b).context("the .minisig file is not text")?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("reading {}", Path::new(&sig).display())),
-    };
+    let (bytes, loaded) = tokio::task::spawn_blocking(move || {
+        let loaded = Module::load(&bytes).map(drop);
+        (bytes, loaded)
+    })
+    .await?;
+    loaded.with_context(|| format!("{}", file.display()))?;
+    let signature = module::provenance::signature_beside(file)
+        .with_context(|| format!("reading the signature beside {}", file.display()))?;
     let signed = if signature.is_some() { ", signed" } else { ", unsigned" };
     let digest = module::oci::push(remote, &args.fetching.registry, bytes, signature).await?;
     Ok(format!("pushed {} to {}{signed}: {digest}", file.display(), remote.text))

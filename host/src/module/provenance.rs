@@ -76,6 +76,20 @@ pub fn parse_sha256(text: &str) -> Result<String, String> {
     }
 }
 
+/// The `.minisig` file beside `module` (`m.wasm.minisig`): None when there is none; an error when
+/// it cannot be read or is not text.
+pub fn signature_beside(module: &Path) -> std::io::Result<Option<String>> {
+    let mut name = module.as_os_str().to_owned();
+    name.push(".minisig");
+    match crate::module::bounded::read_bounded(Path::new(&name), MAX_SIGNATURE) {
+        Ok(bytes) => {
+            String::from_utf8(bytes).map(Some).map_err(|_| std::io::Error::other("the .minisig file is not text"))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl TrustedKey {
     /// Reads a public key file as `minisign -G` writes it.
     pub fn read(path: &Path) -> Result<TrustedKey, String> {

@@ -97,15 +97,11 @@ impl Fetching {
         match origin {
             Origin::Builtin | Origin::Native => Ok(None),
             Origin::File(path) => {
-                let read = |p: &Path, max| read_bounded(p, max);
-                let bytes = read(path, MAX_MODULE)
+                let bytes = read_bounded(path, MAX_MODULE)
                     .map_err(|source| ModuleError::Read { file: path.display().to_string(), source })?;
+                // Unreadable counts as absent: the check then says the candidate is unsigned.
                 let signature = if self.provenance.wants_signature() {
-                    let mut name = path.as_os_str().to_owned();
-                    name.push(".minisig");
-                    read(Path::new(&name), crate::module::provenance::MAX_SIGNATURE)
-                        .ok()
-                        .and_then(|b| String::from_utf8(b).ok())
+                    crate::module::provenance::signature_beside(path).ok().flatten()
                 } else {
                     None
                 };
@@ -125,8 +121,8 @@ impl Fetching {
                         None => return Err(ModuleError::Fetch(format!("pulling {}: {e}", remote.text))),
                     },
                 };
-                let mut fetched = Fetched::new(pulled.bytes, pulled.signature, remote.text.clone());
-                fetched.origin = format!("{} ({})", remote.text, pulled.manifest);
+                let origin = format!("{} ({})", remote.text, pulled.manifest);
+                let mut fetched = Fetched::new(pulled.bytes, pulled.signature, origin);
                 fetched.manifest = Some(pulled.manifest);
                 Ok(Some(fetched))
             }

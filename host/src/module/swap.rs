@@ -96,9 +96,8 @@ impl Live {
         let current = self.module.lock().unwrap_or_else(|p| p.into_inner());
         if !current.same(built_on) {
             for plugin in &plugins {
-                match plugin.swap(current.clone()) {
-                    Ok(()) => {}
-                    Err(e) => println!("[ERROR] plugin/kubernetai: the module swapped during the reload: {e}"),
+                if let Err(e) = plugin.swap(current.clone()) {
+                    println!("[ERROR] plugin/kubernetai: the module swapped during the reload: {e}");
                 }
             }
             println!(
