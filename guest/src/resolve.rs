@@ -58,7 +58,7 @@ pub fn records(stanza: &Stanza, snap: &Snapshot, qname: &str, zone: &str) -> Loo
     }
     match branch {
         Branch::Pod => pods(stanza, snap, &r),
-        // ServiceImports are not held yet: a multicluster zone knows no services.
+        // A multicluster zone answers from ServiceImports, not Services.
         Branch::Svc if multicluster => service_imports(stanza, snap, &r),
         Branch::Svc => services(stanza, snap, &r),
     }

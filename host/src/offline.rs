@@ -14,7 +14,7 @@ use crate::cluster::stanza::Source;
 use crate::module::fed::FedModule;
 use crate::module::shadow::Session;
 use crate::module::{self, Module, wit};
-use crate::serve::router::Counters;
+use crate::observe::counters::Counters;
 use crate::serve::running::Running;
 use crate::{cli, corefile, serve::config};
 

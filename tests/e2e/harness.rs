@@ -42,8 +42,11 @@ pub fn put(path: &Path, bytes: &[u8]) {
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
+    /// Unique within the run: tests run in parallel, and some (knot peers) share a name.
     pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("kubernetai-e2e-{name}-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("kubernetai-e2e-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
         Scratch(dir)

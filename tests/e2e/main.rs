@@ -9,6 +9,7 @@ mod apiserver;
 mod chase;
 mod conformance;
 mod corefile;
+mod corefiles;
 mod credentials;
 mod deploy;
 mod fallthrough;

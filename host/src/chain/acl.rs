@@ -11,7 +11,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use kubernetai_guest::name::longest_zone;
 
-use crate::chain::setup::{Block, Setup};
+use crate::chain::setup::{BlockContext, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::args::zone_of;
 use crate::corefile::{Directive, Error};
@@ -152,7 +152,7 @@ fn policy(line: &Directive) -> Result<Policy, Error> {
 }
 
 impl Setup for Options {
-    fn build(&self, block: &Block<'_>) -> Result<Arc<dyn Plugin>, String> {
+    fn build(&self, block: &BlockContext<'_>) -> Result<Arc<dyn Plugin>, String> {
         Ok(Arc::new(Acl { rules: self.rules.clone(), server: block.server.to_string() }))
     }
 }

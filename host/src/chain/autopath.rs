@@ -12,7 +12,7 @@ use hickory_proto::rr::{Name, RData, Record};
 
 use futures::future::BoxFuture;
 
-use crate::chain::setup::{Block, Setup};
+use crate::chain::setup::{BlockContext, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::{Directive, Error};
 use crate::dns::{Query, Reply};
@@ -161,7 +161,7 @@ pub fn setup(d: &Directive, zones: &[String]) -> Result<Arc<dyn Setup>, Error> {
 }
 
 impl Setup for Options {
-    fn build(&self, block: &Block<'_>) -> Result<Arc<dyn Plugin>, String> {
+    fn build(&self, block: &BlockContext<'_>) -> Result<Arc<dyn Plugin>, String> {
         let search = match (&self.source, block.kubernetai) {
             (Err(list), _) => Search::Fixed(list.clone()),
             (Ok(_), Some(p)) => Search::Kubernetai(p.clone(), block.host_search.to_vec()),

@@ -11,11 +11,12 @@ use hickory_proto::rr::{RData, RecordType};
 
 use futures::future::BoxFuture;
 
-use crate::chain::setup::{Block, Setup};
+use crate::chain::setup::{BlockContext, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::args::parse_duration;
 use crate::corefile::{Directive, Error};
 use crate::dns::{Query, Reply};
+use crate::observe::debug;
 use crate::observe::metrics::registry;
 
 const DEFAULT_CAPACITY: usize = 9984;
@@ -281,6 +282,7 @@ impl Cache {
             Some((bytes, class, State::Fresh)) => {
                 registry().inc("coredns_cache_hits_total", &[&self.server, class.label(), &self.zones_label, ""]);
                 if prefetch {
+                    debug::line("cache", || format!("prefetching {} {}", q.qname, q.qtype));
                     registry().inc("coredns_cache_prefetch_total", &labels);
                     let cache = self.clone();
                     next.refresh(q.clone(), move |q, bytes| cache.store_reply(q, bytes));
@@ -302,6 +304,7 @@ impl Cache {
                     let cache = self.clone();
                     next.refresh(q.clone(), move |q, bytes| cache.store_reply(q, bytes));
                 }
+                debug::line("cache", || format!("serving {} {} stale", q.qname, q.qtype));
                 registry().inc("coredns_cache_served_stale_total", &labels);
                 return Reply::Answer { bytes: stale, by: "cache" };
             }
@@ -445,7 +448,7 @@ pub fn setup(d: &Directive, zones: &[String]) -> Result<Arc<dyn Setup>, Error> {
 }
 
 impl Setup for Options {
-    fn build(&self, block: &Block<'_>) -> Result<Arc<dyn Plugin>, String> {
+    fn build(&self, block: &BlockContext<'_>) -> Result<Arc<dyn Plugin>, String> {
         Ok(Arc::new(Cached(Arc::new(Cache::new(self.clone(), block.server)))))
     }
 }

@@ -22,6 +22,7 @@ use crate::chain::{Next, Plugin};
 use crate::corefile::args::parse_duration;
 use crate::corefile::{Directive, Error, Token};
 use crate::dns::{Proto, Query, Reply};
+use crate::observe::debug;
 use crate::observe::metrics::registry;
 
 /// CoreDNS's limit on upstreams per forward.
@@ -413,6 +414,7 @@ impl Forward {
                     return Reply::Answer { bytes, by: BY };
                 }
                 Err(e) => {
+                    debug::line(BY, || format!("{} {}: upstream {}: {e}", q.qname, q.qtype, u.label));
                     last_error = format!("{}: {e}", u.label);
                     u.fails.fetch_add(1, Ordering::Relaxed);
                     self.start_health_check(&u);
@@ -490,11 +492,13 @@ impl Forward {
             loop {
                 tokio::time::sleep(interval).await;
                 if probe(&u, rd, &domain, tcp, &tls).await {
+                    debug::line(BY, || format!("health check of {} answered: up", u.label));
                     u.fails.store(0, Ordering::Relaxed);
                     u.checking.store(false, Ordering::Release);
                     return;
                 }
                 registry().inc("coredns_proxy_healthcheck_failures_total", &["forward", &u.label]);
+                debug::line(BY, || format!("health check of {} failed", u.label));
                 u.fails.fetch_add(1, Ordering::Relaxed);
             }
         });
@@ -545,25 +549,14 @@ async fn udp_exchange(addr: SocketAddr, packet: &[u8], id: u16) -> std::io::Resu
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "i/o timeout"))?
 }
 
+/// One query and its answer over a new TCP connection to `addr`, framed as every DNS stream is.
 async fn tcp_exchange(addr: SocketAddr, packet: &[u8]) -> std::io::Result<Vec<u8>> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        let len = u16::try_from(packet.len()).map_err(|_| std::io::Error::other("query too long"))?;
-        let mut framed = len.to_be_bytes().to_vec();
-        framed.extend_from_slice(packet);
-        stream.write_all(&framed).await?;
-        let mut len = [0u8; 2];
-        stream.read_exact(&mut len).await?;
-        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        stream.read_exact(&mut buf).await?;
-        Ok::<_, std::io::Error>(buf)
-    };
+    let exchange = async { framed(&mut TcpStream::connect(addr).await?, packet).await };
     tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "i/o timeout"))?
 }
 
-/// A health probe: `<domain> IN NS`; any answer at all means the upstream is up.
 /// A new connection to `u`: TCP, or TLS for a `tls://` upstream.
 async fn connect(u: &Upstream, tls: &Tls) -> std::io::Result<Conn> {
     let tcp = TcpStream::connect(u.addr).await?;
@@ -576,6 +569,7 @@ async fn connect(u: &Upstream, tls: &Tls) -> std::io::Result<Conn> {
     Ok(Conn::Tls(Box::new(connector.connect(name, tcp).await?)))
 }
 
+/// A health probe: `<domain> IN NS`; any answer at all means the upstream is up.
 async fn probe(u: &Upstream, rd: bool, domain: &Name, tcp: bool, tls: &Tls) -> bool {
     let addr = u.addr;
     let id = crate::random::next() as u16;

@@ -17,7 +17,7 @@ use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use kubernetai_guest::name::{is_subdomain, longest_zone, normalize_zone};
 
-use crate::chain::setup::{Block, Setup};
+use crate::chain::setup::{BlockContext, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::args::{parse_duration, zone_of};
 use crate::corefile::{Directive, Error};
@@ -113,7 +113,7 @@ pub fn setup(d: &Directive, block_zones: &[String]) -> Result<Arc<dyn Setup>, Er
 }
 
 impl Setup for Options {
-    fn build(&self, _block: &Block<'_>) -> Result<Arc<dyn Plugin>, String> {
+    fn build(&self, _block: &BlockContext<'_>) -> Result<Arc<dyn Plugin>, String> {
         let inline = Entries::parse(&self.inline.join("\n"), &self.zones, self.reverse);
         let hosts = Arc::new(Hosts { options: self.clone(), inline, file: RwLock::new(FileState::default()) });
         hosts.read_file();

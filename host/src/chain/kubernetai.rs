@@ -13,14 +13,17 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use super::setup::{Block, Setup};
-use super::{Next, Plugin};
+use super::setup::{BlockContext, Setup};
+use super::{Fast, Next, Plugin};
+use crate::contract::with_module_query;
+use crate::dns::Proto;
+use std::net::SocketAddr;
 
 /// How many CNAME targets one query may chase through the chain (ExternalName to ExternalName…).
 const MAX_CHASE_DEPTH: usize = 8;
 
 /// The module's answer to `query`: it reaches the network only if it is a response to it.
-pub fn module_answer(bytes: Vec<u8>, query: &[u8]) -> Reply {
+fn module_answer(bytes: Vec<u8>, query: &[u8]) -> Reply {
     const BY: &str = "kubernetai";
     if answers_query(&bytes, query) {
         Reply::Answer { bytes, by: BY }
@@ -64,7 +67,7 @@ async fn kubernetai<'a>(plugin: &'a FedModule, next: Next<'a>, q: &'a Query) -> 
 pub struct Stanzas;
 
 impl Setup for Stanzas {
-    fn build(&self, block: &Block<'_>) -> Result<Arc<dyn Plugin>, String> {
+    fn build(&self, block: &BlockContext<'_>) -> Result<Arc<dyn Plugin>, String> {
         let module = block.kubernetai.ok_or("kubernetai: a block without stanzas")?;
         Ok(Arc::new(Kubernetai(module.clone())))
     }
@@ -80,5 +83,39 @@ impl Plugin for Kubernetai {
 
     fn serve<'a>(&'a self, next: Next<'a>, q: &'a Query) -> BoxFuture<'a, Reply> {
         Box::pin(kubernetai(&self.0, next, q))
+    }
+
+    fn has_fast_path(&self) -> bool {
+        true
+    }
+
+    fn transfer(&self, q: &Query) -> Option<Reply> {
+        match self.0.transfer(&q.packet) {
+            Ok(Some(messages)) => Some(Reply::Stream { messages, by: "kubernetai" }),
+            Ok(None) => None,
+            Err(e) => Some(Reply::servfail("kubernetai", e.to_string())),
+        }
+    }
+
+    /// The module's answer, when it is one: anything else it says (next, chase, drop) goes the
+    /// full way, where the module's answer cache makes asking it again cheap; a failure or an
+    /// answer the chain must judge (foreign, oversized) goes on as the chain's reply, so the
+    /// module is not asked twice.
+    fn answer_fast(&self, packet: &[u8], client: SocketAddr, proto: Proto, max_size: u16, out: &mut Vec<u8>) -> Fast {
+        const BY: &str = "kubernetai";
+        let from = out.len();
+        match with_module_query(packet, client, proto, max_size, |q| self.0.handle_into(q, out)) {
+            Ok(None) => {}
+            Ok(Some(wit::Outcome::Answer(bytes))) => out.extend_from_slice(&bytes),
+            Ok(Some(_)) => return Fast::Declined,
+            Err(e) => return Fast::Failed(Reply::servfail(BY, e.to_string())),
+        }
+        let bytes = &out[from..];
+        if !answers_query(bytes, packet) || bytes.len() > usize::from(max_size) {
+            // The chain's path says why (a foreign answer) or cuts it (an oversized one).
+            let bytes = out.split_off(from);
+            return Fast::Failed(module_answer(bytes, packet));
+        }
+        Fast::Answered
     }
 }

@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 
 use futures::future::BoxFuture;
 
-use crate::chain::setup::{Block, Setup};
+use crate::chain::setup::{BlockContext, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::{Directive, Error};
 use crate::dns::{Query, Reply};
@@ -116,7 +116,7 @@ pub fn setup(d: &Directive, _zones: &[String]) -> Result<Arc<dyn Setup>, Error> 
 pub struct Loop;
 
 impl Setup for Loop {
-    fn build(&self, block: &Block<'_>) -> Result<Arc<dyn Plugin>, String> {
+    fn build(&self, block: &BlockContext<'_>) -> Result<Arc<dyn Plugin>, String> {
         let zone = block.zones.first().ok_or("loop: a block without zones")?;
         Ok(Arc::new(Probed(Arc::new(LoopDetect::new(zone)))))
     }

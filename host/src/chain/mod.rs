@@ -3,19 +3,19 @@
 //! hand a query on, and the [`Lookup`] through which a plugin resolves a name from the top of
 //! the server (CNAME chasing). The plugins are the other files of this folder, one each, made
 //! from their directives through [`setup`]'s contract; [`registry`] lists them in CoreDNS's
-//! order. Nothing here imports the server.
+//! order. Nothing here imports the server. A block's `log` and `errors` are no plugins: the
+//! server applies them around the chain (`serve::log`, `serve::errors`).
 
 pub mod acl;
 pub mod any;
 pub mod autopath;
 pub mod bufsize;
 pub mod cache;
-pub mod errors;
+pub mod file;
 pub mod forward;
 pub mod hosts;
 pub mod kubernetai;
 pub mod loadbalance;
-pub mod log;
 pub mod loop_detect;
 pub mod minimal;
 pub mod registry;
@@ -31,7 +31,17 @@ use futures::future::BoxFuture;
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
-use crate::dns::{Query, Reply};
+use crate::dns::{Proto, Query, Reply};
+
+/// What a plugin's fast path made of a plain query (see [`Plugin::answer_fast`]).
+pub enum Fast {
+    /// The whole answer was appended to the caller's buffer.
+    Answered,
+    /// It failed: this is the chain's reply.
+    Failed(Reply),
+    /// Not one it answers this way: the chain runs from the top.
+    Declined,
+}
 
 /// One plugin of a chain.
 pub trait Plugin: Send + Sync {
@@ -43,6 +53,25 @@ pub trait Plugin: Send + Sync {
 
     /// Called once the block's listener at `addr` is up (the `loop` plugin's probe).
     fn listening(&self, _addr: SocketAddr) {}
+
+    /// Whether [`Plugin::answer_fast`] answers anything. Only the first plugin of a chain is
+    /// asked, and only in a block that logs no queries.
+    fn has_fast_path(&self) -> bool {
+        false
+    }
+
+    /// Answers a plain query (`dns::wire::plain`: one question, no option the chain must
+    /// judge) from its bytes, with no message built, appending at most `max_size` bytes of
+    /// answer to `out`; what it declines, the chain serves.
+    fn answer_fast(&self, _packet: &[u8], _client: SocketAddr, _proto: Proto, _max_size: u16, _out: &mut Vec<u8>) -> Fast {
+        Fast::Declined
+    }
+
+    /// The zone transfer (AXFR) `q` asks for, when this plugin holds that zone: `transfer`
+    /// asks the plugins after it in turn, as CoreDNS's asks its block's transferers.
+    fn transfer(&self, _q: &Query) -> Option<Reply> {
+        None
+    }
 }
 
 /// A block's plugins in the order they run.
@@ -80,6 +109,11 @@ impl<'a> Next<'a> {
             Some(plugin) => plugin.serve(Next { at: self.at + 1, ..self }, q),
             None => Box::pin(async { Reply::servfail("", "no next plugin found") }),
         }
+    }
+
+    /// The plugins from this one to the end of the chain.
+    pub fn rest(&self) -> &'a [Arc<dyn Plugin>] {
+        self.chain.get(self.at..).unwrap_or_default()
     }
 
     /// Resolves `name`/`qtype` from the top of the server, for `from` at CNAME depth `depth`.

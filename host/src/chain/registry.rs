@@ -1,14 +1,15 @@
 //! The directives a Corefile may use, and the plugins of the chain, one line each. CoreDNS runs
 //! plugins in one fixed order (its plugin.cfg), whatever order the Corefile writes them in;
-//! kubernetai takes the place of kubernetes there. Directives CoreDNS knows but this server does
+//! kubernetai sits right after kubernetes there. Directives CoreDNS knows but this server does
 //! not implement yet are refused by name, so a Corefile never starts with a plugin silently
 //! missing. A plugin is its file in this folder plus its line in [`PLUGINS`]; the directives
-//! that configure the server block itself (bind, errors, log, health, ready, prometheus,
-//! reload) and the kubernetai stanzas are read by `serve::config`.
+//! that configure the server block itself (bind, debug, errors, log, health, ready, prometheus,
+//! reload) and the kubernetes and kubernetai stanzas are read by `serve::config`.
 
-pub use super::setup::{Block, Entry, Parse, ParseAll, Reads, Setup};
+pub use super::setup::{BlockContext, Entry, Parse, ParseAll, Reads, Setup};
 use super::{
-    acl, any, autopath, bufsize, cache, forward, hosts, loadbalance, loop_detect, minimal, rewrite, template, transfer,
+    acl, any, autopath, bufsize, cache, file, forward, hosts, loadbalance, loop_detect, minimal, rewrite, template,
+    transfer,
 };
 
 /// The plugins of the chain (kubernetai too is one, read by `serve::config`: a block's stanzas
@@ -25,6 +26,7 @@ pub const PLUGINS: &[Entry] = &[
     Entry { name: "template", reads: Reads::Each(template::setup) },
     Entry { name: "transfer", reads: Reads::Each(transfer::setup) },
     Entry { name: "hosts", reads: Reads::Once(hosts::setup) },
+    Entry { name: "file", reads: Reads::All(file::setup_all) },
     Entry { name: "loop", reads: Reads::Once(loop_detect::setup) },
     Entry { name: "forward", reads: Reads::Each(forward::setup) },
 ];
@@ -34,7 +36,10 @@ pub fn plugin(name: &str) -> Option<&'static Entry> {
     PLUGINS.iter().find(|e| e.name == name)
 }
 
-/// CoreDNS's plugin order, with kubernetai where kubernetes stands.
+/// CoreDNS's plugin order, with kubernetai right after kubernetes, where a CoreDNS built with
+/// both has it (coredns/ci's kubernetai build adds it to plugin.cfg there). Nothing runs
+/// between the two, so a block's kubernetes stanza and its kubernetai stanzas are one plugin
+/// of the chain, the kubernetes stanza first.
 pub const ORDER: &[&str] = &[
     "root",
     "metadata",
@@ -76,6 +81,7 @@ pub const ORDER: &[&str] = &[
     "azure",
     "clouddns",
     "k8s_external",
+    "kubernetes",
     "kubernetai",
     "file",
     "auto",
@@ -92,10 +98,10 @@ pub const ORDER: &[&str] = &[
     "nomad",
 ];
 
-/// The directives `serve::config` reads itself: they configure the block (or, kubernetai, make
-/// one plugin of all its stanzas).
+/// The directives `serve::config` reads itself: they configure the block (or, kubernetes and
+/// kubernetai, make one plugin of all its stanzas).
 pub const BLOCK_DIRECTIVES: &[&str] =
-    &["reload", "bind", "ready", "health", "prometheus", "errors", "log", "kubernetai"];
+    &["reload", "bind", "debug", "ready", "health", "prometheus", "errors", "log", "kubernetes", "kubernetai"];
 
 /// The directives this server implements, in CoreDNS's order.
 pub fn supported() -> Vec<&'static str> {
@@ -105,8 +111,7 @@ pub fn supported() -> Vec<&'static str> {
 /// Where `name` runs in the chain, or why it cannot be used.
 pub fn position(name: &str) -> Result<usize, String> {
     let Some(pos) = ORDER.iter().position(|d| *d == name) else {
-        let hint = if name == "kubernetes" { " (use kubernetai: it takes the same options)" } else { "" };
-        return Err(format!("unknown directive '{name}'{hint}; supported directives: {}", supported().join(", ")));
+        return Err(format!("unknown directive '{name}'; supported directives: {}", supported().join(", ")));
     };
     if !supported().contains(&name) {
         return Err(format!(

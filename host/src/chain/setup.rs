@@ -1,6 +1,6 @@
 //! How a plugin is made from its Corefile directive: the contract between a plugin's file and
 //! the registry's table. A plugin's `setup` reads its directive into a [`Setup`], which builds
-//! the plugin each time its block starts, from what the block gives it ([`Block`]).
+//! the plugin each time its block starts, from what the block gives it ([`BlockContext`]).
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use crate::module::fed::FedModule as Fed;
 use super::Plugin;
 
 /// What a plugin may use of its server block when it is built.
-pub struct Block<'a> {
+pub struct BlockContext<'a> {
     /// The `server` label of the block's metrics ("dns://:53").
     pub server: &'a str,
     /// The block's zones.
@@ -24,12 +24,12 @@ pub struct Block<'a> {
 /// A plugin's directive as read from the Corefile, ready to build the plugin each time its
 /// block starts (a reload builds again from the same reading).
 pub trait Setup: Send + Sync + std::fmt::Debug {
-    fn build(&self, block: &Block<'_>) -> Result<Arc<dyn Plugin>, String>;
+    fn build(&self, block: &BlockContext<'_>) -> Result<Arc<dyn Plugin>, String>;
 }
 
 /// A plugin that needs nothing of its block is its own setup.
 impl<T: Plugin + Clone + std::fmt::Debug + 'static> Setup for T {
-    fn build(&self, _block: &Block<'_>) -> Result<Arc<dyn Plugin>, String> {
+    fn build(&self, _block: &BlockContext<'_>) -> Result<Arc<dyn Plugin>, String> {
         Ok(Arc::new(self.clone()))
     }
 }

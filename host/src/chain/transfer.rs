@@ -1,5 +1,6 @@
 //! The `transfer` plugin: AXFR and IXFR over TCP for the zones it names, to the peers `to`
-//! allows, with the records from the first kubernetai stanza authoritative for the zone.
+//! allows, with the records of the first plugin after it that holds the zone (the kubernetai
+//! stanzas, `file`), as CoreDNS asks its block's transferers.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -9,11 +10,10 @@ use hickory_proto::rr::RecordType;
 
 use futures::future::BoxFuture;
 
-use crate::chain::setup::{Block, Setup};
+use crate::chain::setup::{BlockContext, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::{Directive, Error};
 use crate::dns::{Proto, Query, Reply};
-use crate::module::fed::FedModule;
 
 const BY: &str = "transfer";
 
@@ -27,7 +27,6 @@ pub struct Options {
 
 pub struct Transfer {
     options: Vec<Options>,
-    plugin: Option<Arc<FedModule>>,
 }
 
 pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Options, Error> {
@@ -66,8 +65,8 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Options, Error> {
 }
 
 impl Transfer {
-    pub fn new(options: Vec<Options>, plugin: Option<Arc<FedModule>>) -> Self {
-        Transfer { options, plugin }
+    pub fn new(options: Vec<Options>) -> Self {
+        Transfer { options }
     }
 
     pub async fn serve<'a>(&'a self, next: Next<'a>, q: &'a Query) -> Reply {
@@ -95,13 +94,11 @@ impl Transfer {
             let reason = format!("{} may not transfer {}", q.client.ip(), q.qname);
             return Reply::Fail { rcode: ResponseCode::Refused, reason, by: BY };
         }
-        let Some(plugin) = &self.plugin else {
-            return next.run(q).await;
-        };
-        match plugin.transfer(&q.packet) {
-            Ok(Some(messages)) => Reply::Stream { messages, by: BY },
-            Ok(None) => next.run(q).await,
-            Err(e) => Reply::servfail(BY, e.to_string()),
+        match next.rest().iter().find_map(|p| p.transfer(q)) {
+            Some(Reply::Stream { messages, .. }) => Reply::Stream { messages, by: BY },
+            Some(Reply::Fail { rcode, reason, .. }) => Reply::Fail { rcode, reason, by: BY },
+            Some(other) => other,
+            None => next.run(q).await,
         }
     }
 }
@@ -112,8 +109,8 @@ pub fn setup(d: &Directive, zones: &[String]) -> Result<Arc<dyn Setup>, Error> {
 }
 
 impl Setup for Options {
-    fn build(&self, block: &Block<'_>) -> Result<Arc<dyn Plugin>, String> {
-        Ok(Arc::new(Transfer::new(vec![self.clone()], block.kubernetai.cloned())))
+    fn build(&self, _block: &BlockContext<'_>) -> Result<Arc<dyn Plugin>, String> {
+        Ok(Arc::new(Transfer::new(vec![self.clone()])))
     }
 }
 

@@ -42,6 +42,8 @@ pub struct ApiOptions {
 pub struct Stanza {
     /// Where it was written, for logs ("Corefile:12").
     pub at: String,
+    /// The directive that wrote it: "kubernetai", or "kubernetes" for CoreDNS's own.
+    pub plugin: &'static str,
     pub guest: wit::Stanza,
     pub source: Source,
     /// How long startup waits for the API to sync; read by the API source, not by `manifests`.
@@ -49,16 +51,18 @@ pub struct Stanza {
     pub startup_timeout: Duration,
 }
 
-/// Parses one `kubernetai [ZONES…] { … }` directive; `block_zones` are the server block's zones,
+/// Parses one `kubernetai [ZONES…] { … }` directive, or CoreDNS's `kubernetes` (the same
+/// options; errors name the directive written); `block_zones` are the server block's zones,
 /// used when the directive names none.
 pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
+    let plugin = d.name.text.as_str();
     let zones: Vec<String> = if d.args.is_empty() {
         block_zones.to_vec()
     } else {
         d.args.iter().map(crate::corefile::args::zone_of).collect::<Result<_, _>>()?
     };
     if zones.iter().all(|z| kubernetai_guest::resolve::is_reverse(z)) {
-        return Err(d.error("kubernetai: non-reverse zone name must be used"));
+        return Err(d.error(format!("{plugin}: non-reverse zone name must be used")));
     }
     let mut g = wit::Stanza {
         zones,
@@ -80,7 +84,7 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
     for opt in d.block.as_deref().unwrap_or_default() {
         let name = opt.name.text.as_str();
         let args = opt.arg_texts();
-        let err = |m: String| opt.error(format!("kubernetai: {m}"));
+        let err = |m: String| opt.error(format!("{plugin}: {m}"));
         let count = |ok: bool, expected: &str| {
             if ok { Ok(()) } else { Err(err(format!("{name} takes {expected}, got {}", args.len()))) }
         };
@@ -201,27 +205,28 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
         }
     }
     if !g.namespaces.is_empty() && g.namespace_labels.is_some() {
-        return Err(d.error("kubernetai: namespaces and namespace_labels cannot both be set"));
+        return Err(d.error(format!("{plugin}: namespaces and namespace_labels cannot both be set")));
     }
     if let Some(z) = g.multicluster.iter().find(|z| !g.zones.contains(z)) {
         return Err(d.error(format!(
-            "kubernetai: is not authoritative for the multicluster zone {z} (authoritative zones: {:?})",
+            "{plugin}: is not authoritative for the multicluster zone {z} (authoritative zones: {:?})",
             g.zones
         )));
     }
     if g.zonal && g.noendpoints {
-        return Err(d.error("kubernetai: zonal requires the endpoint cache; remove noendpoints"));
+        return Err(d.error(format!("{plugin}: zonal requires the endpoint cache; remove noendpoints")));
     }
     let source = if manifests.is_empty() {
         Source::Api(api)
     } else if api != ApiOptions::default() {
         return Err(
-            d.error("kubernetai: manifests cannot be combined with endpoint, tls, kubeconfig or apiserver options")
+            d.error(format!("{plugin}: manifests cannot be combined with endpoint, tls, kubeconfig or apiserver options"))
         );
     } else {
         Source::Manifests(manifests)
     };
-    Ok(Stanza { at: d.name.at(), guest: g, source, startup_timeout })
+    let plugin = if plugin == "kubernetes" { "kubernetes" } else { "kubernetai" };
+    Ok(Stanza { at: d.name.at(), plugin, guest: g, source, startup_timeout })
 }
 
 #[cfg(test)]

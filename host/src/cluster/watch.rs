@@ -363,6 +363,11 @@ async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::Un
             }
         };
         let done = events.iter().any(|e| matches!(e.event, Event::RelistDone(_)));
+        if events.iter().any(|e| matches!(e.event, Event::RelistStart(_))) || done {
+            let name = crate::cluster::objects::kind_name(kind);
+            let step = if done { "listed" } else { "listing" };
+            crate::observe::debug::line("kubernetai", || format!("{at}: {step} {name}"));
+        }
         if !events.is_empty() && tx.send(Report::Events(events, triggers)).is_err() {
             return;
         }

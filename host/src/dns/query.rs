@@ -108,10 +108,21 @@ impl Query {
         rcode: ResponseCode,
         sections: [Vec<hickory_proto::rr::Record>; 3],
     ) -> Reply {
+        self.respond_as(by, rcode, true, sections)
+    }
+
+    /// [`Query::respond`], authoritative or not (a referral is not).
+    pub fn respond_as(
+        &self,
+        by: &'static str,
+        rcode: ResponseCode,
+        authoritative: bool,
+        sections: [Vec<hickory_proto::rr::Record>; 3],
+    ) -> Reply {
         use hickory_proto::op::{Edns, MessageType};
         let mut m = Message::new(self.message.metadata.id, MessageType::Response, self.message.metadata.op_code);
         m.metadata.recursion_desired = self.message.metadata.recursion_desired;
-        m.metadata.authoritative = true;
+        m.metadata.authoritative = authoritative;
         m.metadata.response_code = rcode;
         m.queries = self.message.queries.clone();
         let [answers, authorities, additionals] = sections;

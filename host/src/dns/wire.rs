@@ -236,6 +236,18 @@ fn question_end(packet: &[u8]) -> Option<usize> {
     (at + 4 <= packet.len()).then_some(at + 4)
 }
 
+/// A response within the client's limit: an upstream's or the cache's answer may be larger than
+/// this client takes over UDP, and is then cut as the module cuts its own.
+pub fn fit(bytes: Vec<u8>, query: &Message, max_size: u16) -> Vec<u8> {
+    if bytes.len() <= usize::from(max_size) {
+        return bytes;
+    }
+    match Message::from_vec(&bytes) {
+        Ok(m) => kubernetai_guest::handler::encode(m, max_size),
+        Err(_) => error(query, ResponseCode::ServFail),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

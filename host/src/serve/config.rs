@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::chain::errors::Errors;
+use crate::serve::errors::Errors;
 use crate::chain::kubernetai;
-use crate::chain::log::Log;
+use crate::serve::log::Log;
 use crate::chain::registry::{self, Reads, Setup};
 use crate::cluster::stanza::{self, Stanza};
 use crate::corefile::args::{parse_duration, zone_text};
@@ -42,6 +42,8 @@ pub struct Server {
     pub prometheus: Option<String>,
     /// `reload` interval and jitter.
     pub reload: Option<(Duration, Duration)>,
+    /// `debug`: debug lines on (see `observe::debug`).
+    pub debug: bool,
     /// The plugins of the chain, read, in CoreDNS's order (kubernetai among them).
     pub chain: Vec<(&'static str, Arc<dyn Setup>)>,
     /// The `kubernetai` stanzas, in Corefile order.
@@ -89,6 +91,7 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
         ready: None,
         prometheus: None,
         reload: None,
+        debug: false,
         chain: vec![],
         stanzas: vec![],
     };
@@ -185,11 +188,23 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
                 }
                 server.prometheus = Some(status::parse_addr(d, Endpoint::Metrics)?);
             }
+            "debug" => {
+                once(server.debug)?;
+                if !d.args.is_empty() || d.block.is_some() {
+                    return Err(d.error("debug takes no arguments"));
+                }
+                server.debug = true;
+            }
             "reload" => {
                 once(server.reload.is_some())?;
                 server.reload = Some(reload::parse(d)?);
             }
-            "kubernetai" => {
+            // Sorted before every kubernetai stanza (its place in CoreDNS's order), so it is
+            // the block's first stanza; CoreDNS takes one per block.
+            "kubernetes" | "kubernetai" => {
+                if name == "kubernetes" {
+                    once(server.stanzas.iter().any(|s| s.plugin == "kubernetes"))?;
+                }
                 if server.stanzas.is_empty() {
                     server.chain.push(("kubernetai", Arc::new(kubernetai::Stanzas)));
                 }
@@ -223,7 +238,7 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
             .iter()
             .find(|d| d.name.text == "autopath" && d.args.last().is_some_and(|a| a.text.starts_with('@')))
     {
-        return Err(d.error("autopath: @kubernetai needs a kubernetai stanza in the same server block"));
+        return Err(d.error("autopath: @kubernetai needs a kubernetai (or kubernetes) stanza in the same server block"));
     }
     Ok(server)
 }
@@ -290,6 +305,16 @@ mod tests {
     }
 
     #[test]
+    fn a_kubernetes_stanza_comes_before_the_kubernetai_ones_wherever_it_is_written() {
+        let s = load(". {\n kubernetai a.local\n kubernetes k.local {\n  fallthrough\n }\n kubernetai b.local\n}\n")
+            .expect("loads");
+        let order: Vec<(&str, &str)> =
+            s[0].stanzas.iter().map(|st| (st.plugin, st.guest.zones[0].as_str())).collect();
+        assert_eq!(order, [("kubernetes", "k.local."), ("kubernetai", "a.local."), ("kubernetai", "b.local.")]);
+        assert_eq!(s[0].chain.iter().filter(|(n, _)| *n == "kubernetai").count(), 1);
+    }
+
+    #[test]
     fn bad_blocks_are_refused_with_file_and_line() {
         let supported = registry::supported().join(", ");
         let cases: Vec<(&str, String)> = vec![
@@ -298,11 +323,10 @@ mod tests {
                 format!("Corefile:2 - unknown directive 'frobnicate'; supported directives: {supported}"),
             ),
             (
-                ". {\n kubernetes\n}\n",
-                format!(
-                    "Corefile:2 - unknown directive 'kubernetes' (use kubernetai: it takes the same options); supported directives: {supported}"
-                ),
+                ". {\n kubernetes a.local\n kubernetes b.local\n}\n",
+                "Corefile:3 - kubernetes: this plugin can only be used once per Server Block".into(),
             ),
+            (". {\n kubernetes a.local {\n  colour blue\n }\n}\n", "Corefile:3 - kubernetes: unknown property 'colour'".into()),
             (
                 ". {\n whoami\n}\n",
                 format!(
@@ -355,7 +379,7 @@ mod tests {
             (". {\n transfer\n}\n", "Corefile:2 - transfer: needs a 'to' with the peers allowed to transfer".into()),
             (
                 ". {\n autopath @kubernetai\n}\n",
-                "Corefile:2 - autopath: @kubernetai needs a kubernetai stanza in the same server block".into(),
+                "Corefile:2 - autopath: @kubernetai needs a kubernetai (or kubernetes) stanza in the same server block".into(),
             ),
             (
                 ". {\n autopath @etcd\n}\n",

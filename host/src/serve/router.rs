@@ -1,61 +1,62 @@
-//! DNS over UDP and TCP: receives queries, picks the server block whose zone is the longest
-//! match, runs its chain (see `chain`), logs, counts and measures the outcome, and sends the
-//! answer back within the transport's limits. Malformed packets are answered FORMERR or dropped,
-//! and counted.
+//! From a query's bytes to its answers, whichever transport brought it: screens it, picks the
+//! server block whose zone is the longest match, runs that block's chain (see `chain`) — or
+//! the first plugin's fast path, for a plain query —, and logs, counts and measures the outcome.
+//! Malformed packets are answered FORMERR or dropped, and counted. The transports are `udp`
+//! and `tcp`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
-use crate::chain::errors::Errors;
-use crate::chain::log::Log;
-use crate::chain::{Chain, Lookup, Next};
+use crate::serve::errors::Errors;
+use crate::serve::log::Log;
+use crate::chain::{Chain, Fast, Lookup, Next, Plugin};
 use crate::dns::wire::{self, Request};
 use crate::dns::{Proto, Query, Reply};
-use crate::module::fed::FedModule;
 pub use crate::observe::counters::Counters;
 use crate::observe::metrics;
 
-/// TCP bounds. Idle, read and write times are CoreDNS's defaults: a connection waiting this long
-/// for the next query is closed, a query must arrive whole within the read time once its length
-/// has, and a client that does not take its answer within the write time is dropped. CoreDNS sets
-/// no bound on connections or on queries per connection; we do, so a client cannot hold the
-/// server's memory or one connection forever.
-const TCP_IDLE: Duration = Duration::from_secs(10);
-const TCP_READ: Duration = Duration::from_secs(3);
-const TCP_WRITE: Duration = Duration::from_secs(5);
-/// Connections open at once per listener; past this, new ones are closed at once and counted.
-pub const TCP_MAX_CONNECTIONS: usize = 1024;
-/// Queries answered on one connection before the server closes it (the client reconnects).
-pub const TCP_MAX_QUERIES: usize = 1000;
+/// One server block as the server runs it.
+pub struct Block {
+    zones: Vec<String>,
+    /// "dns://:53": the `server` label of its metrics.
+    server: String,
+    log: Option<Log>,
+    errors: Option<Arc<Errors>>,
+    /// `prometheus`: each zone's request metrics; empty when requests are not measured.
+    metrics: Vec<metrics::ZoneMetrics>,
+    /// The chain, in CoreDNS's plugin order.
+    stages: Chain,
+    /// The first plugin, when it answers plain queries itself (see [`Plugin::answer_fast`]).
+    fast: Option<Arc<dyn Plugin>>,
+}
 
 impl Block {
+    /// A block serving `zones` with `stages`; `measured` gives it request metrics. The one place
+    /// that decides the fast path: the first plugin has one and no query is logged (the log
+    /// needs the parsed message).
+    pub fn new(
+        zones: Vec<String>,
+        server: String,
+        log: Option<Log>,
+        errors: Option<Arc<Errors>>,
+        measured: bool,
+        stages: Chain,
+    ) -> Self {
+        let metrics = if measured { zones.iter().map(|z| metrics::ZoneMetrics::new(&server, z)).collect() } else { vec![] };
+        let fast = stages.first().filter(|p| p.has_fast_path() && log.is_none()).cloned();
+        Block { zones, server, log, errors, metrics, stages, fast }
+    }
+
     /// The request metrics of `zone`, one of the block's, when the block measures requests.
     fn measured(&self, zone: &str) -> Option<&metrics::ZoneMetrics> {
         self.metrics.iter().find(|m| m.zone() == zone)
     }
-}
-
-/// One server block as the server runs it.
-pub struct Block {
-    pub zones: Vec<String>,
-    /// "dns://:53": the `server` label of its metrics.
-    pub server: String,
-    pub log: Option<Log>,
-    pub errors: Option<Arc<Errors>>,
-    /// `prometheus`: each zone's request metrics; empty when requests are not measured.
-    pub metrics: Vec<metrics::ZoneMetrics>,
-    /// The chain, in CoreDNS's plugin order.
-    pub stages: Chain,
-    /// The block's module when its chain starts with kubernetai: plain queries go to it straight.
-    pub plain: Option<Arc<FedModule>>,
 }
 
 /// The server blocks sharing one port.
@@ -64,24 +65,21 @@ pub struct Router {
     pub counters: Arc<Counters>,
 }
 
-/// What became of a query on the path that builds no message.
-enum Plain {
-    /// The answer is in the caller's buffer.
-    Answered,
-    /// The module failed, or answered what the full path must judge: this is the chain's reply.
-    Failed(Reply),
-    /// Not a plain query, or not one the module answered: the full path takes it from the top.
-    NotPlain,
-}
-
 /// What [`Router::answer_first`] made of a query.
 pub enum First {
-    /// Answered (true: the answer was appended to the caller's buffer) or dropped, without the
-    /// chain.
-    Done(bool),
-    /// The chain must run: with the reply the plain path already has (a module failure), and
-    /// the time the query started.
-    Full { plain: Option<Reply>, started: Instant },
+    /// Answered without the chain: the answer was appended to the caller's buffer.
+    Answered,
+    /// Dropped unanswered, and counted.
+    Dropped,
+    /// The chain must run ([`Router::answer_full`]).
+    Chain(Pending),
+}
+
+/// A query the first, waitless step did not finish.
+pub struct Pending {
+    started: Instant,
+    /// The fast path failed in this block (by index): its reply is the chain's.
+    failed: Option<(usize, Reply)>,
 }
 
 /// The router a listener uses now; a reload replaces it while the sockets stay open.
@@ -106,20 +104,15 @@ impl Router {
     pub async fn answer(self: &Arc<Self>, packet: &[u8], client: SocketAddr, proto: Proto) -> Vec<Vec<u8>> {
         let mut answer = Vec::new();
         match self.answer_first(packet, client, proto, &mut answer) {
-            First::Done(answered) => {
-                if answered {
-                    vec![answer]
-                } else {
-                    vec![]
-                }
-            }
-            First::Full { plain, started } => self.answer_full(packet, client, proto, plain, started).await,
+            First::Answered => vec![answer],
+            First::Dropped => vec![],
+            First::Chain(pending) => self.answer_full(packet, client, proto, pending).await,
         }
     }
 
     /// What can be done without waiting or copying the packet: counting, screening, and the
-    /// plain path. Most queries end here, with at most one message, appended to `out`: the
-    /// plain path allocates nothing once `out` has room.
+    /// fast path. Most queries end here, with at most one message, appended to `out`: the
+    /// fast path allocates nothing once `out` has room.
     pub fn answer_first(&self, packet: &[u8], client: SocketAddr, proto: Proto, out: &mut Vec<u8>) -> First {
         let c = &self.counters;
         c.queries.fetch_add(1, Ordering::Relaxed);
@@ -127,21 +120,17 @@ impl Router {
         if packet.len() < 12 || packet[2] & 0x80 != 0 {
             c.dropped.fetch_add(1, Ordering::Relaxed);
             metrics::screened(if packet.len() < 12 { "short" } else { "response" });
-            return First::Done(false);
+            return First::Dropped;
         }
         if let Some(rcode) = wire::screen(packet) {
             let counter = if rcode == ResponseCode::FormErr { &c.formerr } else { &c.answered };
             counter.fetch_add(1, Ordering::Relaxed);
             metrics::screened(if rcode == ResponseCode::FormErr { "formerr" } else { "notimp" });
             out.extend_from_slice(&wire::header_only(packet, rcode));
-            return First::Done(true);
+            return First::Answered;
         }
         let started = Instant::now();
-        match self.answer_plain(packet, client, proto, started, out) {
-            Plain::Answered => First::Done(true),
-            Plain::Failed(reply) => First::Full { plain: Some(reply), started },
-            Plain::NotPlain => First::Full { plain: None, started },
-        }
+        self.answer_fast(packet, client, proto, started, out)
     }
 
     /// The rest of [`Router::answer`] after [`Router::answer_first`]: the chain, from the top.
@@ -150,9 +139,9 @@ impl Router {
         packet: &[u8],
         client: SocketAddr,
         proto: Proto,
-        plain: Option<Reply>,
-        started: Instant,
+        pending: Pending,
     ) -> Vec<Vec<u8>> {
+        let Pending { started, failed } = pending;
         let c = &self.counters;
         let Some(req) = Request::parse(packet) else {
             c.formerr.fetch_add(1, Ordering::Relaxed);
@@ -168,7 +157,13 @@ impl Router {
             Proto::Udp => req.udp_limit(),
             Proto::Tcp => u16::MAX,
         };
-        let Some((index, block, zone)) = self.block(&req.qname) else {
+        let routed = match &failed {
+            Some((index, _)) => self.blocks.get(*index).and_then(|b| {
+                kubernetai_guest::name::longest_zone(&req.qname, &b.zones).map(|z| (*index, b, z))
+            }),
+            None => self.block(&req.qname),
+        };
+        let Some((index, block, zone)) = routed else {
             c.answered.fetch_add(1, Ordering::Relaxed);
             let refused = req.error(ResponseCode::Refused);
             // As CoreDNS: a query no server block serves is counted under zone "dropped".
@@ -189,15 +184,15 @@ impl Router {
             c.formerr.fetch_add(1, Ordering::Relaxed);
             return vec![wire::header_only(packet, ResponseCode::FormErr)];
         };
-        let reply = match plain {
-            Some(reply) => reply,
+        let reply = match failed {
+            Some((_, reply)) => reply,
             None => {
                 let lookup: Arc<dyn Lookup> = self.clone();
                 Next::start(&self.blocks[index].stages, &lookup).run(&query).await
             }
         };
         let (messages, by) = match reply {
-            Reply::Answer { bytes, by } => (vec![fit(bytes, &query)], by),
+            Reply::Answer { bytes, by } => (vec![wire::fit(bytes, &query.message, query.max_size)], by),
             Reply::Stream { messages, by } => (messages, by),
             Reply::Drop => {
                 c.dropped.fetch_add(1, Ordering::Relaxed);
@@ -240,47 +235,31 @@ impl Router {
     }
 
     /// The common case without building a message: a plain query (see [`wire::plain`]) for a
-    /// block whose chain starts with kubernetai and that logs no queries, answered by the module.
-    /// Anything else the module says (next, chase, drop) goes the full way, where the module's
-    /// answer cache makes asking it again cheap; a module failure is not asked twice.
-    fn answer_plain(
-        &self,
-        packet: &[u8],
-        client: SocketAddr,
-        proto: Proto,
-        started: Instant,
-        out: &mut Vec<u8>,
-    ) -> Plain {
-        const BY: &str = "kubernetai";
-        let Some(plain) = wire::plain(packet) else { return Plain::NotPlain };
-        let Some((_, block, zone)) = self.block(&plain.qname) else { return Plain::NotPlain };
-        let (Some(plugin), None) = (&block.plain, &block.log) else {
-            return Plain::NotPlain;
-        };
+    /// block with a fast path, answered by its first plugin. What that plugin declines goes
+    /// the full way from the top; what it failed goes on with its reply, in the same block.
+    fn answer_fast(&self, packet: &[u8], client: SocketAddr, proto: Proto, started: Instant, out: &mut Vec<u8>) -> First {
+        let chain = First::Chain(Pending { started, failed: None });
+        let Some(plain) = wire::plain(packet) else { return chain };
+        let Some((index, block, zone)) = self.block(&plain.qname) else { return chain };
+        let Some(plugin) = &block.fast else { return chain };
         let max_size = match proto {
             Proto::Udp => plain.udp_limit,
             Proto::Tcp => u16::MAX,
         };
         let from = out.len();
-        match crate::contract::with_module_query(packet, client, proto, max_size, |q| plugin.handle_into(q, out)) {
-            Ok(None) => {}
-            Ok(Some(crate::contract::wit::Outcome::Answer(bytes))) => out.extend_from_slice(&bytes),
-            Ok(Some(_)) => return Plain::NotPlain,
-            Err(e) => return Plain::Failed(Reply::servfail(BY, e.to_string())),
+        match plugin.answer_fast(packet, client, proto, max_size, out) {
+            Fast::Answered => {}
+            Fast::Declined => return chain,
+            Fast::Failed(reply) => return First::Chain(Pending { started, failed: Some((index, reply)) }),
         }
         let bytes = &out[from..];
-        if !crate::dns::wire::answers_query(bytes, packet) || bytes.len() > usize::from(max_size) {
-            // The full path says why (a foreign answer) or cuts it (an oversized one).
-            let bytes = out.split_off(from);
-            return Plain::Failed(crate::chain::kubernetai::module_answer(bytes, packet));
-        }
         self.count_first(bytes);
         if let Some(m) = block.measured(zone) {
             let asked =
                 metrics::Asked { ipv4: client.is_ipv4(), qtype: plain.qtype, proto, dnssec_ok: plain.dnssec_ok };
-            m.report(&asked, packet.len(), bytes, bytes.len(), BY, started.elapsed());
+            m.report(&asked, packet.len(), bytes, bytes.len(), plugin.name(), started.elapsed());
         }
-        Plain::Answered
+        First::Answered
     }
 
     /// Resolves `name`/`qtype` through the chain of the block serving `name`, from its top, as
@@ -317,178 +296,5 @@ impl Lookup for Router {
         depth: usize,
     ) -> futures::future::BoxFuture<'static, Option<Message>> {
         Box::pin(async move { Router::lookup(&self, &name, qtype, &from, depth).await })
-    }
-}
-
-/// A response within the client's limit: an upstream's or the cache's answer may be larger than
-/// this client takes over UDP, and is then cut as the module cuts its own.
-fn fit(bytes: Vec<u8>, q: &Query) -> Vec<u8> {
-    if bytes.len() <= usize::from(q.max_size) {
-        return bytes;
-    }
-    match Message::from_vec(&bytes) {
-        Ok(m) => kubernetai_guest::handler::encode(m, q.max_size),
-        Err(_) => wire::error(&q.message, ResponseCode::ServFail),
-    }
-}
-
-/// How often an idle UDP worker checks whether it should stop.
-const UDP_STOP_CHECK: Duration = Duration::from_millis(200);
-
-/// Serves UDP on `socket` from a thread of its own (one per core, each on its own SO_REUSEPORT
-/// socket, so the kernel spreads queries over them) until `stop` is set. A query the chain
-/// answers without waiting — every answer of the module, every cache hit — is answered on this
-/// thread with no task and no hand-off; one that must wait (forward) goes on as a task of the
-/// runtime, and is answered from there.
-pub fn udp_worker(
-    socket: std::net::UdpSocket,
-    router: Current,
-    runtime: tokio::runtime::Handle,
-    stop: Arc<AtomicBool>,
-) {
-    crate::module::fed::off_runtime_thread();
-    // Tokio's sockets and timers made by the chain (forward) need the runtime's context.
-    let _context = runtime.enter();
-    if let Err(e) = socket.set_read_timeout(Some(UDP_STOP_CHECK)) {
-        println!("[WARNING] udp worker: {e}");
-    }
-    let mut inbox = crate::serve::udp_batch::Inbox::default();
-    let mut outbox = crate::serve::udp_batch::Outbox::default();
-    let waker = futures::task::noop_waker();
-    while !stop.load(Ordering::Relaxed) {
-        match inbox.recv(&socket) {
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
-            Err(e) => {
-                // ICMP errors from earlier sends surface here on some systems: not fatal.
-                println!("[WARNING] udp receive: {e}");
-                continue;
-            }
-        }
-        let current = router.load_full();
-        for i in 0..crate::serve::udp_batch::BATCH {
-            let Some((packet, peer, truncated)) = inbox.get(i) else {
-                break;
-            };
-            if truncated {
-                // Larger than any query: counted as dropped, as the router would count it.
-                current.counters.queries.fetch_add(1, Ordering::Relaxed);
-                current.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                metrics::screened("oversized");
-                continue;
-            }
-            let from = outbox.bytes.len();
-            let (plain, started) = match current.answer_first(packet, peer, Proto::Udp, &mut outbox.bytes) {
-                First::Done(answered) => {
-                    if answered {
-                        outbox.commit(from, peer);
-                    }
-                    continue;
-                }
-                First::Full { plain, started } => (plain, started),
-            };
-            // Only a query the chain must see is copied and made a task.
-            let (packet, router) = (packet.to_vec(), current.clone());
-            let mut answering =
-                Box::pin(async move { router.answer_full(&packet, peer, Proto::Udp, plain, started).await });
-            match answering.as_mut().poll(&mut std::task::Context::from_waker(&waker)) {
-                std::task::Poll::Ready(answers) => answers.iter().for_each(|a| outbox.push(a, peer)),
-                std::task::Poll::Pending => {
-                    // Out of descriptors: this query's answer has no socket to leave by.
-                    let Ok(sender) = socket.try_clone() else {
-                        metrics::screened("udp_no_socket");
-                        continue;
-                    };
-                    // Spawning polls it again at once, with the task's own waker.
-                    runtime.spawn(async move {
-                        let messages = answering.await;
-                        let mut answers = crate::serve::udp_batch::Outbox::default();
-                        messages.iter().for_each(|a| answers.push(a, peer));
-                        answers.send(&sender);
-                    });
-                }
-            }
-        }
-        outbox.send(&socket);
-    }
-}
-
-/// `count` UDP sockets on `addr` sharing its port with SO_REUSEPORT; port 0 picks one free port
-/// for all of them.
-pub fn reuseport_udp(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let mut addr = addr;
-    let mut out = Vec::with_capacity(count);
-    for _ in 0..count.max(1) {
-        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_reuse_port(true)?;
-        if addr.is_ipv6() {
-            socket.set_only_v6(true)?;
-        }
-        socket.bind(&addr.into())?;
-        let bound: std::net::UdpSocket = socket.into();
-        addr = bound.local_addr()?;
-        out.push(bound);
-    }
-    Ok(out)
-}
-
-/// Serves TCP on `listener`: several length-framed queries per connection, within the bounds above.
-pub async fn serve_tcp(listener: TcpListener, router: Current) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(TCP_MAX_CONNECTIONS));
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    router.load().counters.tcp_rejected.fetch_add(1, Ordering::Relaxed);
-                    metrics::screened("tcp_connections");
-                    drop(stream);
-                    continue;
-                };
-                let router = router.clone();
-                tokio::spawn(async move {
-                    connection(stream, peer, router).await;
-                    drop(slot);
-                });
-            }
-            Err(e) => {
-                metrics::screened("tcp_accept_error");
-                println!("[WARNING] tcp accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-async fn connection(mut stream: TcpStream, peer: SocketAddr, router: Current) {
-    let mut buf = Vec::new();
-    for _ in 0..TCP_MAX_QUERIES {
-        let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len[..1])).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        match tokio::time::timeout(TCP_READ, stream.read_exact(&mut len[1..])).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        buf.resize(usize::from(u16::from_be_bytes(len)), 0);
-        match tokio::time::timeout(TCP_READ, stream.read_exact(&mut buf)).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        let answers = router.load_full().answer(&buf, peer, Proto::Tcp).await;
-        let mut framed = Vec::new();
-        for answer in answers {
-            let Ok(len) = u16::try_from(answer.len()) else {
-                return;
-            };
-            framed.extend_from_slice(&len.to_be_bytes());
-            framed.extend_from_slice(&answer);
-        }
-        match tokio::time::timeout(TCP_WRITE, stream.write_all(&framed)).await {
-            Ok(Ok(())) => {}
-            _ => return,
-        }
     }
 }

@@ -19,7 +19,8 @@ use crate::module::{Module, wit};
 use crate::observe::metrics::registry;
 use crate::observe::status::Endpoint;
 use crate::serve::config;
-use crate::serve::router::{Block, Counters, Router};
+use crate::observe::counters::Counters;
+use crate::serve::router::{Block, Router};
 
 /// A listening address as the Corefile asks for it: the bound IP (unspecified for all) and the
 /// configured port (0: any free port).
@@ -79,6 +80,7 @@ impl Running {
             listening: vec![],
             tasks: vec![],
         };
+        crate::observe::debug::set(servers.iter().any(|s| s.debug));
         registry().clear("coredns_plugin_enabled");
         registry().clear("kubernetai_stanza_synced");
         let host_search = autopath::search_domains("/etc/resolv.conf").unwrap_or_default();
@@ -93,7 +95,7 @@ impl Running {
             instance.plugins.extend(plugin.clone());
             let label = server_label(srv);
             let zones = srv.zones();
-            let block = chain::setup::Block {
+            let block = chain::setup::BlockContext {
                 server: &label,
                 zones: &zones,
                 kubernetai: plugin.as_ref(),
@@ -137,19 +139,14 @@ impl Running {
                 // Told when the block's first address listens (the loop probe is sent there).
                 instance.listening.push(((binds[0], port), stages.clone()));
                 for ip in &binds {
-                    by_key.entry((*ip, port)).or_default().push(Block {
-                        zones: block_zones.clone(),
-                        server: label.clone(),
-                        log: srv.log.clone(),
-                        errors: srv.errors.clone(),
-                        metrics: if srv.prometheus.is_some() {
-                            block_zones.iter().map(|z| crate::observe::metrics::ZoneMetrics::new(&label, z)).collect()
-                        } else {
-                            Vec::new()
-                        },
-                        stages: stages.clone(),
-                        plain: plugin.clone().filter(|_| stages.first().is_some_and(|p| p.name() == "kubernetai")),
-                    });
+                    by_key.entry((*ip, port)).or_default().push(Block::new(
+                        block_zones.clone(),
+                        label.clone(),
+                        srv.log.clone(),
+                        srv.errors.clone(),
+                        srv.prometheus.is_some(),
+                        stages.clone(),
+                    ));
                 }
             }
         }
@@ -325,6 +322,8 @@ async fn apply_reports(
         }
         let became_synced = events.iter().any(|e| matches!(e.event, wit::Event::Synced(true)));
         count_events(&at, &events);
+        let count = events.len();
+        crate::observe::debug::line("kubernetai", || format!("{at}: applying {count} watch event(s)"));
         match instance.apply(index, crate::now(), events) {
             Ok(rejected) => log_rejected(&at, &rejected),
             Err(e) => println!("[ERROR] plugin/kubernetai: {at}: applying watch events: {e:#}"),

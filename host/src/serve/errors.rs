@@ -1,5 +1,6 @@
-//! The `errors` plugin: the reason behind every failed answer, logged; `consolidate` folds errors
-//! matching a pattern into one line per period.
+//! A server block's `errors` directive: the reason behind every failed answer, logged;
+//! `consolidate` folds errors matching a pattern into one line per period. Not a plugin of the
+//! chain: the router reports each failed answer here once the chain is done.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -1,5 +1,7 @@
-//! The `log` plugin: one line per query in CoreDNS's format (`{common}` by default, `{combined}`
-//! or any format of its placeholders), for the names and the response classes configured.
+//! A server block's `log` directive: one line per query in CoreDNS's format (`{common}` by
+//! default, `{combined}` or any format of its placeholders), for the names and the response
+//! classes configured. Not a plugin of the chain: the router writes the line once the chain is
+//! done.
 
 use std::time::Duration;
 

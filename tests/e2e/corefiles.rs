@@ -1,0 +1,186 @@
+//! Corefiles operators run under CoreDNS, started unchanged but for what a test machine must
+//! change (ports, file paths, the API servers behind the kubeconfigs): kubeadm's default with
+//! the `kubernetes` plugin in-cluster, coredns/kubernetai#54's `kubernetes` and `kubernetai`
+//! side by side, and an autopath Corefile with `debug`, `file` and `transfer`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::apiserver::{FakeApi, Tls};
+use crate::credentials::certificates;
+use crate::harness::{self, Scratch, Server};
+use crate::live::{eventually, namespace, service, slice};
+use crate::peers::{Knot, dig, kdig};
+
+/// The upstream behind `forward`: www.example.net answers, everything else NXDOMAIN.
+const UPSTREAM_ZONE: &str = "$ORIGIN .\n$TTL 300\n@ SOA ns.example.net. hostmaster.example.net. 1 3600 600 86400 300\n@ NS ns.example.net.\nns.example.net. A 192.0.2.1\nwww.example.net. A 192.0.2.10\n";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(harness::root().join("tests/e2e/corefiles").join(name)).expect("fixture")
+}
+
+/// A Corefile of tests/e2e/corefiles with the paths and ports of this machine.
+fn posted(text: &str, dir: &Scratch, upstream: SocketAddr, apis: &[(&str, &FakeApi)]) -> std::path::PathBuf {
+    let resolv = dir.write("resolv.conf", &format!("nameserver {upstream}\n"));
+    let db = dir.write("example.db", &fixture("example.db"));
+    let mut text = text
+        .replace(".:53 {", ".:0 {")
+        .replace("health {", "health 127.0.0.1:0 {")
+        .replace("    ready\n", "    ready 127.0.0.1:0\n")
+        .replace("prometheus :9153", "prometheus 127.0.0.1:0")
+        .replace("/etc/resolv.conf", &path(&resolv))
+        .replace("/etc/coredns/example.db", &path(&db));
+    for (name, api) in apis {
+        let kubeconfig = dir.write(
+            &format!("{name}.kubeconfig"),
+            &format!("apiVersion: v1\nkind: Config\ncurrent-context: {name}\nclusters:\n- name: {name}\n  cluster:\n    server: {}\nusers:\n- name: u\n  user: {{}}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: u\n", api.url()),
+        );
+        text = text.replace(&format!("/kubeconfigs/{name}/config"), &path(&kubeconfig));
+    }
+    dir.write("Corefile", &text)
+}
+
+fn path(p: &Path) -> String {
+    p.to_str().expect("utf-8 path").to_string()
+}
+
+/// The `+short` lines of a dig answer, sorted.
+fn short(out: &str) -> Vec<String> {
+    let mut lines: Vec<String> =
+        out.lines().filter(|l| !l.is_empty() && !l.starts_with(';')).map(|l| l.trim().to_string()).collect();
+    lines.sort();
+    lines
+}
+
+fn shop(api: &FakeApi, name: &str, ip: &str) {
+    api.apply(namespace("shop"));
+    api.apply(service("shop", name, ip, json!({})));
+    api.apply(slice("shop", name, &ip.replace(".0.", ".1."), true));
+}
+
+#[test]
+fn kubeadms_default_corefile_starts_with_the_kubernetes_plugin_in_cluster() {
+    let knot = Knot::start(".", UPSTREAM_ZONE);
+    let dir = Scratch::new("corefiles-kubeadm");
+    certificates(&dir);
+    let api = FakeApi::start_tls(Tls {
+        cert: dir.0.join("server.crt"),
+        key: dir.0.join("server.key"),
+        client_ca: None,
+        token: Some("service-account-token".into()),
+    });
+    shop(&api, "cart", "10.1.0.5");
+    let account = dir.0.join("serviceaccount");
+    std::fs::create_dir_all(&account).expect("dir");
+    std::fs::copy(dir.0.join("ca.crt"), account.join("ca.crt")).expect("ca");
+    std::fs::write(account.join("token"), "service-account-token").expect("token");
+    let port = api.addr.port().to_string();
+    let env = [
+        ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+        ("KUBERNETES_SERVICE_PORT", port.as_str()),
+        ("KUBERNETAI_SERVICE_ACCOUNT_DIR", account.to_str().expect("utf-8")),
+    ];
+    let server = Server::start_env(&posted(&fixture("kubeadm.Corefile"), &dir, knot.addr, &[]), &[], &env);
+    let at = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+    assert_eq!(short(&dig(at, &["cart.shop.svc.cluster.local", "A", "+short"])), ["10.1.0.5"]);
+    let out = dig(at, &["cart.shop.svc.cluster.local", "A"]);
+    assert!(out.contains("30\tIN\tA\t10.1.0.5"), "the stanza's ttl 30: {out}");
+    assert_eq!(short(&dig(at, &["-x", "10.1.0.5", "+short"])), ["cart.shop.svc.cluster.local."]);
+    // pods insecure: any dashed address is a pod name.
+    assert_eq!(short(&dig(at, &["10-9-8-7.shop.pod.cluster.local", "A", "+short"])), ["10.9.8.7"]);
+    assert!(dig(at, &["gone.shop.svc.cluster.local", "A"]).contains("status: NXDOMAIN"));
+    // Reverse names the cluster does not hold fall through to forward.
+    assert!(dig(at, &["-x", "192.0.2.200"]).contains("status: NXDOMAIN"));
+    assert_eq!(short(&kdig(at, &["+tcp", "www.example.net", "A", "+short"])), ["192.0.2.10"]);
+}
+
+#[test]
+fn kubernetes_and_kubernetai_side_by_side_as_in_coredns_kubernetai_54() {
+    let knot = Knot::start(".", UPSTREAM_ZONE);
+    let (local, dc1) = (FakeApi::start(), FakeApi::start());
+    shop(&local, "cart", "10.1.0.5");
+    shop(&dc1, "ledger", "10.2.0.7");
+    let dir = Scratch::new("corefiles-54");
+    let corefile = posted(&fixture("kubernetai-54.Corefile"), &dir, knot.addr, &[("local", &local), ("dc1", &dc1)]);
+    let server = Server::start(&corefile);
+    let at = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+    // Each plugin its zone.
+    assert_eq!(short(&dig(at, &["cart.shop.svc.cluster.kubernetes", "A", "+short"])), ["10.1.0.5"]);
+    assert_eq!(short(&dig(at, &["ledger.shop.svc.cluster.kubernetai", "A", "+short"])), ["10.2.0.7"]);
+    // The kubernetes stanza runs first (its place in CoreDNS's order) and falls through to the
+    // kubernetai stanza for the same zone.
+    assert_eq!(short(&dig(at, &["ledger.shop.svc.cluster.kubernetes", "A", "+short"])), ["10.2.0.7"]);
+    // A name neither cluster has: the last stanza does not fall through.
+    assert!(dig(at, &["none.shop.svc.cluster.kubernetes", "A"]).contains("status: NXDOMAIN"));
+    // A later service in the first cluster answers from the kubernetes stanza.
+    shop(&local, "ledger", "10.1.0.7");
+    eventually(&server, "ledger.shop.svc.cluster.kubernetes", &["10.1.0.7"]);
+}
+
+#[test]
+fn an_autopath_corefile_with_debug_file_and_transfer() {
+    let knot = Knot::start(".", UPSTREAM_ZONE);
+    let local = FakeApi::start();
+    shop(&local, "cart", "10.1.0.5");
+    let dir = Scratch::new("corefiles-autopath");
+    // Reloaded each second, not each minute, so the test need not wait for CoreDNS's default.
+    let text = fixture("autopath-file.Corefile")
+        .replace("example.db example.org\n", "example.db example.org {\n        reload 1s\n    }\n");
+    let corefile = posted(&text, &dir, knot.addr, &[("local", &local)]);
+    let server = Server::start(&corefile);
+    let at = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+    // `debug`: the kubernetai stanza's watches write debug lines.
+    assert!(server.said_at_start("[DEBUG] plugin/kubernetai: ").is_some(), "debug lines at start");
+
+    // The zone file: exact answers with the apex NS in authority, AA set.
+    let out = dig(at, &["www.example.org", "A"]);
+    assert!(out.contains("flags: qr aa rd") && out.contains("192.0.2.80"), "{out}");
+    assert!(out.contains("AUTHORITY: 1"), "{out}");
+    assert_eq!(short(&dig(at, &["www.example.org", "AAAA", "+short"])), ["2001:db8::80"]);
+    // A name the zone lacks: NXDOMAIN with the SOA; a type it lacks: NODATA with the SOA.
+    let out = dig(at, &["nothere.example.org", "A"]);
+    assert!(out.contains("status: NXDOMAIN") && out.contains("IN\tSOA\tns.example.org."), "{out}");
+    let out = dig(at, &["www.example.org", "TXT"]);
+    assert!(out.contains("status: NOERROR") && out.contains("ANSWER: 0") && out.contains("SOA"), "{out}");
+    // Wildcards, CNAMEs chased inside the zone, MX targets' addresses in additional.
+    assert_eq!(short(&dig(at, &["anything.apps.example.org", "A", "+short"])), ["192.0.2.99"]);
+    assert_eq!(short(&dig(at, &["alias.example.org", "A", "+short"])), ["192.0.2.80", "www.example.org."]);
+    let out = dig(at, &["mail.example.org", "MX"]);
+    assert!(out.contains("ADDITIONAL: 3") && out.contains("www.example.org.\t3600\tIN\tA\t192.0.2.80"), "{out}");
+    // A CNAME out of the zone, into the cluster: completed through the server.
+    assert_eq!(short(&dig(at, &["cart.example.org", "A", "+short"])), ["10.1.0.5", "cart.shop.svc.cluster.local."]);
+    // The cluster still answers, and the rest goes to forward.
+    assert_eq!(short(&dig(at, &["cart.shop.svc.cluster.local", "A", "+short"])), ["10.1.0.5"]);
+    assert_eq!(short(&dig(at, &["www.example.net", "A", "+short"])), ["192.0.2.10"]);
+
+    // AXFR through `transfer`: the SOA first and last, every record between.
+    let axfr = dig(at, &["+tcp", "example.org", "AXFR"]);
+    let soas = axfr.lines().filter(|l| l.contains("\tSOA\t")).count();
+    assert_eq!(soas, 2, "{axfr}");
+    for want in ["192.0.2.53", "192.0.2.80", "2001:db8::80", "cart.shop.svc.cluster.local.", "192.0.2.99"] {
+        assert!(axfr.contains(want), "{want} in {axfr}");
+    }
+
+    // A new serial: the zone is read again within `reload`.
+    let db = std::fs::read_to_string(dir.0.join("example.db")).expect("zone");
+    let newer = db.replace("2026120401", "2026120402").replace("192.0.2.80", "192.0.2.81");
+    harness::put(&dir.0.join("example.db"), newer.as_bytes());
+    server.wait_for("plugin/file: Successfully reloaded zone \"example.org.\"");
+    assert_eq!(short(&dig(at, &["www.example.org", "A", "+short"])), ["192.0.2.81"]);
+}
+
+#[test]
+fn without_debug_no_debug_line_is_written() {
+    let knot = Knot::start(".", UPSTREAM_ZONE);
+    let local = FakeApi::start();
+    shop(&local, "cart", "10.1.0.5");
+    let dir = Scratch::new("corefiles-nodebug");
+    let text = fixture("autopath-file.Corefile").replace("    debug\n", "");
+    let server = Server::start(&posted(&text, &dir, knot.addr, &[("local", &local)]));
+    let at = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+    assert_eq!(short(&dig(at, &["cart.shop.svc.cluster.local", "A", "+short"])), ["10.1.0.5"]);
+    assert!(server.said_at_start("synced with the Kubernetes API").is_some());
+    assert!(server.said_at_start("[DEBUG]").is_none(), "no debug line without debug");
+}
