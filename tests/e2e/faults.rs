@@ -209,9 +209,13 @@ fn a_silent_watch_is_restarted_and_a_change_made_meanwhile_answers() {
     let dir = Scratch::new("faults-silent-watch");
     let corefile = dir.write(
         "Corefile",
-        &format!(". {{\n bind 127.0.0.1\n kubernetai cluster.local {{\n  endpoint {}\n }}\n}}\n", api.url()),
+        &format!(
+            ". {{\n bind 127.0.0.1\n prometheus 127.0.0.1:0\n kubernetai cluster.local {{\n  endpoint {}\n }}\n}}\n",
+            api.url()
+        ),
     );
     let server = Server::start_with(&corefile, &["-watch.silence", "10s"]);
+    let metrics = crate::peers::url_in(&server.wait_for("plugin/prometheus: serving"));
     crate::live::eventually(&server, "web.shop.svc.cluster.local.", &["10.0.0.1"]);
     api.stall_streams();
     api.apply(service("shop", "late", "10.0.0.2", json!({})));
@@ -223,4 +227,10 @@ fn a_silent_watch_is_restarted_and_a_change_made_meanwhile_answers() {
     }
     println!("answered {:.1} s after the watch went silent", started.elapsed().as_secs_f64());
     assert_eq!(crate::live::lookup(&server, "web.shop.svc.cluster.local."), ["10.0.0.1"]);
+    // Counted as restarts of that stanza's watches, and their last events are stamped.
+    let (_, text) = crate::peers::curl(&metrics);
+    assert!(crate::peers::metric(&text, "kubernetai_watch_restarts_total", "reason=\"ended\"") >= 1.0, "{text}");
+    let stamp = crate::peers::metric(&text, "kubernetai_watch_last_event_timestamp_seconds", "kind=\"Service\"");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    assert!(stamp > 0.0 && now - stamp < 60.0, "stamped {stamp}, now {now}");
 }

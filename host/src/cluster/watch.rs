@@ -5,7 +5,7 @@
 //! (a relist is bracketed by relist-start/relist-done), prunes each object before anything holds
 //! it, and reports when every kind has listed once.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -15,6 +15,7 @@ use kube::api::{ApiResource, ObjectMeta};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{DynamicResourceScope, Resource};
 use kube::runtime::{WatchStreamExt, watcher};
+use http::Request;
 use kube::{Api, Client, Config};
 use tokio::sync::mpsc;
 
@@ -119,11 +120,14 @@ async fn in_cluster() -> Result<Config, WatchError> {
 /// A client with the stanza's `apiserver_qps`/`apiserver_burst` rate and
 /// `apiserver_max_inflight` limit (a request holds its slot until its response headers arrive,
 /// as with client-go, so long watches do not starve lists).
-pub async fn client(api: &ApiOptions) -> Result<Client, WatchError> {
+/// Every watch request after a resource's first is counted as a restart of that watch under
+/// `stanza` (`at`).
+pub async fn client(api: &ApiOptions, at: &str) -> Result<Client, WatchError> {
     let config = config(api).await?;
     let builder = kube::client::ClientBuilder::try_from(config)?;
     let inflight = api.max_inflight.filter(|n| *n > 0).map_or(usize::MAX >> 4, |n| n as usize);
     let builder = builder.with_layer(&tower::limit::ConcurrencyLimitLayer::new(inflight));
+    let builder = builder.with_layer(&tower::util::MapRequestLayer::new(restarts(at)));
     Ok(match api.qps.filter(|q| *q > 0.0) {
         Some(qps) => {
             let burst = api.burst.filter(|b| *b > 0).unwrap_or(1);
@@ -132,6 +136,23 @@ pub async fn client(api: &ApiOptions) -> Result<Client, WatchError> {
         }
         None => builder.build(),
     })
+}
+
+/// Counts the watch calls a stanza's client makes after each resource's first: kube-rs starts a
+/// watch again, from its resourceVersion, whenever one ends — the API server closing it after
+/// its timeout (at most -watch.silence), a silent one given up, a failure — and tells no one.
+fn restarts<B>(at: &str) -> impl FnMut(Request<B>) -> Request<B> + Clone + use<B> {
+    let at: Arc<str> = at.into();
+    let seen: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
+    move |req: Request<B>| {
+        if req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "watch=true")) {
+            let first = seen.lock().unwrap_or_else(|p| p.into_inner()).insert(req.uri().path().to_string());
+            if !first {
+                crate::observe::metrics::registry().inc("kubernetai_watch_restarts_total", &[&at, "ended"]);
+            }
+        }
+        req
+    }
 }
 
 /// The kinds a stanza watches: namespaces and services always, endpoint slices unless
@@ -336,11 +357,25 @@ async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::Un
     }
     let mut listed = false;
     let mut throttle = watch_error::Throttle::new(Duration::from_secs(30));
+    let name = crate::cluster::objects::kind_name(kind);
+    let registry = crate::observe::metrics::registry();
+    // Written at most once a second (a first list brings thousands of events at once).
+    let mut stamped: Option<std::time::Instant> = None;
     let mut stream = watcher(api, cfg).default_backoff().boxed();
     while let Some(item) = stream.next().await {
+        if item.is_ok() && stamped.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            stamped = Some(std::time::Instant::now());
+            registry.set("kubernetai_watch_last_event_timestamp_seconds", &[&at, name], crate::now() as f64);
+        }
         let mut triggers = Vec::new();
         let events = match item {
-            Ok(watcher::Event::Init) => vec![Change::marker(Event::RelistStart(kind))],
+            Ok(watcher::Event::Init) => {
+                if listed {
+                    // A relist after the first: kube-rs started the watch again from nothing (410).
+                    registry.inc("kubernetai_watch_restarts_total", &[&at, "relist"]);
+                }
+                vec![Change::marker(Event::RelistStart(kind))]
+            }
             Ok(watcher::Event::InitApply(o)) => vec![o.change(true)],
             Ok(watcher::Event::Apply(mut o)) => {
                 // A change after the first list: the SLI counts these only, as CoreDNS.
@@ -350,11 +385,11 @@ async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::Un
             Ok(watcher::Event::Delete(o)) => vec![o.change(false)],
             Ok(watcher::Event::InitDone) => vec![Change::marker(Event::RelistDone(kind))],
             Err(e) => {
-                // kube-rs backs off and resumes (relisting after 410 Gone); the last state keeps answering.
-                let name = crate::cluster::objects::kind_name(kind);
+                // kube-rs backs off and resumes (relisting after 410 Gone); the last state keeps
+                // answering.
                 let cause = watch_error::chain(&e);
                 let reason = watch_error::reason(&cause);
-                crate::observe::metrics::registry().inc("kubernetai_watch_errors_total", &[&at, reason]);
+                registry.inc("kubernetai_watch_errors_total", &[&at, reason]);
                 if let Some(held) = throttle.admit(std::time::Instant::now()) {
                     let more = if held > 0 { format!(" ({held} more since the last line)") } else { String::new() };
                     println!("[WARNING] plugin/kubernetai: {at}: watch {name} ({reason}): {cause}{more}");
@@ -364,7 +399,6 @@ async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::Un
         };
         let done = events.iter().any(|e| matches!(e.event, Event::RelistDone(_)));
         if events.iter().any(|e| matches!(e.event, Event::RelistStart(_))) || done {
-            let name = crate::cluster::objects::kind_name(kind);
             let step = if done { "listed" } else { "listing" };
             crate::observe::debug::line("kubernetai", || format!("{at}: {step} {name}"));
         }

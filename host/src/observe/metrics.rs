@@ -195,6 +195,18 @@ const FAMILIES: &[(&str, &str, Type, &[&str])] = &[
         &["stanza", "reason"],
     ),
     (
+        "kubernetai_watch_restarts_total",
+        "Watches of a kubernetai stanza started again, by reason: ended (a watch call ended — closed by the API server after its timeout, at most -watch.silence, given up as silent, or failed — and was made again from its resourceVersion) or relist (the API server answered 410 and everything was listed again).",
+        Type::Counter,
+        &["stanza", "reason"],
+    ),
+    (
+        "kubernetai_watch_last_event_timestamp_seconds",
+        "When a kubernetai stanza's watch of a kind last delivered anything (an event or the end of a list), in Unix seconds, to a second; time() minus it is the watch's silence.",
+        Type::Gauge,
+        &["stanza", "kind"],
+    ),
+    (
         "kubernetai_objects_rejected_total",
         "Malformed Kubernetes objects a kubernetai stanza skipped.",
         Type::Counter,

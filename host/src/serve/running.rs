@@ -216,7 +216,7 @@ pub async fn start_stanzas(
                 if api.endpoint.is_some() || api.kubeconfig.is_some() {
                     instance.set_remote(index, std::time::Instant::now() + st.startup_timeout);
                 }
-                let client = watch::client(api).await.with_context(|| format!("kubernetai stanza at {}", st.at))?;
+                let client = watch::client(api, &st.at).await.with_context(|| format!("kubernetai stanza at {}", st.at))?;
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 let kinds = watch::kinds(&st.guest);
                 for kind in &kinds {
