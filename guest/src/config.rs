@@ -89,6 +89,25 @@ pub struct Server {
     pub local_ips: Vec<IpAddr>,
 }
 
+/// A block's `k8s_external` (see `external`).
+#[derive(Clone, Debug)]
+pub struct ExternalZone {
+    /// Lowercase, fully qualified.
+    pub zones: Vec<String>,
+    /// The label of the zone's own names (`ns1.<apex>.<zone>`, `hostmaster.<apex>.<zone>`).
+    pub apex: String,
+    pub ttl: u32,
+    pub headless: bool,
+    pub fallthrough: Option<Vec<String>>,
+}
+
+impl ExternalZone {
+    /// Whether a name error for `qname` passes the query on.
+    pub fn falls_through(&self, qname: &str) -> bool {
+        self.fallthrough.as_ref().is_some_and(|zones| name::longest_zone(qname, zones).is_some())
+    }
+}
+
 /// A configuration the guest cannot serve.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -98,4 +117,8 @@ pub enum ConfigError {
     NoZones { stanza: usize },
     #[error("server: bad local address {0:?}")]
     LocalIp(String),
+    #[error("k8s_external: no zones")]
+    NoExternalZones,
+    #[error("k8s_external: apex {0:?} is not one DNS label")]
+    ExternalApex(String),
 }

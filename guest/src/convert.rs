@@ -5,7 +5,7 @@
 //! conversions are a macro, expanded where a module has the contract's types in scope as `wit`:
 //! `kubernetai_guest::wit_conversions!(wit);`.
 
-/// Defines, in the calling module, `kind`, `wit_kind`, `server`, `stanza`, `event`, `query`,
+/// Defines, in the calling module, `kind`, `wit_kind`, `server`, `stanza`, `external_zone`, `event`, `query`,
 /// `outcome` and `rejected` between the contract's types (the module `$wit`) and the library's.
 #[macro_export]
 macro_rules! wit_conversions {
@@ -60,6 +60,17 @@ macro_rules! wit_conversions {
                 multicluster: s.multicluster.clone(),
                 zonal: s.zonal,
             })
+        }
+
+        /// A `k8s_external` zone.
+        fn external_zone(e: &$wit::ExternalZone) -> $crate::config::ExternalZone {
+            $crate::config::ExternalZone {
+                zones: e.zones.clone(),
+                apex: e.apex.clone(),
+                ttl: e.ttl,
+                headless: e.headless,
+                fallthrough: e.fallthrough.clone(),
+            }
         }
 
         /// A watch event, its object's text moved, not copied.

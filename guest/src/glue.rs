@@ -38,6 +38,14 @@ impl Guest for Component {
         Ok(())
     }
 
+    fn configure_external(external: wit::ExternalZone) -> Result<(), String> {
+        let external = external_zone(&external);
+        PLUGIN.with(|p| match p.borrow_mut().as_mut() {
+            None => Err("configure-external before configure".to_string()),
+            Some(plugin) => plugin.serve_external(external).map_err(|e| e.to_string()),
+        })
+    }
+
     fn apply(stanza: u32, now: u64, events: Vec<wit::Event>) -> Vec<wit::Rejected> {
         let events = events.into_iter().map(event).collect();
         PLUGIN.with(|p| match p.borrow_mut().as_mut() {

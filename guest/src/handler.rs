@@ -10,12 +10,13 @@
 
 use std::net::IpAddr;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::{CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::answers::Answers;
-use crate::config::{ConfigError, Server, Stanza};
+use crate::config::{ConfigError, ExternalZone, Server, Stanza};
+use crate::message::{HEADER_LEN, address, encode, header_only, reply, srv_weight};
 use crate::name;
 use crate::resolve::{self, Found, Host, NameError};
 use crate::snapshot::{Event, Rejected, Snapshot};
@@ -49,13 +50,14 @@ const SCHEMA_TTL: u32 = 28800;
 const SOA_MAX_TTL: u32 = 300;
 /// Longest CNAME chain followed inside a zone before giving up, as CoreDNS.
 const MAX_CNAME_CHAIN: usize = 10;
-const HEADER_LEN: usize = 12;
 
 /// Every stanza of one server block with its snapshot.
 #[derive(Debug)]
 pub struct Plugin {
     pub(crate) server: Server,
     pub(crate) stanzas: Vec<(Stanza, Snapshot)>,
+    /// The block's `k8s_external`, answered before the stanzas (see `external`).
+    pub(crate) external: Option<ExternalZone>,
     /// Answers given since the last change of any snapshot.
     answers: Answers,
 }
@@ -79,8 +81,22 @@ impl Plugin {
                     (s, snap)
                 })
                 .collect(),
+            external: None,
             answers: Answers::default(),
         })
+    }
+
+    /// Serves `external`'s zones too (`k8s_external`), from the stanzas' services.
+    pub fn serve_external(&mut self, external: ExternalZone) -> Result<(), ConfigError> {
+        external.validate()?;
+        self.answers.clear();
+        self.external = Some(external);
+        Ok(())
+    }
+
+    pub(crate) fn external_sources(&self) -> Option<crate::external::Sources<'_>> {
+        let zone = self.external.as_ref()?;
+        Some(crate::external::Sources { zone, server: &self.server, stanzas: &self.stanzas })
     }
 
     /// Applies watch events to stanza `stanza`'s snapshot.
@@ -138,6 +154,12 @@ impl Plugin {
             asked.push('.');
         }
         let qname = asked.to_ascii_lowercase();
+        // `k8s_external` runs before `kubernetes` in CoreDNS's order.
+        if let Some(from) = self.external_sources()
+            && let Some(outcome) = crate::external::answer(from, &req, &asked, &qname, question.query_type(), q.max_size)
+        {
+            return outcome;
+        }
         for (stanza, snap) in &self.stanzas {
             let Some(zone) = stanza.zone_of(&qname) else {
                 continue;
@@ -163,52 +185,6 @@ impl Plugin {
         }
         Outcome::Next
     }
-}
-
-/// A response that echoes the request's header only: for requests that cannot be parsed. The
-/// id, opcode and RD come from the first three bytes, as many as there are.
-pub fn header_only(req: &[u8], rcode: ResponseCode) -> Vec<u8> {
-    let mut out = vec![0u8; HEADER_LEN];
-    let n = req.len().min(3);
-    out[..n].copy_from_slice(&req[..n]);
-    // QR set, opcode and RD copied.
-    out[2] = 0x80 | (out[2] & 0x79);
-    out[3] = rcode.low();
-    out
-}
-
-/// Encodes `resp` within `max_size`, as CoreDNS's server cuts every answer (miekg/dns
-/// `Msg.Truncate`): if it does not fit, as many whole records as fit are kept — answers first,
-/// then authority, then additional — and TC is set when any record was left out. A client that
-/// never retries over TCP (musl before 1.2.4, many embedded stubs) still gets the addresses that
-/// fit.
-pub fn encode(mut resp: Message, max_size: u16) -> Vec<u8> {
-    let limit = usize::from(max_size.max(512));
-    let fits = |m: &Message| m.to_vec().ok().filter(|b| b.len() <= limit);
-    if let Some(bytes) = fits(&resp) {
-        return bytes;
-    }
-    let answers = std::mem::take(&mut resp.answers);
-    let authorities = std::mem::take(&mut resp.authorities);
-    let additionals = std::mem::take(&mut resp.additionals);
-    let mut cut = false;
-    // Encoded size grows with every record kept: the largest prefix that fits, by halving.
-    let mut keep = |resp: &mut Message, records: Vec<Record>, section: fn(&mut Message) -> &mut Vec<Record>| {
-        let (mut lo, mut hi) = (0, records.len());
-        while lo < hi {
-            let mid = (lo + hi).div_ceil(2);
-            *section(resp) = records[..mid].to_vec();
-            if fits(resp).is_some() { lo = mid } else { hi = mid - 1 }
-        }
-        cut |= lo < records.len();
-        *section(resp) = records[..lo].to_vec();
-        lo == records.len()
-    };
-    if keep(&mut resp, answers, |m| &mut m.answers) && keep(&mut resp, authorities, |m| &mut m.authorities) {
-        keep(&mut resp, additionals, |m| &mut m.additionals);
-    }
-    resp.metadata.truncation |= cut;
-    resp.to_vec().unwrap_or_default()
 }
 
 /// One stanza answering one query.
@@ -267,19 +243,7 @@ impl Ctx<'_> {
     }
 
     fn reply(&self, req: &Message, rcode: ResponseCode, authoritative: bool) -> Message {
-        let mut m = Message::new(req.metadata.id, MessageType::Response, OpCode::Query);
-        m.metadata.recursion_desired = req.metadata.recursion_desired;
-        m.metadata.checking_disabled = req.metadata.checking_disabled;
-        m.metadata.authoritative = authoritative;
-        m.metadata.response_code = rcode;
-        m.queries = req.queries.clone();
-        if let Some(edns) = &req.edns {
-            let mut e = Edns::new();
-            e.set_max_payload(edns.max_payload());
-            e.flags_mut().dnssec_ok = edns.flags().dnssec_ok;
-            m.set_edns(e);
-        }
-        m
+        reply(req, rcode, authoritative)
     }
 
     pub(crate) fn ttl(&self) -> u32 {
@@ -528,23 +492,10 @@ impl Ctx<'_> {
     }
 }
 
-/// The weight of each of `n` SRV records of one priority: CoreDNS splits 100 between them.
-pub(crate) fn srv_weight(n: usize) -> u16 {
-    let total = 100.0 * n.max(1) as f64;
-    ((100.0 / total * 100.0).floor() as u16).max(1)
-}
-
-pub(crate) fn address(owner: Name, ttl: u32, ip: IpAddr) -> Record {
-    match ip {
-        IpAddr::V4(v4) => Record::from_rdata(owner, ttl, RData::A(A(v4))),
-        IpAddr::V6(v6) => Record::from_rdata(owner, ttl, RData::AAAA(AAAA(v6))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::op::Query as Question;
+    use hickory_proto::op::{MessageType, OpCode, Query as Question};
 
     fn query(name: &str, qtype: RecordType) -> Vec<u8> {
         let mut m = Message::new(42, MessageType::Query, OpCode::Query);

@@ -12,9 +12,11 @@ pub mod answers;
 pub mod atom;
 pub mod config;
 mod convert;
+pub mod external;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
+pub mod message;
 pub mod name;
 pub mod object;
 pub mod outcome;
@@ -35,4 +37,4 @@ pub use handler::{Outcome, Plugin, Query, Transport};
 pub use snapshot::{Event, Kind, Rejected};
 
 /// The version of the WIT contract (`wit/kubernetai.wit`) this library implements.
-pub const CONTRACT_VERSION: &str = "0.3.0";
+pub const CONTRACT_VERSION: &str = "0.4.0";

@@ -187,7 +187,17 @@ pub struct Service {
     pub labels: BTreeMap<String, String>,
     pub kind: ServiceKind,
     pub ports: Vec<Port>,
-    pub external_ips: Vec<String>,
+    /// `spec.externalIPs`, then the load balancer's ingress addresses and host names, as
+    /// CoreDNS's object keeps them: what `k8s_external` answers.
+    pub external: Vec<ExternalHost>,
+}
+
+/// An address or host name a service is reached at from outside its cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExternalHost {
+    Ip(IpAddr),
+    /// A load balancer's DNS name (lowercase, without the final dot): answered as a CNAME.
+    Name(String),
 }
 
 impl Service {
@@ -206,9 +216,37 @@ impl Service {
             external_ips: Vec<String>,
             ports: Vec<RawPort>,
         }
-        let raw: Parts<Spec> = serde_json::from_str(json)?;
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Status {
+            load_balancer: LoadBalancer,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct LoadBalancer {
+            ingress: Vec<Ingress>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Ingress {
+            ip: Option<String>,
+            hostname: Option<String>,
+        }
+        let raw: Parts<Spec, Status> = serde_json::from_str(json)?;
         let key = raw.metadata.key()?;
         let spec = raw.spec;
+        // An address that does not parse is left out: the service still answers in its cluster.
+        let mut external: Vec<ExternalHost> =
+            spec.external_ips.iter().filter_map(|t| t.parse().ok()).map(ExternalHost::Ip).collect();
+        for ingress in raw.status.load_balancer.ingress {
+            match (ingress.ip.filter(|i| !i.is_empty()), ingress.hostname.filter(|h| !h.is_empty())) {
+                (Some(text), _) => external.extend(text.parse().ok().map(ExternalHost::Ip)),
+                (None, Some(host)) => {
+                    external.push(ExternalHost::Name(host.trim_end_matches('.').to_ascii_lowercase()))
+                }
+                (None, None) => {}
+            }
+        }
         let kind = if spec.kind.as_deref() == Some("ExternalName") {
             let target = spec.external_name.filter(|n| !n.is_empty()).ok_or(ObjectError::NoExternalName)?;
             ServiceKind::ExternalName(target.to_ascii_lowercase())
@@ -229,7 +267,7 @@ impl Service {
             labels: raw.metadata.labels,
             kind,
             ports: ports(spec.ports)?,
-            external_ips: spec.external_ips,
+            external,
         })
     }
 

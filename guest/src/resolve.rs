@@ -103,7 +103,7 @@ fn pods(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
 }
 
 /// The ready endpoints of a service, with the ports of the slice each came from.
-fn ready_endpoints<'s>(
+pub(crate) fn ready_endpoints<'s>(
     stanza: &Stanza,
     slices: impl Iterator<Item = &'s EndpointSlice>,
 ) -> Vec<(&'s Endpoint, &'s EndpointSlice)> {

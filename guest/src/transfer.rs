@@ -1,4 +1,4 @@
-//! Zone transfers: every record of a stanza's zone, in the order CoreDNS's kubernetes plugin
+//! Zone transfers: every record of a stanza's zone (or of the `k8s_external` zone, `external`), in the order CoreDNS's kubernetes plugin
 //! streams them (SOA, NS and their addresses, each service by name, SOA), cut into messages a
 //! TCP frame can carry. Which peers may transfer is the host's decision.
 
@@ -8,7 +8,8 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{CNAME, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::handler::{Ctx, Plugin, address, srv_weight};
+use crate::handler::{Ctx, Plugin};
+use crate::message::{address, srv_weight};
 use crate::object::{Endpoint, Port, ServiceKind};
 use crate::resolve::{self, endpoint_hostname};
 
@@ -28,6 +29,9 @@ impl Plugin {
         let mut asked = question.name().to_ascii().to_ascii_lowercase();
         if !asked.ends_with('.') {
             asked.push('.');
+        }
+        if let Some(records) = self.external_sources().and_then(|from| crate::external::transfer(from, &asked)) {
+            return Some(messages(&req, records));
         }
         // A transfer is of a whole zone: the name must be one of the stanza's zones.
         let (stanza, snap) = self.stanzas.iter().find(|(s, _)| s.zones.contains(&asked))?;

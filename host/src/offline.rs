@@ -25,7 +25,7 @@ pub fn check_module(path: &Path) -> anyhow::Result<String> {
     let module = Module::load(&bytes)?;
     let blocks = corefile::parse("cluster.local {\n kubernetai\n}\n", Path::new("(check)"))?;
     let stanzas: Vec<wit::Stanza> = config::servers(&blocks, 53)?[0].stanzas.iter().map(|s| s.guest.clone()).collect();
-    let plugin = FedModule::new(module.clone(), wit::Server { local_ips: vec![] }, stanzas)?;
+    let plugin = FedModule::new(module.clone(), wit::Server { local_ips: vec![] }, stanzas, None)?;
     plugin.swap(module)?;
     Ok(format!("{}: ok, speaks kubernetai:dns@{}", path.display(), kubernetai_guest::CONTRACT_VERSION))
 }

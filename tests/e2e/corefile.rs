@@ -12,7 +12,7 @@ fn run(args: &[&str]) -> (bool, String) {
 #[test]
 fn version_and_plugins() {
     let (ok, out) = run(&["-version"]);
-    assert!(ok && out.contains("kubernetai-0.1.0") && out.contains("kubernetai:dns@0.3.0"), "{out}");
+    assert!(ok && out.contains("kubernetai-0.1.0") && out.contains(&format!("kubernetai:dns@{}", kubernetai_guest::CONTRACT_VERSION)), "{out}");
     let (ok, out) = run(&["-plugins"]);
     for plugin in
         ["dns.kubernetai", "dns.log", "dns.forward", "dns.cache", "dns.health", "dns.prometheus", "dns.reload"]
@@ -52,7 +52,7 @@ fn a_broken_corefile_stops_startup_naming_file_and_line() {
 fn offline_tools_check_a_module_and_resolve_without_a_server() {
     let built = harness::root().join("target/guest/wasm32-wasip2/release/kubernetai_guest.wasm");
     let (ok, out) = run(&["module", "check", built.to_str().expect("path")]);
-    assert!(ok && out.contains("ok, speaks kubernetai:dns@0.3.0"), "{out}");
+    assert!(ok && out.contains(&format!("ok, speaks kubernetai:dns@{}", kubernetai_guest::CONTRACT_VERSION)), "{out}");
     let dir = Scratch::new("offline");
     let garbage = dir.write("garbage.wasm", "not a module");
     let (ok, out) = run(&["module", "check", garbage.to_str().expect("path")]);

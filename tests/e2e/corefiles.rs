@@ -1,7 +1,8 @@
 //! Corefiles operators run under CoreDNS, started unchanged but for what a test machine must
 //! change (ports, file paths, the API servers behind the kubeconfigs): kubeadm's default with
 //! the `kubernetes` plugin in-cluster, coredns/kubernetai#54's `kubernetes` and `kubernetai`
-//! side by side, and an autopath Corefile with `debug`, `file` and `transfer`.
+//! side by side, an autopath Corefile with `debug`, `file` and `transfer`, and `k8s_external`
+//! over two clusters.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -72,17 +73,8 @@ fn kubeadms_default_corefile_starts_with_the_kubernetes_plugin_in_cluster() {
         token: Some("service-account-token".into()),
     });
     shop(&api, "cart", "10.1.0.5");
-    let account = dir.0.join("serviceaccount");
-    std::fs::create_dir_all(&account).expect("dir");
-    std::fs::copy(dir.0.join("ca.crt"), account.join("ca.crt")).expect("ca");
-    std::fs::write(account.join("token"), "service-account-token").expect("token");
-    let port = api.addr.port().to_string();
-    let env = [
-        ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
-        ("KUBERNETES_SERVICE_PORT", port.as_str()),
-        ("KUBERNETAI_SERVICE_ACCOUNT_DIR", account.to_str().expect("utf-8")),
-    ];
-    let server = Server::start_env(&posted(&fixture("kubeadm.Corefile"), &dir, knot.addr, &[]), &[], &env);
+    let corefile = posted(&fixture("kubeadm.Corefile"), &dir, knot.addr, &[]);
+    let server = Server::start_in_cluster(&corefile, &dir, api.addr, "service-account-token");
     let at = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
     assert_eq!(short(&dig(at, &["cart.shop.svc.cluster.local", "A", "+short"])), ["10.1.0.5"]);
     let out = dig(at, &["cart.shop.svc.cluster.local", "A"]);
@@ -183,4 +175,62 @@ fn without_debug_no_debug_line_is_written() {
     assert_eq!(short(&dig(at, &["cart.shop.svc.cluster.local", "A", "+short"])), ["10.1.0.5"]);
     assert!(server.said_at_start("synced with the Kubernetes API").is_some());
     assert!(server.said_at_start("[DEBUG]").is_none(), "no debug line without debug");
+}
+
+#[test]
+fn k8s_external_answers_external_and_load_balancer_addresses_from_the_first_cluster_holding_them() {
+    let knot = Knot::start(".", UPSTREAM_ZONE);
+    let (local, dc1) = (FakeApi::start(), FakeApi::start());
+    for api in [&local, &dc1] {
+        api.apply(namespace("shop"));
+    }
+    let mut web = service("shop", "web", "10.96.0.10", json!({}));
+    web["spec"]["externalIPs"] = json!(["192.0.2.10"]);
+    local.apply(web);
+    local.apply(service("shop", "internal", "10.96.0.11", json!({})));
+    local.apply(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db", "namespace": "shop"},
+        "spec": {"clusterIP": "None", "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}]}}));
+    local.apply(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+        "metadata": {"name": "db-1", "namespace": "shop", "labels": {"kubernetes.io/service-name": "db"}},
+        "endpoints": [{"addresses": ["10.1.0.1"], "hostname": "db-0", "conditions": {"ready": true}}],
+        "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}]}));
+    // A LoadBalancer service only the second cluster has.
+    let mut lb = service("shop", "lb", "10.97.0.5", json!({}));
+    lb["spec"]["type"] = json!("LoadBalancer");
+    lb["status"] = json!({"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}});
+    dc1.apply(lb.clone());
+    let dir = Scratch::new("corefiles-k8s-external");
+    let corefile = posted(&fixture("k8s_external.Corefile"), &dir, knot.addr, &[("local", &local), ("dc1", &dc1)]);
+    let server = Server::start(&corefile);
+    let at = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+
+    assert_eq!(short(&dig(at, &["web.shop.example.org", "A", "+short"])), ["192.0.2.10"]);
+    let out = dig(at, &["web.shop.example.org", "A"]);
+    assert!(out.contains("flags: qr aa rd") && out.contains("5\tIN\tA\t192.0.2.10"), "TTL 5, authoritative: {out}");
+    assert_eq!(short(&dig(at, &["lb.shop.example.org", "A", "+short"])), ["198.51.100.7"]);
+    assert_eq!(short(&dig(at, &["_http._tcp.web.shop.example.org", "SRV", "+short"])), ["0 100 80 web.shop.example.org."]);
+    // `headless`: a headless service's ready endpoints, by name too.
+    assert_eq!(short(&dig(at, &["db-0.db.shop.example.org", "A", "+short"])), ["10.1.0.1"]);
+    // No external address: NXDOMAIN with the zone's SOA; the apex has its NS.
+    let out = dig(at, &["internal.shop.example.org", "A"]);
+    assert!(out.contains("status: NXDOMAIN") && out.contains("SOA\tns1.dns.example.org. hostmaster.dns.example.org."), "{out}");
+    assert_eq!(short(&dig(at, &["example.org", "NS", "+short"])), ["ns1.dns.example.org."]);
+    // The external zone by AXFR through `transfer`: SOA first and last, the services between.
+    let axfr = dig(at, &["example.org", "AXFR"]);
+    let records: Vec<&str> = axfr.lines().filter(|l| !l.starts_with(';') && !l.trim().is_empty()).collect();
+    assert!(records.first().is_some_and(|l| l.contains("\tSOA\t")) && records.last().is_some_and(|l| l.contains("\tSOA\t")), "{axfr}");
+    assert!(records.iter().any(|l| l.starts_with("web.shop.example.org.") && l.ends_with("A\t192.0.2.10")), "{axfr}");
+    assert!(records.iter().any(|l| l.starts_with("lb.shop.example.org.") && l.ends_with("A\t198.51.100.7")), "{axfr}");
+    // The cluster zones answer as before, and the rest is forwarded.
+    assert_eq!(short(&dig(at, &["web.shop.svc.cluster.local", "A", "+short"])), ["10.96.0.10"]);
+    assert_eq!(short(&dig(at, &["www.example.net", "A", "+short"])), ["192.0.2.10"]);
+
+    // Live: a load balancer's new address, and a service that gains one in the first cluster.
+    lb["status"] = json!({"loadBalancer": {"ingress": [{"ip": "198.51.100.8"}]}});
+    dc1.apply(lb);
+    eventually(&server, "lb.shop.example.org.", &["198.51.100.8"]);
+    let mut internal = service("shop", "internal", "10.96.0.11", json!({}));
+    internal["spec"]["externalIPs"] = json!(["192.0.2.11"]);
+    local.apply(internal);
+    eventually(&server, "internal.shop.example.org.", &["192.0.2.11"]);
 }

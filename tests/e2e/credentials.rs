@@ -183,18 +183,8 @@ fn the_in_cluster_service_account() {
     let dir = Scratch::new("credentials-in-cluster");
     certificates(&dir);
     let api = api(&dir, false, Some("service-account-token"));
-    let account = dir.0.join("serviceaccount");
-    std::fs::create_dir_all(&account).expect("dir");
-    std::fs::copy(dir.0.join("ca.crt"), account.join("ca.crt")).expect("ca");
-    std::fs::write(account.join("token"), "service-account-token").expect("token");
-    let port = api.addr.port().to_string();
-    let env = [
-        ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
-        ("KUBERNETES_SERVICE_PORT", port.as_str()),
-        ("KUBERNETAI_SERVICE_ACCOUNT_DIR", account.to_str().expect("utf-8")),
-    ];
     // No endpoint, no kubeconfig: the pod's own cluster, as CoreDNS's kubernetes plugin.
-    let server = Server::start_env(&corefile(&dir, ""), &[], &env);
+    let server = Server::start_in_cluster(&corefile(&dir, ""), &dir, api.addr, "service-account-token");
     assert_eq!(lookup(&server, "cart.shop.svc.cluster.local"), ["10.1.0.5"]);
     assert!(api.requests_matching("authorization=Bearer service-account-token") >= 3);
 }

@@ -89,6 +89,22 @@ impl Server {
         Server::start_from(Path::new(binary()), corefile, extra, env)
     }
 
+    /// Starts the binary as in a pod: a service-account directory under `dir` (its `ca.crt` and
+    /// `token`) and the environment pointing at the API server `api`.
+    pub fn start_in_cluster(corefile: &Path, dir: &Scratch, api: SocketAddr, token: &str) -> Server {
+        let account = dir.0.join("serviceaccount");
+        std::fs::create_dir_all(&account).expect("dir");
+        std::fs::copy(dir.0.join("ca.crt"), account.join("ca.crt")).expect("ca");
+        std::fs::write(account.join("token"), token).expect("token");
+        let port = api.port().to_string();
+        let env = [
+            ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+            ("KUBERNETES_SERVICE_PORT", port.as_str()),
+            ("KUBERNETAI_SERVICE_ACCOUNT_DIR", account.to_str().expect("utf-8")),
+        ];
+        Server::start_env(corefile, &[], &env)
+    }
+
     /// Starts another copy of the binary (an installed one).
     pub fn start_from(binary: &Path, corefile: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(binary)

@@ -115,7 +115,7 @@ fn a_module_of_another_contract_version_is_refused() {
     // Every log line goes to standard output, as CoreDNS writes them.
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        !out.status.success() && text.contains("the module speaks contract 9.9.0, this host speaks 0.3.0"),
+        !out.status.success() && text.contains(&format!("the module speaks contract 9.9.0, this host speaks {}", kubernetai_guest::CONTRACT_VERSION)),
         "{text}"
     );
     // As a swap: refused, and the running module keeps answering.

@@ -152,7 +152,7 @@ fn cnamer(bytes: &[u8], asked: &Name, max_size: u16) -> Vec<u8> {
     if let Some(q) = m.queries.first_mut() {
         q.set_name(asked.clone());
     }
-    kubernetai_guest::handler::encode(m, max_size)
+    kubernetai_guest::message::encode(m, max_size)
 }
 
 /// Reads `autopath`.

@@ -37,7 +37,7 @@ pub fn setup(d: &Directive, _zones: &[String]) -> Result<Arc<dyn Setup>, Error> 
 impl Bufsize {
     async fn answer<'a>(&'a self, next: Next<'a>, q: &'a Query) -> Reply {
         let asked = q.message.edns.as_ref().map(|e| e.max_payload());
-        if !asked.is_some_and(|size| size > self.0) {
+        if asked.is_none_or(|size| size <= self.0) {
             return next.run(q).await;
         }
         let mut lowered = q.clone();
@@ -53,7 +53,7 @@ impl Bufsize {
             // Whatever wrote it, no UDP answer leaves larger than SIZE: cut as the module cuts.
             Reply::Answer { bytes, by } if lowered.proto == Proto::Udp && bytes.len() > usize::from(self.0) => {
                 match hickory_proto::op::Message::from_vec(&bytes) {
-                    Ok(m) => Reply::Answer { bytes: kubernetai_guest::handler::encode(m, self.0), by },
+                    Ok(m) => Reply::Answer { bytes: kubernetai_guest::message::encode(m, self.0), by },
                     Err(_) => Reply::Answer { bytes, by },
                 }
             }

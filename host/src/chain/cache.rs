@@ -367,7 +367,7 @@ impl Cache {
                 r.ttl = r.ttl.saturating_sub(elapsed);
             }
         }
-        kubernetai_guest::handler::encode(m, q.max_size)
+        kubernetai_guest::message::encode(m, q.max_size)
     }
 
     fn store(&self, key: Key, bytes: &[u8]) {

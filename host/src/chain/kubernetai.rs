@@ -52,7 +52,7 @@ async fn kubernetai<'a>(plugin: &'a FedModule, next: Next<'a>, q: &'a Query) -> 
                     resp.metadata.truncation |= sub.metadata.truncation;
                     resp.answers.extend(sub.answers);
                 }
-                Reply::Answer { bytes: kubernetai_guest::handler::encode(resp, q.max_size), by: BY }
+                Reply::Answer { bytes: kubernetai_guest::message::encode(resp, q.max_size), by: BY }
             }
             _ => response(chase.response),
         },

@@ -98,10 +98,11 @@ pub const ORDER: &[&str] = &[
     "nomad",
 ];
 
-/// The directives `serve::config` reads itself: they configure the block (or, kubernetes and
-/// kubernetai, make one plugin of all its stanzas).
+/// The directives `serve::config` reads itself: they configure the block (or, k8s_external,
+/// kubernetes and kubernetai, make one plugin of the block's module: nothing runs between them
+/// in CoreDNS's order).
 pub const BLOCK_DIRECTIVES: &[&str] =
-    &["reload", "bind", "debug", "ready", "health", "prometheus", "errors", "log", "kubernetes", "kubernetai"];
+    &["reload", "bind", "debug", "ready", "health", "prometheus", "errors", "log", "k8s_external", "kubernetes", "kubernetai"];
 
 /// The directives this server implements, in CoreDNS's order.
 pub fn supported() -> Vec<&'static str> {

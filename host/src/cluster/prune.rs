@@ -143,13 +143,28 @@ struct Kept<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     spec: Option<Spec<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<PodStatus<'a>>,
+    status: Option<Status<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     address_type: Raw<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ports: Option<Vec<Port<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     endpoints: Option<Vec<Endpoint<'a>>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Status<'a> {
+    Pod(PodStatus<'a>),
+    Service(ServiceStatus<'a>),
+}
+
+/// A service's load balancer ingress (its addresses and names), which `k8s_external` serves.
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceStatus<'a> {
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    load_balancer: Raw<'a>,
 }
 
 #[derive(Serialize)]
@@ -180,9 +195,14 @@ fn kept<'a>(kind: Kind, item: &Item<'a>, mut metadata: Meta<'a>) -> Result<Kept<
             {
                 s.pod_ips = None;
             }
-            kept.status = status;
+            kept.status = status.map(Status::Pod);
         }
-        Kind::Service => kept.spec = field(item.spec)?.map(Spec::Service),
+        Kind::Service => {
+            kept.spec = field(item.spec)?.map(Spec::Service);
+            kept.status = field::<ServiceStatus>(item.status)?
+                .filter(|s| s.load_balancer.is_some_and(|lb| lb.get() != "{}"))
+                .map(Status::Service);
+        }
         Kind::EndpointSlice => {
             kept.address_type = item.address_type;
             kept.ports = field(item.ports)?;

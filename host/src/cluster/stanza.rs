@@ -229,6 +229,42 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
     Ok(Stanza { at: d.name.at(), plugin, guest: g, source, startup_timeout })
 }
 
+/// Parses `k8s_external [ZONES…] { apex APEX; ttl TTL; headless; fallthrough [ZONES…] }`, as
+/// CoreDNS's plugin takes it; the module serves it from the block's stanzas.
+pub fn parse_external(d: &Directive, block_zones: &[String]) -> Result<wit::ExternalZone, Error> {
+    let zones: Vec<String> = if d.args.is_empty() {
+        block_zones.to_vec()
+    } else {
+        d.args.iter().map(crate::corefile::args::zone_of).collect::<Result<_, _>>()?
+    };
+    let mut e = wit::ExternalZone { zones, apex: "dns".into(), ttl: 5, headless: false, fallthrough: None };
+    for opt in d.block.as_deref().unwrap_or_default() {
+        let args = opt.arg_texts();
+        match (opt.name.text.as_str(), args.as_slice()) {
+            ("apex", [apex]) if !apex.is_empty() && !apex.contains('.') => e.apex = apex.to_ascii_lowercase(),
+            ("apex", _) => return Err(opt.error("k8s_external: apex takes one DNS label")),
+            ("ttl", [t]) => {
+                let ttl: i64 = t.parse().map_err(|_| opt.error(format!("k8s_external: ttl {t:?} is not a number")))?;
+                if !(0..=3600).contains(&ttl) {
+                    return Err(opt.error(format!("k8s_external: ttl must be in range [0, 3600]: {ttl}")));
+                }
+                e.ttl = ttl as u32;
+            }
+            ("ttl", _) => return Err(opt.error("k8s_external: ttl takes one number")),
+            ("headless", []) => e.headless = true,
+            ("fallthrough", _) => {
+                e.fallthrough = Some(if args.is_empty() {
+                    vec![".".to_string()]
+                } else {
+                    opt.args.iter().map(crate::corefile::args::zone_of).collect::<Result<_, _>>()?
+                });
+            }
+            (other, _) => return Err(opt.error(format!("k8s_external: unknown property '{other}'"))),
+        }
+    }
+    Ok(e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

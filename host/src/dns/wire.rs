@@ -5,7 +5,7 @@
 
 use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
 use hickory_proto::rr::DNSClass;
-pub use kubernetai_guest::handler::header_only;
+pub use kubernetai_guest::message::header_only;
 
 /// The largest UDP response we send, whatever the client advertises: above this, fragmentation
 /// makes answers unreliable (the DNS flag day 2020 value).
@@ -243,7 +243,7 @@ pub fn fit(bytes: Vec<u8>, query: &Message, max_size: u16) -> Vec<u8> {
         return bytes;
     }
     match Message::from_vec(&bytes) {
-        Ok(m) => kubernetai_guest::handler::encode(m, max_size),
+        Ok(m) => kubernetai_guest::message::encode(m, max_size),
         Err(_) => error(query, ResponseCode::ServFail),
     }
 }

@@ -88,6 +88,8 @@ impl Slot {
 pub struct FedModule {
     server: wit::Server,
     stanzas: Vec<wit::Stanza>,
+    /// The block's `k8s_external`, configured after the stanzas.
+    external: Option<wit::ExternalZone>,
     /// Every stanza's objects; held while events are applied and while the instance is replaced.
     fed: Mutex<Vec<Held>>,
     /// One instance however many worker threads serve: the snapshot exists once, and workers
@@ -102,14 +104,21 @@ pub struct FedModule {
 }
 
 impl FedModule {
-    /// A plugin whose instance is configured with `stanzas` and holds no objects yet.
-    pub fn new(module: Module, server: wit::Server, stanzas: Vec<wit::Stanza>) -> Result<Self, ModuleError> {
+    /// A plugin whose instance is configured with `stanzas` (and `external`) and holds no
+    /// objects yet.
+    pub fn new(
+        module: Module,
+        server: wit::Server,
+        stanzas: Vec<wit::Stanza>,
+        external: Option<wit::ExternalZone>,
+    ) -> Result<Self, ModuleError> {
         let fed: Vec<Held> = stanzas.iter().map(|_| Held::default()).collect();
         let fed_len = fed.len();
-        let instance = outside_runtime(|| build(&module, &server, &stanzas, &fed))?;
+        let instance = outside_runtime(|| build(&module, &server, &stanzas, external.as_ref(), &fed))?;
         Ok(FedModule {
             server,
             stanzas,
+            external,
             fed: Mutex::new(fed),
             current: RwLock::new(Generation { slot: Slot::new(instance), module }),
             remote_until: Mutex::new(vec![None; fed_len]),
@@ -258,7 +267,7 @@ impl FedModule {
             return;
         }
         // Queries wait for the lock of the broken slot only long enough to see it is broken.
-        match outside_runtime(|| build(&generation.module, &self.server, &self.stanzas, fed)) {
+        match outside_runtime(|| build(&generation.module, &self.server, &self.stanzas, self.external.as_ref(), fed)) {
             Ok(fresh) => {
                 *generation.slot.lock().unwrap_or_else(|p| p.into_inner()) = Slot { instance: fresh, broken: false }
             }
@@ -309,7 +318,7 @@ impl FedModule {
 
     /// A fresh instance of `module` fed `fed`, that passed the self-check of every stanza.
     fn checked_candidate(&self, module: &Module, fed: &[Held]) -> Result<Instance, ModuleError> {
-        let mut candidate = build(module, &self.server, &self.stanzas, fed)?;
+        let mut candidate = build(module, &self.server, &self.stanzas, self.external.as_ref(), fed)?;
         self.self_checks(&mut candidate)?;
         Ok(candidate)
     }
@@ -354,10 +363,14 @@ fn build(
     module: &Module,
     server: &wit::Server,
     stanzas: &[wit::Stanza],
+    external: Option<&wit::ExternalZone>,
     fed: &[Held],
 ) -> Result<Instance, ModuleError> {
     let mut instance = module.instantiate()?;
     instance.configure(server, stanzas)?;
+    if let Some(external) = external {
+        instance.configure_external(external)?;
+    }
     for (i, objects) in fed.iter().enumerate() {
         objects.replay(&mut instance, i as u32)?;
     }
@@ -411,7 +424,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let servers = crate::serve::config::servers(&blocks, 53).unwrap_or_else(|e| panic!("{e}"));
         let stanzas = servers[0].stanzas.iter().map(|s| s.guest.clone()).collect();
-        FedModule::new(crate::module::Module::native(), wit::Server { local_ips: vec![] }, stanzas)
+        FedModule::new(crate::module::Module::native(), wit::Server { local_ips: vec![] }, stanzas, None)
             .unwrap_or_else(|e| panic!("{e}"))
     }
 

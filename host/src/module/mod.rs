@@ -405,6 +405,18 @@ impl Instance {
         .map_err(ModuleError::Configure)
     }
 
+    /// Serves a block's `k8s_external` zones too (contract 0.4).
+    pub fn configure_external(&mut self, external: &wit::ExternalZone) -> Result<(), ModuleError> {
+        if let Instance::Native(slot) = self {
+            let native = Self::native(slot, "configure-external")?;
+            return native.serve_external(external).map_err(|e| ModuleError::Configure(e.to_string()));
+        }
+        self.call("configure-external", APPLY_DEADLINE_TICKS, |b, s| {
+            b.kubernetai_dns_plugin().call_configure_external(s, external)
+        })?
+        .map_err(ModuleError::Configure)
+    }
+
     pub fn apply(&mut self, stanza: u32, now: u64, events: &[wit::Event]) -> Result<Vec<wit::Rejected>, ModuleError> {
         if let Instance::Native(slot) = self {
             return Ok(Self::native(slot, "apply")?.apply(stanza, now, events));

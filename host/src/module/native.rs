@@ -19,6 +19,10 @@ impl Native {
         Ok(Native(Plugin::new(self::server(server)?, stanzas)?))
     }
 
+    pub fn serve_external(&mut self, external: &wit::ExternalZone) -> Result<(), ConfigError> {
+        self.0.serve_external(external_zone(external))
+    }
+
     pub fn apply(&mut self, stanza: u32, now: u64, events: &[wit::Event]) -> Vec<wit::Rejected> {
         let events = events.iter().cloned().map(event).collect();
         rejected(self.0.apply(stanza as usize, now, events))

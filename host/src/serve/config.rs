@@ -44,6 +44,8 @@ pub struct Server {
     pub reload: Option<(Duration, Duration)>,
     /// `debug`: debug lines on (see `observe::debug`).
     pub debug: bool,
+    /// `k8s_external`, served by the block's module from its stanzas.
+    pub external: Option<crate::contract::wit::ExternalZone>,
     /// The plugins of the chain, read, in CoreDNS's order (kubernetai among them).
     pub chain: Vec<(&'static str, Arc<dyn Setup>)>,
     /// The `kubernetai` stanzas, in Corefile order.
@@ -92,6 +94,7 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
         prometheus: None,
         reload: None,
         debug: false,
+        external: None,
         chain: vec![],
         stanzas: vec![],
     };
@@ -188,6 +191,10 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
                 }
                 server.prometheus = Some(status::parse_addr(d, Endpoint::Metrics)?);
             }
+            "k8s_external" => {
+                once(server.external.is_some())?;
+                server.external = Some(stanza::parse_external(d, &zones)?);
+            }
             "debug" => {
                 once(server.debug)?;
                 if !d.args.is_empty() || d.block.is_some() {
@@ -231,6 +238,11 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
                 }
             }
         }
+    }
+    if server.stanzas.is_empty()
+        && let Some(d) = block.directives.iter().find(|d| d.name.text == "k8s_external")
+    {
+        return Err(d.error("k8s_external: needs a kubernetes (or kubernetai) stanza in the same server block"));
     }
     if server.stanzas.is_empty()
         && let Some(d) = block
@@ -327,6 +339,22 @@ mod tests {
                 "Corefile:3 - kubernetes: this plugin can only be used once per Server Block".into(),
             ),
             (". {\n kubernetes a.local {\n  colour blue\n }\n}\n", "Corefile:3 - kubernetes: unknown property 'colour'".into()),
+            (
+                ". {\n k8s_external example.org\n}\n",
+                "Corefile:2 - k8s_external: needs a kubernetes (or kubernetai) stanza in the same server block".into(),
+            ),
+            (
+                ". {\n kubernetes a.local\n k8s_external example.org {\n  ttl 3601\n }\n}\n",
+                "Corefile:4 - k8s_external: ttl must be in range [0, 3600]: 3601".into(),
+            ),
+            (
+                ". {\n kubernetes a.local\n k8s_external example.org {\n  apex a.b\n }\n}\n",
+                "Corefile:4 - k8s_external: apex takes one DNS label".into(),
+            ),
+            (
+                ". {\n kubernetes a.local\n k8s_external example.org {\n  colour blue\n }\n}\n",
+                "Corefile:4 - k8s_external: unknown property 'colour'".into(),
+            ),
             (
                 ". {\n whoami\n}\n",
                 format!(

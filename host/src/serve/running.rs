@@ -181,7 +181,7 @@ pub async fn start_stanzas(
     let local_ips = local_ips(&srv.bind).iter().map(IpAddr::to_string).collect();
     let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
     let instance = Arc::new(
-        FedModule::new(module.clone(), wit::Server { local_ips }, stanzas)
+        FedModule::new(module.clone(), wit::Server { local_ips }, stanzas, srv.external.clone())
             .with_context(|| format!("server block at {}", srv.at))?,
     );
     for (i, st) in srv.stanzas.iter().enumerate() {
