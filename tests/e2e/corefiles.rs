@@ -1,6 +1,7 @@
 //! Corefiles operators run under CoreDNS, started unchanged but for what a test machine must
 //! change (ports, file paths, the API servers behind the kubeconfigs): kubeadm's default with
-//! the `kubernetes` plugin in-cluster, coredns/kubernetai#54's `kubernetes` and `kubernetai`
+//! the `kubernetes` plugin in-cluster, the MCS API's (the same with `multicluster`), coredns/coredns#6315's
+//! with `debug`, coredns/kubernetai#54's `kubernetes` and `kubernetai`
 //! side by side, an autopath Corefile with `debug`, `file` and `transfer`, and `k8s_external`
 //! over two clusters.
 
@@ -86,6 +87,85 @@ fn kubeadms_default_corefile_starts_with_the_kubernetes_plugin_in_cluster() {
     // Reverse names the cluster does not hold fall through to forward.
     assert!(dig(at, &["-x", "192.0.2.200"]).contains("status: NXDOMAIN"));
     assert_eq!(short(&kdig(at, &["+tcp", "www.example.net", "A", "+short"])), ["192.0.2.10"]);
+}
+
+/// coredns/coredns#6315's Corefile with `debug` added, as an operator chasing PTRs that leave
+/// the cluster would: reverse names the cluster holds are answered, others forwarded, and
+/// forward writes a debug line for each upstream that fails.
+#[test]
+fn a_debugged_in_cluster_corefile_answers_ptrs_and_says_what_forward_did() {
+    let knot = Knot::start(".", UPSTREAM_ZONE);
+    let dir = Scratch::new("corefiles-6315");
+    certificates(&dir);
+    let api = FakeApi::start_tls(Tls {
+        cert: dir.0.join("server.crt"),
+        key: dir.0.join("server.key"),
+        client_ca: None,
+        token: Some("service-account-token".into()),
+    });
+    shop(&api, "cart", "10.1.0.5");
+    // A dead upstream first in resolv.conf: forward tries it, says so at debug level, and
+    // answers from the live one.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let corefile = posted(&fixture("coredns-6315-debug.Corefile"), &dir, knot.addr, &[]);
+    let resolv = dir.0.join("resolv.conf");
+    std::fs::write(&resolv, format!("nameserver {}\nnameserver {}\n", dead.local_addr().expect("addr"), knot.addr)).expect("resolv.conf");
+    let server = Server::start_in_cluster(&corefile, &dir, api.addr, "service-account-token");
+    let at = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+    assert_eq!(short(&dig(at, &["-x", "10.1.0.5", "+short"])), ["cart.shop.svc.cluster.local."]);
+    assert!(dig(at, &["-x", "192.0.2.200"]).contains("status: NXDOMAIN"), "forwarded, the upstream's denial");
+    assert_eq!(short(&dig(at, &["www.example.net", "A", "+short"])), ["192.0.2.10"]);
+    // The policy is random: names nobody asked yet until the dead upstream has been tried.
+    let tried_dead = (0..40).any(|i| {
+        assert!(dig(at, &[&format!("n{i}.example.net"), "A"]).contains("status: NXDOMAIN"), "answered by the live upstream");
+        server.drain().iter().any(|l| l.contains("[DEBUG] plugin/forward: ") && l.contains(&dead.local_addr().expect("addr").to_string()))
+    });
+    assert!(tried_dead, "a debug line for the upstream that did not answer");
+}
+
+#[test]
+fn the_mcs_apis_corefile_answers_clusterset_names_from_service_imports() {
+    let knot = Knot::start(".", UPSTREAM_ZONE);
+    let dir = Scratch::new("corefiles-mcs");
+    certificates(&dir);
+    let api = FakeApi::start_tls(Tls {
+        cert: dir.0.join("server.crt"),
+        key: dir.0.join("server.key"),
+        client_ca: None,
+        token: Some("service-account-token".into()),
+    });
+    shop(&api, "cart", "10.1.0.5");
+    api.apply(namespace("demo"));
+    api.apply(json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+        "metadata": {"name": "myservice", "namespace": "demo"},
+        "spec": {"type": "ClusterSetIP", "ips": ["1.2.3.4"], "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}));
+    let corefile = posted(&fixture("mcs.Corefile"), &dir, knot.addr, &[]);
+    let server = Server::start_in_cluster(&corefile, &dir, api.addr, "service-account-token");
+    let at = SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+    let out = dig(at, &["myservice.demo.svc.clusterset.local", "A"]);
+    let record = ["myservice.demo.svc.clusterset.local.", "30", "IN", "A", "1.2.3.4"];
+    assert!(out.lines().any(|l| l.split_whitespace().eq(record)), "the ServiceImport's ClusterSetIP, ttl 30: {out}");
+    assert_eq!(short(&dig(at, &["_http._tcp.myservice.demo.svc.clusterset.local", "SRV", "+short"])), ["0 100 80 myservice.demo.svc.clusterset.local."]);
+    // A Service is not a ServiceImport: not in the clusterset zone, still in the cluster's.
+    assert!(dig(at, &["cart.shop.svc.clusterset.local", "A"]).contains("status: NXDOMAIN"));
+    assert_eq!(short(&dig(at, &["cart.shop.svc.cluster.local", "A", "+short"])), ["10.1.0.5"]);
+    // Live: `cache 30` keeps an answer given for 30 s, as in CoreDNS, so a new import's name is
+    // asked only once the server counts its watch event applied.
+    let metrics = crate::peers::url_in(&server.wait_for("plugin/prometheus: serving"));
+    let applied = || {
+        let (_, text) = crate::peers::curl(&metrics);
+        crate::peers::metric(&text, "kubernetai_watch_events_total", "kind=\"ServiceImport\",event=\"apply\"")
+    };
+    let before = applied();
+    api.apply(json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+        "metadata": {"name": "other", "namespace": "demo"},
+        "spec": {"type": "ClusterSetIP", "ips": ["1.2.3.6"], "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while applied() <= before {
+        assert!(std::time::Instant::now() < deadline, "the new ServiceImport's event was never applied");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(short(&dig(at, &["other.demo.svc.clusterset.local", "A", "+short"])), ["1.2.3.6"]);
 }
 
 #[test]

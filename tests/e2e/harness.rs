@@ -144,12 +144,12 @@ impl Server {
         }
     }
 
-    /// Waits for a line of output containing `needle`; returns it.
     /// The first line it said before it listened that contains `needle`.
     pub fn said_at_start(&self, needle: &str) -> Option<String> {
         self.early.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|l| l.contains(needle)).cloned()
     }
 
+    /// Waits for a line of output containing `needle`; returns it.
     pub fn wait_for(&self, needle: &str) -> String {
         let deadline = std::time::Instant::now() + PATIENCE;
         loop {

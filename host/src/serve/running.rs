@@ -321,12 +321,16 @@ async fn apply_reports(
             report = rx.try_recv().ok();
         }
         let became_synced = events.iter().any(|e| matches!(e.event, wit::Event::Synced(true)));
-        count_events(&at, &events);
+        let counted = counted_events(&events);
         let count = events.len();
         crate::observe::debug::line("kubernetai", || format!("{at}: applying {count} watch event(s)"));
         match instance.apply(index, crate::now(), events) {
             Ok(rejected) => log_rejected(&at, &rejected),
             Err(e) => println!("[ERROR] plugin/kubernetai: {at}: applying watch events: {e:#}"),
+        }
+        // Counted once applied: a reader who sees the count go up can ask for what changed.
+        for (kind, event) in counted {
+            registry().inc("kubernetai_watch_events_total", &[&at, kind, event]);
         }
         // The answers reflect these changes from now on.
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
@@ -352,13 +356,14 @@ fn log_rejected(at: &str, rejected: &[wit::Rejected]) {
     }
 }
 
-fn count_events(at: &str, events: &[Change]) {
-    for e in events {
-        let (kind, event) = match &e.event {
-            wit::Event::Apply(o) => (o.kind, "apply"),
-            wit::Event::Delete(o) => (o.kind, "delete"),
-            _ => continue,
-        };
-        registry().inc("kubernetai_watch_events_total", &[at, objects::kind_name(kind), event]);
-    }
+/// The kind and event of each object event, as `kubernetai_watch_events_total` labels them.
+fn counted_events(events: &[Change]) -> Vec<(&'static str, &'static str)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.event {
+            wit::Event::Apply(o) => Some((objects::kind_name(o.kind), "apply")),
+            wit::Event::Delete(o) => Some((objects::kind_name(o.kind), "delete")),
+            _ => None,
+        })
+        .collect()
 }
