@@ -1,5 +1,5 @@
-//! Just enough HTTP/1.1 for the endpoints this server exposes (admin, health, ready, metrics):
-//! one request per connection, a body only where the listener takes one (the admin endpoint's
+//! The HTTP/1.1 endpoints this server exposes (admin, health, ready, metrics), on hyper: one
+//! request per connection, a body only where the listener takes one (the admin endpoint's
 //! module uploads), a text or JSON answer. Bounded, because a probe port
 //! is reachable by anything in the pod network: a request's head (request line and headers) is
 //! at most [`MAX_HEAD`] bytes and must arrive within [`READ_TIMEOUT`], and at most
@@ -11,11 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// The largest request head read; a longer one is answered 431 and closed.
-pub const MAX_HEAD: u64 = 8192;
+pub const MAX_HEAD: usize = 8192;
 /// How long a client may take to send its request's head.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once per listener.
@@ -77,20 +80,34 @@ pub struct Accepts {
 /// How long a client may take to send a body once its head has arrived.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The first wait after a failed accept; doubled on each failure in a row, up to a second.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
 /// Serves `listener` until the task is dropped; request bodies are refused (413) unless
 /// `accepts.max_body` is above zero, and bodies larger than it always are.
 pub async fn serve(listener: TcpListener, name: &'static str, accepts: Accepts, handler: Handler) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let uploads = Arc::new(tokio::sync::Semaphore::new(1));
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let uploads = Arc::new(Semaphore::new(1));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .keep_alive(false)
+        .max_header_size(MAX_HEAD)
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT);
+    let mut backoff = ACCEPT_BACKOFF;
     loop {
         let conn = match listener.accept().await {
-            Ok((conn, _)) => conn,
+            Ok((conn, _)) => {
+                backoff = ACCEPT_BACKOFF;
+                conn
+            }
             // Out of descriptors (or another passing fault): the listener itself is fine, so
-            // wait a moment for connections to close rather than end serving.
+            // wait for connections to close rather than end serving.
             Err(e) => {
                 crate::observe::metrics::screened("http_accept_error");
-                println!("[WARNING] {name}: accepting a connection: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                println!("[WARNING] {name}: accepting a connection: {e}; trying again in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
             }
         };
@@ -100,130 +117,77 @@ pub async fn serve(listener: TcpListener, name: &'static str, accepts: Accepts, 
             continue;
         };
         let (handler, accepts, uploads) = (handler.clone(), accepts.clone(), uploads.clone());
+        let service = hyper::service::service_fn(move |req| {
+            let (handler, accepts, uploads) = (handler.clone(), accepts.clone(), uploads.clone());
+            async move { Ok::<_, std::convert::Infallible>(respond(answer(req, &accepts, &uploads, handler).await)) }
+        });
+        let connection = builder.serve_connection(TokioIo::new(conn), service);
         tokio::spawn(async move {
-            if let Err(e) = request(conn, &accepts, &uploads, handler).await {
-                println!("[WARNING] {name}: {e}");
+            match connection.await {
+                Ok(()) => {}
+                Err(e) if e.is_timeout() => crate::observe::metrics::screened("http_timeout"),
+                // hyper has answered 431 already.
+                Err(e) if e.is_parse_too_large() => crate::observe::metrics::screened("http_too_large"),
+                Err(e) if e.is_incomplete_message() => {}
+                Err(e) => println!("[WARNING] {name}: {e}"),
             }
             drop(slot);
         });
     }
 }
 
-/// What became of reading a request's head.
-enum Head {
-    /// The request line, the headers and the body's announced length.
-    Read(String, Vec<(String, String)>, usize),
-    TooLarge,
-}
-
-/// Reads the request line, and the headers up to the blank line, within [`MAX_HEAD`] bytes.
-async fn read_head(reader: &mut BufReader<TcpStream>) -> std::io::Result<Head> {
-    let mut bounded = reader.take(MAX_HEAD);
-    let mut line = String::new();
-    let mut headers = Vec::new();
-    bounded.read_line(&mut line).await?;
-    loop {
-        if !line.ends_with('\n') {
-            break;
-        }
-        let mut header = String::new();
-        if bounded.read_line(&mut header).await? == 0 {
-            if bounded.limit() == 0 {
-                return Ok(Head::TooLarge);
-            }
-            break;
-        }
-        if header.trim().is_empty() {
-            break;
-        }
-        if !header.ends_with('\n') && bounded.limit() == 0 {
-            return Ok(Head::TooLarge);
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-        }
+/// The answer to one request: refused on its head alone (401, 413) when it must be, its body
+/// read within the bounds, then the handler's.
+async fn answer(req: hyper::Request<Incoming>, accepts: &Accepts, uploads: &Semaphore, handler: Handler) -> Response {
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).trim().to_string()))
+        .collect();
+    if accepts.gate.as_ref().is_some_and(|gate| !gate(&headers)) {
+        crate::observe::metrics::screened("http_unauthorized");
+        return Response::text(401, "a valid bearer token is required (Authorization: Bearer TOKEN)\n");
     }
-    if !line.ends_with('\n') && bounded.limit() == 0 {
-        return Ok(Head::TooLarge);
-    }
-    // An unreadable length is as good as a huge one: refused by the caller.
-    let length = header(&headers, "content-length").map_or(0, |v| v.parse().unwrap_or(usize::MAX));
-    Ok(Head::Read(line, headers, length))
-}
-
-async fn request(
-    conn: TcpStream,
-    accepts: &Accepts,
-    uploads: &tokio::sync::Semaphore,
-    handler: Handler,
-) -> std::io::Result<()> {
     let max_body = accepts.max_body;
-    let mut reader = BufReader::new(conn);
-    let response = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut reader)).await {
-        Err(_) => {
-            crate::observe::metrics::screened("http_timeout");
-            return Ok(());
-        }
-        Ok(Err(e)) => return Err(e),
-        Ok(Ok(Head::TooLarge)) => {
-            crate::observe::metrics::screened("http_too_large");
-            Response::text(431, "request header fields too large\n")
-        }
-        Ok(Ok(Head::Read(_, headers, _))) if accepts.gate.as_ref().is_some_and(|gate| !gate(&headers)) => {
-            crate::observe::metrics::screened("http_unauthorized");
-            Response::text(401, "a valid bearer token is required (Authorization: Bearer TOKEN)\n")
-        }
-        Ok(Ok(Head::Read(_, _, length))) if length > max_body => {
-            crate::observe::metrics::screened("http_too_large");
-            Response::text(413, format!("request body too large (at most {max_body} bytes here)\n"))
-        }
-        Ok(Ok(Head::Read(line, headers, length))) => {
-            let mut words = line.split_whitespace();
-            let (method, target) = (words.next().unwrap_or_default().to_string(), words.next().unwrap_or_default());
-            let path = target.split('?').next().unwrap_or_default().to_string();
-            // One body at a time, grown as it arrives: a client announcing a large body and
-            // sending nothing holds no memory, and many cannot add up.
-            let upload = if length > 0 { uploads.try_acquire().ok() } else { None };
-            if length > 0 && upload.is_none() {
-                Response::text(429, "another upload is being read; try again\n")
-            } else {
-                let mut body = Vec::new();
-                let mut limited = (&mut reader).take(length as u64);
-                match tokio::time::timeout(BODY_TIMEOUT, limited.read_to_end(&mut body)).await {
-                    Ok(Ok(n)) if n == length => {
-                        drop(upload);
-                        handler(Request { method, path, headers, body }).await
-                    }
-                    Ok(Ok(_)) => return Ok(()),
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => {
-                        crate::observe::metrics::screened("http_timeout");
-                        return Ok(());
-                    }
-                }
+    let too_large = || {
+        crate::observe::metrics::screened("http_too_large");
+        Response::text(413, format!("request body too large (at most {max_body} bytes here)\n"))
+    };
+    // An unreadable length is as good as a huge one.
+    let length = header(&headers, "content-length").map_or(0, |v| v.parse().unwrap_or(usize::MAX));
+    if length > max_body {
+        return too_large();
+    }
+    let (method, path) = (req.method().as_str().to_string(), req.uri().path().to_string());
+    let mut incoming = req.into_body();
+    let mut body = Vec::new();
+    if !hyper::body::Body::is_end_stream(&incoming) {
+        // One body at a time, grown as it arrives: a client announcing a large body and
+        // sending nothing holds no memory, and many cannot add up.
+        let Ok(_upload) = uploads.try_acquire() else {
+            return Response::text(429, "another upload is being read; try again\n");
+        };
+        let limited = Limited::new(&mut incoming, max_body);
+        match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+            Ok(Ok(collected)) => body = collected.to_bytes().to_vec(),
+            Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(),
+            Ok(Err(e)) => return Response::text(400, format!("reading the request body: {e}\n")),
+            Err(_) => {
+                crate::observe::metrics::screened("http_timeout");
+                return Response::text(408, "the request body did not arrive in time\n");
             }
         }
-    };
-    let reason = match response.status {
-        200 => "OK",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        413 => "Content Too Large",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        _ => "Service Unavailable",
-    };
-    let mut conn = reader.into_inner();
-    let challenge = if response.status == 401 { "WWW-Authenticate: Bearer realm=\"kubernetai\"\r\n" } else { "" };
-    let head = format!(
-        "HTTP/1.1 {} {reason}\r\n{challenge}Content-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        response.status,
-        response.content_type,
-        response.body.len()
-    );
-    conn.write_all(head.as_bytes()).await?;
-    conn.write_all(response.body.as_bytes()).await?;
-    conn.shutdown().await
+    }
+    handler(Request { method, path, headers, body }).await
+}
+
+fn respond(response: Response) -> hyper::Response<Full<Bytes>> {
+    let mut out = hyper::Response::new(Full::new(Bytes::from(response.body)));
+    *out.status_mut() = hyper::StatusCode::from_u16(response.status).unwrap_or(hyper::StatusCode::SERVICE_UNAVAILABLE);
+    let headers = out.headers_mut();
+    headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(response.content_type));
+    if response.status == 401 {
+        headers.insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer realm=\"kubernetai\""));
+    }
+    out
 }
