@@ -2,7 +2,8 @@
 //! namespace. A large cluster has a hundred thousand pods and a few hundred namespaces, so a pod
 //! is kept as its name, an interned namespace id, its address and a flag, and the address index
 //! holds the one pod of an address inline (a second pod at one address is rare: host-network
-//! pods). A relist builds a fresh table beside the live one and swaps it in whole.
+//! pods). A relist updates the one table in place and, when it is done, drops the pods it did
+//! not list: no second table, so a relist costs no second copy of the pods.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -43,6 +44,8 @@ impl Namespaces {
 struct Entry {
     ip: Option<IpAddr>,
     terminating: bool,
+    /// Listed by the relist in progress (meaningless when none is).
+    listed: bool,
 }
 
 /// A pod's key: its namespace by id, its name.
@@ -60,7 +63,7 @@ enum Holders {
 pub struct Pods {
     namespaces: Namespaces,
     live: HashMap<Key, Entry>,
-    relist: Option<HashMap<Key, Entry>>,
+    relisting: bool,
     by_ip: HashMap<IpAddr, Holders>,
 }
 
@@ -68,48 +71,46 @@ impl Pods {
     /// Adds or replaces the pod `namespace`/`name`.
     pub fn upsert(&mut self, namespace: &str, name: &str, ip: Option<IpAddr>, terminating: bool) {
         let ns = self.namespaces.intern(namespace);
-        let entry = Entry { ip, terminating };
-        match self.relist.as_mut() {
-            Some(fresh) => {
-                fresh.insert((ns, Box::from(name)), entry);
-            }
-            None => {
-                if let Some(old) = self.live.insert((ns, Box::from(name)), entry) {
-                    unindex(&mut self.by_ip, ns, &old);
-                }
-                index(&mut self.by_ip, ns, &entry);
-            }
+        let entry = Entry { ip, terminating, listed: true };
+        if let Some(old) = self.live.insert((ns, Box::from(name)), entry) {
+            unindex(&mut self.by_ip, ns, &old);
         }
+        index(&mut self.by_ip, ns, &entry);
     }
 
     /// Removes the pod `namespace`/`name`; whether it was there.
     pub fn remove(&mut self, namespace: &str, name: &str) -> bool {
         let Some(ns) = self.namespaces.ids.get(namespace).copied() else { return false };
         let key: Key = (ns, name.into());
-        match self.relist.as_mut() {
-            Some(fresh) => fresh.remove(&key).is_some(),
-            None => match self.live.remove(&key) {
-                Some(old) => {
-                    unindex(&mut self.by_ip, ns, &old);
-                    true
-                }
-                None => false,
-            },
+        match self.live.remove(&key) {
+            Some(old) => {
+                unindex(&mut self.by_ip, ns, &old);
+                true
+            }
+            None => false,
         }
     }
 
+    /// From now until [`Pods::finish_relist`], the pods upserted are the cluster's.
     pub fn start_relist(&mut self) {
-        self.relist = Some(HashMap::new());
+        self.relisting = true;
+        for entry in self.live.values_mut() {
+            entry.listed = false;
+        }
     }
 
-    /// Swaps the relisted pods in; false if no relist was in progress.
+    /// Drops the pods the relist did not list; false if no relist was in progress.
     pub fn finish_relist(&mut self) -> bool {
-        let Some(fresh) = self.relist.take() else { return false };
-        self.live = fresh;
-        self.by_ip.clear();
-        for ((ns, _), entry) in &self.live {
-            index(&mut self.by_ip, *ns, entry);
+        if !std::mem::take(&mut self.relisting) {
+            return false;
         }
+        let by_ip = &mut self.by_ip;
+        self.live.retain(|(ns, _), entry| {
+            if !entry.listed {
+                unindex(by_ip, *ns, entry);
+            }
+            entry.listed
+        });
         true
     }
 
@@ -192,11 +193,11 @@ mod tests {
         assert!(pods.remove("infra", "node-agent") && !pods.remove("infra", "node-agent"));
         assert!(!pods.remove("nowhere", "x"));
         assert_eq!(at(&pods, "10.0.0.1"), []);
-        // A relist keeps answering from the live pods until it is done.
+        // A relist answers for what it listed at once, and for the rest until it is done.
         pods.start_relist();
         pods.upsert("shop", "web-9", ip("10.0.0.9"), false);
         assert_eq!(at(&pods, "10.0.0.3"), [("shop".into(), false)]);
-        assert_eq!(at(&pods, "10.0.0.9"), []);
+        assert_eq!(at(&pods, "10.0.0.9"), [("shop".into(), false)]);
         assert!(pods.finish_relist() && !pods.finish_relist());
         assert_eq!(at(&pods, "10.0.0.3"), []);
         assert_eq!(at(&pods, "10.0.0.9"), [("shop".into(), false)]);

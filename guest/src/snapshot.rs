@@ -1,6 +1,7 @@
 //! One stanza's view of its cluster: the decoded objects, the indexes queries need, and the
-//! watch-event protocol that keeps them exact. A relist builds a fresh table beside the live one
-//! and swaps it in whole on `RelistDone`, so a name never vanishes while its kind is relisted.
+//! watch-event protocol that keeps them exact. A relist updates the objects in place and, on
+//! `RelistDone`, removes those it did not list: a name never vanishes while its kind is
+//! relisted, and a relist holds no second copy of the cluster (a bit per object, not a table).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -37,33 +38,48 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// Objects of one kind, with a relist in progress beside them (swapped in whole when done).
+/// Objects of one kind, and which of them the relist in progress has listed (by slot).
 #[derive(Debug)]
 struct Kept<T> {
     live: Slab<T>,
-    relist: Option<Slab<T>>,
+    listed: Option<Vec<u64>>,
 }
 
 impl<T> Default for Kept<T> {
     fn default() -> Self {
-        Kept { live: Slab::default(), relist: None }
+        Kept { live: Slab::default(), listed: None }
     }
 }
 
 impl<T: Keyed> Kept<T> {
-    fn target(&mut self) -> &mut Slab<T> {
-        self.relist.as_mut().unwrap_or(&mut self.live)
+    /// Puts `value` in (see [`Slab::insert`]), listed if a relist is in progress.
+    fn insert(&mut self, value: T) -> (u32, Option<T>) {
+        let (id, old) = self.live.insert(value);
+        if let Some(listed) = self.listed.as_mut() {
+            let word = id as usize / 64;
+            if listed.len() <= word {
+                listed.resize(word + 1, 0);
+            }
+            listed[word] |= 1 << (id % 64);
+        }
+        (id, old)
     }
 
-    /// Returns whether a relist completed (the live slab replaced).
-    fn finish_relist(&mut self) -> bool {
-        match self.relist.take() {
-            Some(fresh) => {
-                self.live = fresh;
-                true
-            }
-            None => false,
-        }
+    fn remove(&mut self, key: &Key) -> Option<(u32, T)> {
+        self.live.remove(key)
+    }
+
+    fn start_relist(&mut self) {
+        self.listed = Some(Vec::new());
+    }
+
+    /// Ends a relist: takes out every object it did not list, returned with its slot; None if
+    /// no relist was in progress.
+    fn finish_relist(&mut self) -> Option<Vec<(u32, T)>> {
+        let listed = self.listed.take()?;
+        let is_listed = |id: u32| listed.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0);
+        let gone: Vec<Key> = self.live.iter().filter(|(id, _)| !is_listed(*id)).map(|(_, v)| v.key().clone()).collect();
+        Some(gone.iter().filter_map(|key| self.live.remove(key)).collect())
     }
 }
 
@@ -162,35 +178,29 @@ impl Snapshot {
                 if !self.keep_namespace_labels {
                     ns.labels.clear();
                 }
-                self.namespaces.target().insert(ns);
+                self.namespaces.insert(ns);
             }
             Kind::Service => {
                 let mut svc = Service::decode(json)?;
                 if !self.keep_labels {
                     svc.labels.clear();
                 }
-                let live = self.services.relist.is_none();
-                let (id, old) = self.services.target().insert(svc);
-                if live {
-                    if let Some(old) = old {
-                        unindex_service(&mut self.services_by_ip, &old, id);
-                    }
-                    index_service(&mut self.services_by_ip, &self.services.live, id);
+                let (id, old) = self.services.insert(svc);
+                if let Some(old) = old {
+                    unindex_service(&mut self.services_by_ip, &old, id);
                 }
+                index_service(&mut self.services_by_ip, &self.services.live, id);
             }
             Kind::EndpointSlice => {
                 let mut slice = EndpointSlice::decode(json)?;
                 if !self.keep_labels {
                     slice.labels.clear();
                 }
-                let live = self.slices.relist.is_none();
-                let (id, old) = self.slices.target().insert(slice);
-                if live {
-                    if let Some(old) = old {
-                        self.unindex_slice(&old, id);
-                    }
-                    self.index_slice(id);
+                let (id, old) = self.slices.insert(slice);
+                if let Some(old) = old {
+                    self.unindex_slice(&old, id);
                 }
+                self.index_slice(id);
             }
             Kind::Pod => {
                 let pod = Pod::decode(json)?;
@@ -203,7 +213,7 @@ impl Snapshot {
             }
             Kind::ServiceImport => {
                 let import = ServiceImport::decode(json)?;
-                self.imports.target().insert(import);
+                self.imports.insert(import);
             }
         }
         Ok(())
@@ -213,76 +223,60 @@ impl Snapshot {
         match kind {
             Kind::Namespace => {
                 let key = Key { namespace: crate::atom::atom(""), name: key.name };
-                self.namespaces.target().remove(&key).is_some()
+                self.namespaces.remove(&key).is_some()
             }
-            Kind::Service => {
-                let live = self.services.relist.is_none();
-                match self.services.target().remove(&key) {
-                    Some((id, old)) => {
-                        if live {
-                            unindex_service(&mut self.services_by_ip, &old, id);
-                        }
-                        true
-                    }
-                    None => false,
+            Kind::Service => match self.services.remove(&key) {
+                Some((id, old)) => {
+                    unindex_service(&mut self.services_by_ip, &old, id);
+                    true
                 }
-            }
-            Kind::EndpointSlice => {
-                let live = self.slices.relist.is_none();
-                match self.slices.target().remove(&key) {
-                    Some((id, old)) => {
-                        if live {
-                            self.unindex_slice(&old, id);
-                        }
-                        true
-                    }
-                    None => false,
+                None => false,
+            },
+            Kind::EndpointSlice => match self.slices.remove(&key) {
+                Some((id, old)) => {
+                    self.unindex_slice(&old, id);
+                    true
                 }
-            }
+                None => false,
+            },
             Kind::Pod => self.pods.remove(&key.namespace, &key.name),
-            Kind::ServiceImport => self.imports.target().remove(&key).is_some(),
+            Kind::ServiceImport => self.imports.remove(&key).is_some(),
         }
     }
 
     fn start_relist(&mut self, kind: Kind) {
         match kind {
-            Kind::Namespace => self.namespaces.relist = Some(Slab::default()),
-            Kind::Service => self.services.relist = Some(Slab::default()),
-            Kind::EndpointSlice => self.slices.relist = Some(Slab::default()),
+            Kind::Namespace => self.namespaces.start_relist(),
+            Kind::Service => self.services.start_relist(),
+            Kind::EndpointSlice => self.slices.start_relist(),
             Kind::Pod => self.pods.start_relist(),
-            Kind::ServiceImport => self.imports.relist = Some(Slab::default()),
+            Kind::ServiceImport => self.imports.start_relist(),
         }
     }
 
     fn finish_relist(&mut self, kind: Kind) -> bool {
         match kind {
-            Kind::Namespace => self.namespaces.finish_relist(),
-            Kind::Service => {
-                let done = self.services.finish_relist();
-                if done {
-                    self.services_by_ip.clear();
-                    let ids: Vec<u32> = self.services.live.iter().map(|(id, _)| id).collect();
-                    for id in ids {
-                        index_service(&mut self.services_by_ip, &self.services.live, id);
+            Kind::Namespace => self.namespaces.finish_relist().is_some(),
+            Kind::Service => match self.services.finish_relist() {
+                Some(gone) => {
+                    for (id, old) in gone {
+                        unindex_service(&mut self.services_by_ip, &old, id);
                     }
+                    true
                 }
-                done
-            }
-            Kind::EndpointSlice => {
-                let done = self.slices.finish_relist();
-                if done {
-                    self.slices_by_service.clear();
-                    self.slices_by_import.clear();
-                    self.slices_by_ip.clear();
-                    let ids: Vec<u32> = self.slices.live.iter().map(|(id, _)| id).collect();
-                    for id in ids {
-                        self.index_slice(id);
+                None => false,
+            },
+            Kind::EndpointSlice => match self.slices.finish_relist() {
+                Some(gone) => {
+                    for (id, old) in gone {
+                        self.unindex_slice(&old, id);
                     }
+                    true
                 }
-                done
-            }
+                None => false,
+            },
             Kind::Pod => self.pods.finish_relist(),
-            Kind::ServiceImport => self.imports.finish_relist(),
+            Kind::ServiceImport => self.imports.finish_relist().is_some(),
         }
     }
 
@@ -394,16 +388,36 @@ mod tests {
     }
 
     #[test]
-    fn relist_swaps_whole_and_keeps_old_until_done() {
+    fn a_relist_updates_in_place_and_drops_what_it_did_not_list_when_done() {
         let mut s = Snapshot::default();
-        s.apply(1, vec![Event::Apply(Kind::Service, svc("a", "old", "10.0.0.1"))]);
-        s.apply(2, vec![Event::RelistStart(Kind::Service), Event::Apply(Kind::Service, svc("a", "new", "10.0.0.2"))]);
-        assert!(s.service("a", "old").is_some(), "old set answers during the relist");
-        assert!(s.service("a", "new").is_none());
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap();
+        s.apply(
+            1,
+            vec![
+                Event::Apply(Kind::Service, svc("a", "old", "10.0.0.1")),
+                Event::Apply(Kind::Service, svc("a", "kept", "10.0.0.3")),
+            ],
+        );
+        s.apply(
+            2,
+            vec![
+                Event::RelistStart(Kind::Service),
+                Event::Apply(Kind::Service, svc("a", "new", "10.0.0.2")),
+                Event::Apply(Kind::Service, svc("a", "kept", "10.0.0.3")),
+            ],
+        );
+        assert!(s.service("a", "old").is_some(), "what the relist has not listed answers during it");
+        assert!(s.service("a", "new").is_some(), "what it listed answers at once");
         s.apply(3, vec![Event::RelistDone(Kind::Service)]);
         assert!(s.service("a", "old").is_none());
-        assert!(s.service("a", "new").is_some());
+        assert_eq!(s.services_with_ip(&ip("10.0.0.1")).count(), 0, "unindexed");
+        assert!(s.service("a", "new").is_some() && s.service("a", "kept").is_some());
+        assert_eq!(s.services_with_ip(&ip("10.0.0.3")).map(|x| &*x.key.name).collect::<Vec<_>>(), ["kept"]);
         assert_eq!(s.modified(), 3);
+        // A second relist starts from nothing listed.
+        s.apply(4, vec![Event::RelistStart(Kind::Service), Event::Apply(Kind::Service, svc("a", "new", "10.0.0.2"))]);
+        s.apply(5, vec![Event::RelistDone(Kind::Service)]);
+        assert!(s.service("a", "kept").is_none() && s.service("a", "new").is_some());
     }
 
     #[test]

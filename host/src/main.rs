@@ -139,8 +139,13 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
     };
     let counters = Arc::new(Counters::default());
     let mut running = Running::build(&servers, &module, &counters).await?;
-    // SIGHUP swaps the module; its handler is in place before anyone can learn the server is up.
-    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("handling SIGHUP")?;
+    // SIGHUP swaps the module, SIGUSR1 reloads the Corefile now (as CoreDNS does), SIGQUIT ends
+    // at once without lameduck. Their handlers are in place before anyone can learn the server
+    // is up: a signal before them would end the process (the default action of all three).
+    use tokio::signal::unix::{SignalKind, signal};
+    let hup = signal(SignalKind::hangup()).context("handling SIGHUP")?;
+    let mut usr1 = signal(SignalKind::user_defined1()).context("handling SIGUSR1")?;
+    let mut quit = signal(SignalKind::quit()).context("handling SIGQUIT")?;
     let mut listeners = Listeners::default();
     listeners.serve(&running).await?;
     let status = status::Status::default();
@@ -171,10 +176,6 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
-    use tokio::signal::unix::{SignalKind, signal};
-    // SIGUSR1 reloads the Corefile now, as CoreDNS does; SIGQUIT ends at once, without lameduck.
-    let mut usr1 = signal(SignalKind::user_defined1()).context("handling SIGUSR1")?;
-    let mut quit = signal(SignalKind::quit()).context("handling SIGQUIT")?;
     loop {
         let wait = running.reload.map_or(Duration::MAX, |(interval, jitter)| reload::next_wait(interval, jitter));
         let forced = tokio::select! {

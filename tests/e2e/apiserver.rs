@@ -41,6 +41,8 @@ struct Store {
     /// Watch streams opened so far; those numbered below `stalled_below` stay open and silent
     /// (no event, no bookmark), as behind a load balancer or VPN that stopped forwarding.
     streams: u64,
+    /// The plural of each watch stream opened so far, in order.
+    opened: Vec<String>,
     stalled_below: u64,
     /// While down, connections are dropped unanswered.
     down: bool,
@@ -208,6 +210,15 @@ impl FakeApi {
     /// opened later are served as usual.
     pub fn stall_streams(&self) {
         self.change(|s| s.stalled_below = s.streams);
+    }
+
+    /// Waits until a watch stream of each of `plurals` has been opened.
+    pub fn wait_for_watches(&self, plurals: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !plurals.iter().all(|p| self.state.0.lock().expect("store").opened.iter().any(|o| o == p)) {
+            assert!(Instant::now() < deadline, "no watch of each of {plurals:?} opened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Cuts every open watch stream in the middle of an event.
@@ -480,6 +491,7 @@ fn watch<C: Conn>(conn: &mut C, shared: &Shared, plural: &str, from: u64, select
     let epoch = store.epoch;
     let stream = store.streams;
     store.streams += 1;
+    store.opened.push(plural.to_string());
     let mut sent = from;
     let started = Instant::now();
     loop {

@@ -217,6 +217,8 @@ fn a_silent_watch_is_restarted_and_a_change_made_meanwhile_answers() {
     let server = Server::start_with(&corefile, &["-watch.silence", "10s"]);
     let metrics = crate::peers::url_in(&server.wait_for("plugin/prometheus: serving"));
     crate::live::eventually(&server, "web.shop.svc.cluster.local.", &["10.0.0.1"]);
+    // Stalled once open: a watch opened after the stall would be served as usual.
+    api.wait_for_watches(&["services", "endpointslices"]);
     api.stall_streams();
     api.apply(service("shop", "late", "10.0.0.2", json!({})));
     let started = std::time::Instant::now();

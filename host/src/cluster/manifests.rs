@@ -150,7 +150,7 @@ impl<'de, F: FnMut(prune::Object<'de>) -> Result<(), serde_json::Error>> serde::
 impl Objects {
     /// The events of a first list: a relist of every kind, then synced (the objects copied).
     pub fn initial_events(&self) -> Vec<Event> {
-        objects::relist_events(&self.0, true).collect()
+        objects::relist_events(&[&self.0], true).collect()
     }
 
     /// The events of a first list, taking the objects.

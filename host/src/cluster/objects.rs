@@ -84,10 +84,23 @@ impl Table {
         self.kinds[rank(kind) as usize].get(namespace)?.get(name).map(|j| &**j)
     }
 
-    /// Replaces every object of `kind` by those of `fresh` (a relist done).
-    pub fn replace_kind(&mut self, kind: Kind, mut fresh: Table) {
+    /// Moves every object of `kind` out of this table into `into` (replacing any of the same
+    /// key there): nothing is copied.
+    pub fn move_kind(&mut self, kind: Kind, into: &mut Table) {
         let r = rank(kind) as usize;
-        self.kinds[r] = std::mem::take(&mut fresh.kinds[r]);
+        let moved = std::mem::take(&mut self.kinds[r]);
+        if into.kinds[r].is_empty() {
+            into.kinds[r] = moved;
+            return;
+        }
+        for (ns, by_name) in moved {
+            into.kinds[r].entry(ns).or_default().extend(by_name);
+        }
+    }
+
+    /// Drops every object of `kind`.
+    pub fn clear_kind(&mut self, kind: Kind) {
+        self.kinds[rank(kind) as usize] = KindTable::default();
     }
 
     pub fn len(&self) -> usize {
@@ -139,13 +152,16 @@ pub fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
-/// One relist per kind with every object of `table`, then the sync state, made as they are
-/// taken (each object's JSON copied only then).
-pub fn relist_events(table: &Table, synced: bool) -> impl Iterator<Item = Event> + '_ {
+/// One relist per kind with every object of `tables` (which hold no key twice), then the sync
+/// state, made as they are taken (each object's JSON copied only then).
+pub fn relist_events<'a>(tables: &'a [&'a Table], synced: bool) -> impl Iterator<Item = Event> + 'a {
     KINDS
         .into_iter()
         .flat_map(move |kind| {
-            let objects = table.of_kind(kind).map(move |(_, _, json)| Event::Apply(Object { kind, json: json.into() }));
+            let objects = tables
+                .iter()
+                .flat_map(move |t| t.of_kind(kind))
+                .map(move |(_, _, json)| Event::Apply(Object { kind, json: json.into() }));
             std::iter::once(Event::RelistStart(kind)).chain(objects).chain(std::iter::once(Event::RelistDone(kind)))
         })
         .chain(std::iter::once(Event::Synced(synced)))

@@ -8,19 +8,20 @@
 //! that same lock, so no event is lost between the replay and the swap. A query in flight on the
 //! old instance finishes there before a swap completes.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::cluster::objects::{Change, Key, Table, rank, relist_events};
+use crate::cluster::objects::{Change, Key, Table, relist_events};
 use crate::module::shadow::{Session, Side};
 use crate::module::{Instance, Module, ModuleError, REPLAY_BATCH, wit};
 
-/// The objects of one stanza as the host last saw them, in the contract's terms.
+/// The objects of one stanza as the host last saw them, in the contract's terms. Each object is
+/// held once, also while its kind is relisted: a relist moves the kind's objects aside and takes
+/// each back as it is listed again, so what is left aside when it is done is what went away.
 #[derive(Default)]
 struct Held {
     live: Table,
-    /// Relists in progress, by kind rank.
-    relist: BTreeMap<u8, Table>,
+    /// Objects of the kinds being relisted that the relist has not listed yet.
+    unlisted: Table,
     synced: bool,
 }
 
@@ -28,23 +29,18 @@ impl Held {
     fn record(&mut self, event: wit::Event, key: Option<Key>) {
         match (event, key) {
             (wit::Event::Apply(o), Some(key)) => {
-                let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
-                target.insert_named(o.kind, &key.namespace, key.name, o.json);
+                self.unlisted.remove(o.kind, &key.namespace, &key.name);
+                self.live.insert_named(o.kind, &key.namespace, key.name, o.json);
             }
             (wit::Event::Delete(o), Some(key)) => {
-                let target = self.relist.get_mut(&rank(o.kind)).unwrap_or(&mut self.live);
-                target.remove(o.kind, &key.namespace, &key.name);
+                self.unlisted.remove(o.kind, &key.namespace, &key.name);
+                self.live.remove(o.kind, &key.namespace, &key.name);
             }
             // An object without a key was not read as an object: the module refuses it too.
             (wit::Event::Apply(_) | wit::Event::Delete(_), None) => {}
-            (wit::Event::RelistStart(kind), _) => {
-                self.relist.insert(rank(kind), Table::default());
-            }
-            (wit::Event::RelistDone(kind), _) => {
-                if let Some(fresh) = self.relist.remove(&rank(kind)) {
-                    self.live.replace_kind(kind, fresh);
-                }
-            }
+            // A relist begun again before it was done: what it listed is unlisted again too.
+            (wit::Event::RelistStart(kind), _) => self.live.move_kind(kind, &mut self.unlisted),
+            (wit::Event::RelistDone(kind), _) => self.unlisted.clear_kind(kind),
             (wit::Event::Synced(s), _) => self.synced = s,
         }
     }
@@ -53,7 +49,7 @@ impl Held {
     /// as they go, so a replay never holds a second copy of the whole cluster.
     fn replay(&self, instance: &mut Instance, stanza: u32) -> Result<(), ModuleError> {
         let mut batch = Vec::with_capacity(REPLAY_BATCH);
-        for event in relist_events(&self.live, self.synced) {
+        for event in relist_events(&[&self.live, &self.unlisted], self.synced) {
             batch.push(event);
             if batch.len() == REPLAY_BATCH {
                 instance.apply(stanza, crate::now(), &batch)?;
