@@ -236,3 +236,88 @@ fn a_silent_watch_is_restarted_and_a_change_made_meanwhile_answers() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     assert!(stamp > 0.0 && now - stamp < 60.0, "stamped {stamp}, now {now}");
 }
+
+/// Every watch answered 410 Gone (the history compacted and the streams cut), then the API
+/// server restarted with a new history: each time every kind is listed again, answers go on
+/// meanwhile, and memory comes back to where it was instead of holding a second copy. Prints
+/// the figures (`relist:` lines).
+#[test]
+fn a_relist_of_every_watch_keeps_one_copy_and_memory_comes_back() {
+    use serde_json::json;
+    const SERVICES: usize = 5000;
+    let api = FakeApi::start();
+    api.apply(crate::live::namespace("shop"));
+    for i in 0..SERVICES {
+        let (name, ip) = (format!("svc-{i}"), format!("10.1.{}.{}", i / 250, i % 250 + 1));
+        api.apply(service("shop", &name, &format!("10.0.{}.{}", i / 250, i % 250 + 1), json!({"app": name})));
+        api.apply(crate::live::slice("shop", &name, &ip, true));
+        api.apply(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("{name}-0"), "namespace": "shop", "labels": {"app": name},
+                "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-04T00:00:00Z"}},
+            "spec": {"containers": [{"name": "app", "image": "registry.example/app:1.2.3",
+                "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}], "nodeName": "node-1"},
+            "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "192.168.0.1",
+                "conditions": [{"type": "Ready", "status": "True"}]}}));
+    }
+    let objects = (3 * SERVICES) as f64;
+    let dir = Scratch::new("faults-relist-memory");
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ". {{\n bind 127.0.0.1\n prometheus 127.0.0.1:0\n kubernetai cluster.local {{\n  endpoint {}\n  pods verified\n }}\n}}\n",
+            api.url()
+        ),
+    );
+    let server = Server::start(&corefile);
+    let metrics = crate::peers::url_in(&server.wait_for("plugin/prometheus: serving"));
+    let last = format!("svc-{}.shop.svc.cluster.local.", SERVICES - 1);
+    crate::live::eventually(&server, &last, &[&format!("10.0.{}.{}", (SERVICES - 1) / 250, (SERVICES - 1) % 250 + 1)]);
+    let applied = || {
+        let (_, text) = crate::peers::curl(&metrics);
+        crate::peers::metric(&text, "kubernetai_watch_events_total", "event=\"apply\"")
+    };
+    // Resident memory once it stops moving: five samples in a row within 1 % of each other.
+    let settled = || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut samples: Vec<u64> = Vec::new();
+        loop {
+            samples.push(server.rss());
+            let recent = &samples[samples.len().saturating_sub(5)..];
+            let (lo, hi) = (recent.iter().min().copied().unwrap_or(0), recent.iter().max().copied().unwrap_or(0));
+            if recent.len() == 5 && hi as f64 <= lo as f64 * 1.01 {
+                return hi;
+            }
+            assert!(std::time::Instant::now() < deadline, "memory never settled: {samples:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let steady = settled();
+    let mib = |b: u64| b as f64 / 1048576.0;
+    for (fault, cause) in [("410", &(|a: &FakeApi| {
+        a.compact();
+        a.cut_streams();
+    }) as &dyn Fn(&FakeApi)), ("restart", &|a: &FakeApi| a.restart())] {
+        let before = applied();
+        cause(&api);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut peak = 0;
+        while applied() < before + objects {
+            peak = peak.max(server.rss());
+            assert_eq!(crate::live::lookup(&server, "svc-7.shop.svc.cluster.local."), ["10.0.0.8"], "answered during the relist");
+            assert!(std::time::Instant::now() < deadline, "the relist after {fault} never completed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let after = settled();
+        println!(
+            "relist: after {fault}: steady {:.1} MiB, peak {:.1} MiB ({:.2} x), after {:.1} MiB ({:.3} x)",
+            mib(steady),
+            mib(peak.max(after)),
+            peak.max(after) as f64 / steady as f64,
+            mib(after),
+            after as f64 / steady as f64
+        );
+        assert!(peak.max(after) as f64 <= steady as f64 * 1.2, "a relist after {fault} held a second copy");
+        assert!(after as f64 <= steady as f64 * 1.05, "memory after the relist after {fault} did not come back");
+    }
+}

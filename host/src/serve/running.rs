@@ -321,6 +321,7 @@ async fn apply_reports(
             report = rx.try_recv().ok();
         }
         let became_synced = events.iter().any(|e| matches!(e.event, wit::Event::Synced(true)));
+        let relisted = *synced.borrow() && events.iter().any(|e| matches!(e.event, wit::Event::RelistDone(_)));
         let counted = counted_events(&events);
         let count = events.len();
         crate::observe::debug::line("kubernetai", || format!("{at}: applying {count} watch event(s)"));
@@ -337,6 +338,10 @@ async fn apply_reports(
         for t in triggers {
             let took = (now - t.at).max(0.0);
             registry().observe("coredns_kubernetes_dns_programming_duration_seconds", &[t.service_kind], took);
+        }
+        if relisted {
+            // A relist (after 410 Gone, or a restarted API server) decoded whole pages again.
+            crate::observe::process::trim_heap();
         }
         if became_synced {
             // The first lists decoded whole pages of full objects: hand what they left back.
