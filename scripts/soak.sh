@@ -8,5 +8,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/peers.sh
-KUBERNETAI_SOAK_SECONDS="${1:-600}" cargo test --release --locked -p kubernetai --test e2e soak:: -- --nocapture 2>&1 |
+KUBERNETAI_SOAK_SECONDS="${1:-600}" cargo test --release --locked -p kubernetai --test e2e soak::churn -- --nocapture 2>&1 |
     grep -E '^soak:|^test |test result|panicked|lost|grew' 
