@@ -6,5 +6,6 @@ pub mod manifests;
 pub mod objects;
 pub mod prune;
 pub mod stanza;
+pub mod store;
 pub mod watch;
 pub mod watch_error;

@@ -1,6 +1,7 @@
 //! The kubernetai plugin of one server block: the module instance that answers its queries, the
-//! objects every stanza was fed (so a fresh instance can be brought up to date), and the
-//! replacement of one instance by another — after a trap, or for a new module.
+//! host's copy of what every stanza was fed (`cluster::store`, so a fresh instance can be brought
+//! up to date), and the replacement of one instance by another — after a trap, or for a new
+//! module.
 //!
 //! A block is served by one instance of the module, whatever the number of worker threads, so
 //! each stanza's snapshot exists once; workers take turns calling it. Events go to the object
@@ -10,56 +11,10 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::cluster::objects::{Change, Key, Table, relist_events};
+use crate::cluster::objects::{Change, Key, Table};
+use crate::cluster::store::Store;
 use crate::module::shadow::{Session, Side};
 use crate::module::{Instance, Module, ModuleError, REPLAY_BATCH, wit};
-
-/// The objects of one stanza as the host last saw them, in the contract's terms. Each object is
-/// held once, also while its kind is relisted: a relist moves the kind's objects aside and takes
-/// each back as it is listed again, so what is left aside when it is done is what went away.
-#[derive(Default)]
-struct Held {
-    live: Table,
-    /// Objects of the kinds being relisted that the relist has not listed yet.
-    unlisted: Table,
-    synced: bool,
-}
-
-impl Held {
-    fn record(&mut self, event: wit::Event, key: Option<Key>) {
-        match (event, key) {
-            (wit::Event::Apply(o), Some(key)) => {
-                self.unlisted.remove(o.kind, &key.namespace, &key.name);
-                self.live.insert_named(o.kind, &key.namespace, key.name, o.json);
-            }
-            (wit::Event::Delete(o), Some(key)) => {
-                self.unlisted.remove(o.kind, &key.namespace, &key.name);
-                self.live.remove(o.kind, &key.namespace, &key.name);
-            }
-            // An object without a key was not read as an object: the module refuses it too.
-            (wit::Event::Apply(_) | wit::Event::Delete(_), None) => {}
-            // A relist begun again before it was done: what it listed is unlisted again too.
-            (wit::Event::RelistStart(kind), _) => self.live.move_kind(kind, &mut self.unlisted),
-            (wit::Event::RelistDone(kind), _) => self.unlisted.clear_kind(kind),
-            (wit::Event::Synced(s), _) => self.synced = s,
-        }
-    }
-
-    /// Feeds an empty instance this state: one relist per kind, then sync, in batches built
-    /// as they go, so a replay never holds a second copy of the whole cluster.
-    fn replay(&self, instance: &mut Instance, stanza: u32) -> Result<(), ModuleError> {
-        let mut batch = Vec::with_capacity(REPLAY_BATCH);
-        for event in relist_events(&[&self.live, &self.unlisted], self.synced) {
-            batch.push(event);
-            if batch.len() == REPLAY_BATCH {
-                instance.apply(stanza, crate::now(), &batch)?;
-                batch.clear();
-            }
-        }
-        instance.apply(stanza, crate::now(), &batch)?;
-        Ok(())
-    }
-}
 
 /// The instance answering queries, and the module it is of.
 struct Generation {
@@ -87,7 +42,7 @@ pub struct FedModule {
     /// The block's `k8s_external`, configured after the stanzas.
     external: Option<wit::ExternalZone>,
     /// Every stanza's objects; held while events are applied and while the instance is replaced.
-    fed: Mutex<Vec<Held>>,
+    fed: Mutex<Vec<Store>>,
     /// One instance however many worker threads serve: the snapshot exists once, and workers
     /// take turns (a call is a few microseconds; the kernel's UDP path costs more).
     current: RwLock<Generation>,
@@ -108,7 +63,7 @@ impl FedModule {
         stanzas: Vec<wit::Stanza>,
         external: Option<wit::ExternalZone>,
     ) -> Result<Self, ModuleError> {
-        let fed: Vec<Held> = stanzas.iter().map(|_| Held::default()).collect();
+        let fed: Vec<Store> = stanzas.iter().map(|_| Store::default()).collect();
         let fed_len = fed.len();
         let instance = outside_runtime(|| build(&module, &server, &stanzas, external.as_ref(), &fed))?;
         Ok(FedModule {
@@ -191,13 +146,13 @@ impl FedModule {
     pub fn changes(&self, stanza: u32, next: Table) -> Vec<Change> {
         let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
         fed.get(stanza as usize)
-            .map(|objects| crate::cluster::objects::changes(&objects.live, next))
+            .map(|objects| crate::cluster::objects::changes(objects.live(), next))
             .unwrap_or_default()
     }
 
     /// Whether every stanza has its first complete view of its cluster.
     pub fn synced(&self) -> bool {
-        self.fed.lock().unwrap_or_else(|p| p.into_inner()).iter().all(|o| o.synced)
+        self.fed.lock().unwrap_or_else(|p| p.into_inner()).iter().all(Store::synced)
     }
 
     /// Marks stanza `stanza` as a remote cluster's (`endpoint` or `kubeconfig`): unsynced, it
@@ -216,7 +171,7 @@ impl FedModule {
         let now = std::time::Instant::now();
         let remote = self.remote_until.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
-        fed.iter().zip(remote).all(|(o, until)| o.synced || until.is_some_and(|u| now >= u))
+        fed.iter().zip(remote).all(|(o, until)| o.synced() || until.is_some_and(|u| now >= u))
     }
 
     /// Runs `call` on the instance. A failed call marks it broken and rebuilds it; a caller that
@@ -257,7 +212,7 @@ impl FedModule {
 
     /// Rebuilds the instance from `fed` if a failed call left it broken. Callers hold the
     /// objects' lock, so only one rebuild runs and no event is missed by it.
-    fn repair_locked(&self, fed: &[Held]) {
+    fn repair_locked(&self, fed: &[Store]) {
         let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
         if !generation.slot.lock().unwrap_or_else(|p| p.into_inner()).broken {
             return;
@@ -313,7 +268,7 @@ impl FedModule {
     }
 
     /// A fresh instance of `module` fed `fed`, that passed the self-check of every stanza.
-    fn checked_candidate(&self, module: &Module, fed: &[Held]) -> Result<Instance, ModuleError> {
+    fn checked_candidate(&self, module: &Module, fed: &[Store]) -> Result<Instance, ModuleError> {
         let mut candidate = build(module, &self.server, &self.stanzas, self.external.as_ref(), fed)?;
         self.self_checks(&mut candidate)?;
         Ok(candidate)
@@ -360,7 +315,7 @@ fn build(
     server: &wit::Server,
     stanzas: &[wit::Stanza],
     external: Option<&wit::ExternalZone>,
-    fed: &[Held],
+    fed: &[Store],
 ) -> Result<Instance, ModuleError> {
     let mut instance = module.instantiate()?;
     instance.configure(server, stanzas)?;
@@ -368,7 +323,7 @@ fn build(
         instance.configure_external(external)?;
     }
     for (i, objects) in fed.iter().enumerate() {
-        objects.replay(&mut instance, i as u32)?;
+        objects.replay(REPLAY_BATCH, |batch| instance.apply(i as u32, crate::now(), batch).map(drop))?;
     }
     Ok(instance)
 }

@@ -13,13 +13,11 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::serve::errors::Errors;
-use crate::serve::log::Log;
 use crate::chain::{Chain, Fast, Lookup, Next, Plugin};
 use crate::dns::wire::{self, Request};
 use crate::dns::{Proto, Query, Reply};
-pub use crate::observe::counters::Counters;
-use crate::observe::metrics;
+use crate::serve::{errors::Errors, log::Log};
+use crate::observe::{counters::Counters, metrics};
 
 /// One server block as the server runs it.
 pub struct Block {
