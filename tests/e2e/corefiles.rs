@@ -62,17 +62,23 @@ fn shop(api: &FakeApi, name: &str, ip: &str) {
     api.apply(slice("shop", name, &ip.replace(".0.", ".1."), true));
 }
 
-#[test]
-fn kubeadms_default_corefile_starts_with_the_kubernetes_plugin_in_cluster() {
-    let knot = Knot::start(".", UPSTREAM_ZONE);
-    let dir = Scratch::new("corefiles-kubeadm");
-    certificates(&dir);
-    let api = FakeApi::start_tls(Tls {
+/// The API server of a pod's own cluster, as every real one: HTTPS with certificates made in
+/// `dir`, the service account's token required (see [`Server::start_in_cluster`]).
+fn in_cluster_api(dir: &Scratch) -> FakeApi {
+    certificates(dir);
+    FakeApi::start_tls(Tls {
         cert: dir.0.join("server.crt"),
         key: dir.0.join("server.key"),
         client_ca: None,
         token: Some("service-account-token".into()),
-    });
+    })
+}
+
+#[test]
+fn kubeadms_default_corefile_starts_with_the_kubernetes_plugin_in_cluster() {
+    let knot = Knot::start(".", UPSTREAM_ZONE);
+    let dir = Scratch::new("corefiles-kubeadm");
+    let api = in_cluster_api(&dir);
     shop(&api, "cart", "10.1.0.5");
     let corefile = posted(&fixture("kubeadm.Corefile"), &dir, knot.addr, &[]);
     let server = Server::start_in_cluster(&corefile, &dir, api.addr, "service-account-token");
@@ -96,13 +102,7 @@ fn kubeadms_default_corefile_starts_with_the_kubernetes_plugin_in_cluster() {
 fn a_debugged_in_cluster_corefile_answers_ptrs_and_says_what_forward_did() {
     let knot = Knot::start(".", UPSTREAM_ZONE);
     let dir = Scratch::new("corefiles-6315");
-    certificates(&dir);
-    let api = FakeApi::start_tls(Tls {
-        cert: dir.0.join("server.crt"),
-        key: dir.0.join("server.key"),
-        client_ca: None,
-        token: Some("service-account-token".into()),
-    });
+    let api = in_cluster_api(&dir);
     shop(&api, "cart", "10.1.0.5");
     // A dead upstream first in resolv.conf: forward tries it, says so at debug level, and
     // answers from the live one.
@@ -127,13 +127,7 @@ fn a_debugged_in_cluster_corefile_answers_ptrs_and_says_what_forward_did() {
 fn the_mcs_apis_corefile_answers_clusterset_names_from_service_imports() {
     let knot = Knot::start(".", UPSTREAM_ZONE);
     let dir = Scratch::new("corefiles-mcs");
-    certificates(&dir);
-    let api = FakeApi::start_tls(Tls {
-        cert: dir.0.join("server.crt"),
-        key: dir.0.join("server.key"),
-        client_ca: None,
-        token: Some("service-account-token".into()),
-    });
+    let api = in_cluster_api(&dir);
     shop(&api, "cart", "10.1.0.5");
     api.apply(namespace("demo"));
     api.apply(json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",

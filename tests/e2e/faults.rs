@@ -235,6 +235,9 @@ fn a_silent_watch_is_restarted_and_a_change_made_meanwhile_answers() {
     let stamp = crate::peers::metric(&text, "kubernetai_watch_last_event_timestamp_seconds", "kind=\"Service\"");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     assert!(stamp > 0.0 && now - stamp < 60.0, "stamped {stamp}, now {now}");
+    // Anything a watch stream delivers, bookmarks included, is stamped per resource.
+    let heard = crate::peers::metric(&text, "kubernetai_watch_last_heard_timestamp_seconds", "resource=\"services\"");
+    assert!(heard > 0.0 && now - heard < 60.0, "heard {heard}, now {now}");
 }
 
 /// Every watch answered 410 Gone (the history compacted and the streams cut), then the API

@@ -128,6 +128,7 @@ pub async fn client(api: &ApiOptions, at: &str) -> Result<Client, WatchError> {
     let inflight = api.max_inflight.filter(|n| *n > 0).map_or(usize::MAX >> 4, |n| n as usize);
     let builder = builder.with_layer(&tower::limit::ConcurrencyLimitLayer::new(inflight));
     let builder = builder.with_layer(&tower::util::MapRequestLayer::new(restarts(at)));
+    let builder = builder.with_layer(&crate::cluster::heard::HeardLayer(at.into()));
     Ok(match api.qps.filter(|q| *q > 0.0) {
         Some(qps) => {
             let burst = api.burst.filter(|b| *b > 0).unwrap_or(1);

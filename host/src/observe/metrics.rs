@@ -207,6 +207,12 @@ const FAMILIES: &[(&str, &str, Type, &[&str])] = &[
         &["stanza", "kind"],
     ),
     (
+        "kubernetai_watch_last_heard_timestamp_seconds",
+        "When a kubernetai stanza's watch stream of a resource last delivered anything, an event or a bookmark, in Unix seconds; time() minus it is how long the API server has said nothing at all.",
+        Type::Gauge,
+        &["stanza", "resource"],
+    ),
+    (
         "kubernetai_objects_rejected_total",
         "Malformed Kubernetes objects a kubernetai stanza skipped.",
         Type::Counter,
