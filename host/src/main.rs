@@ -164,7 +164,7 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
             Err(e) => println!("[WARNING] admin endpoint {addr}: {e}; module swaps by SIGHUP and file change only"),
         }
     }
-    let live = Arc::new(swap::Live::new(module, running.plugins.clone()));
+    let live = Arc::new(swap::LiveModule::new(module, running.plugins.clone()));
     let source = swap::Source {
         origin: args.module.clone(),
         fetching: args.fetching.clone(),
@@ -237,13 +237,13 @@ fn initialise_series() {
     registry().add("kubernetai_shadow_queries_total", &[], 0.0);
 }
 
-fn load_servers(args: &cli::Args) -> anyhow::Result<Vec<config::Server>> {
+fn load_servers(args: &cli::Args) -> anyhow::Result<Vec<config::BlockConfig>> {
     let blocks = corefile::load(&args.conf)?;
     Ok(config::servers(&blocks, args.port)?)
 }
 
 /// CoreDNS's startup banner: every zone and port served, then the version; none with `-quiet`.
-fn announce(servers: &[config::Server], quiet: bool) {
+fn announce(servers: &[config::BlockConfig], quiet: bool) {
     if quiet {
         return;
     }
@@ -259,7 +259,7 @@ fn announce(servers: &[config::Server], quiet: bool) {
 /// started do the listeners switch to it. The running instance is left alone on any error.
 async fn reload_instance(
     args: &cli::Args,
-    live: &Arc<swap::Live>,
+    live: &Arc<swap::LiveModule>,
     counters: &Arc<Counters>,
     listeners: &mut Listeners,
     status: &status::Status,

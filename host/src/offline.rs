@@ -11,7 +11,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::cluster::stanza::Source;
-use crate::module::fed::FedModule;
+use crate::module::block::BlockModule;
 use crate::module::shadow::Session;
 use crate::module::{self, Module, wit};
 use crate::observe::counters::Counters;
@@ -25,7 +25,7 @@ pub fn check_module(path: &Path) -> anyhow::Result<String> {
     let module = Module::load(&bytes)?;
     let blocks = corefile::parse("cluster.local {\n kubernetai\n}\n", Path::new("(check)"))?;
     let stanzas: Vec<wit::Stanza> = config::servers(&blocks, 53)?[0].stanzas.iter().map(|s| s.guest.clone()).collect();
-    let plugin = FedModule::new(module.clone(), wit::Server { local_ips: vec![] }, stanzas, None)?;
+    let plugin = BlockModule::new(module.clone(), wit::Server { local_ips: vec![] }, stanzas, None)?;
     plugin.swap(module)?;
     Ok(format!("{}: ok, speaks kubernetai:dns@{}", path.display(), kubernetai_guest::CONTRACT_VERSION))
 }
@@ -79,7 +79,7 @@ pub async fn resolve(args: &cli::Args, name: &str, qtype: &str) -> anyhow::Resul
     let servers = config::servers(&blocks, args.port)?;
     let module = args.fetching.load(&args.module, &args.loading).await?;
     let Some(port) = port_of(&servers, name) else { bail!("no server block serves {name}") };
-    let on_port: Vec<config::Server> =
+    let on_port: Vec<config::BlockConfig> =
         servers.iter().filter(|s| s.keys.iter().any(|(_, p)| *p == port)).cloned().collect();
     if let Some(st) = on_port.iter().flat_map(|s| &s.stanzas).find(|s| !matches!(s.source, Source::Manifests(_))) {
         bail!("{}: resolve works offline, so every kubernetai stanza needs `manifests`", st.at);
@@ -91,7 +91,7 @@ pub async fn resolve(args: &cli::Args, name: &str, qtype: &str) -> anyhow::Resul
 }
 
 /// The port whose blocks a query for `name` meets: that of the block whose zones hold it best.
-fn port_of(servers: &[config::Server], name: &str) -> Option<u16> {
+fn port_of(servers: &[config::BlockConfig], name: &str) -> Option<u16> {
     let lower = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
     servers
         .iter()

@@ -16,7 +16,7 @@ use crate::chain::setup::{BlockContext, Setup};
 use crate::chain::{Next, Plugin};
 use crate::corefile::{Directive, Error};
 use crate::dns::{Query, Reply};
-use crate::module::fed::FedModule;
+use crate::module::block::BlockModule;
 use crate::observe::metrics::registry;
 
 /// Where the search path comes from.
@@ -24,7 +24,7 @@ pub enum Search {
     /// A resolv.conf's `search` domains (normalized), then "".
     Fixed(Vec<String>),
     /// The kubernetai plugin's answer for the client pod, then the host's own search domains.
-    Kubernetai(Arc<FedModule>, Vec<String>),
+    Kubernetai(Arc<BlockModule>, Vec<String>),
 }
 
 pub struct Autopath {

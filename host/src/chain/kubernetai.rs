@@ -7,7 +7,7 @@ use hickory_proto::rr::RecordType;
 use crate::contract::{module_query, wit};
 use crate::dns::wire::answers_query;
 use crate::dns::{Query, Reply};
-use crate::module::fed::FedModule;
+use crate::module::block::BlockModule;
 
 use std::sync::Arc;
 
@@ -37,7 +37,7 @@ fn module_answer(bytes: Vec<u8>, query: &[u8]) -> Reply {
 
 /// The kubernetai module's answer; a name it passes on goes down the chain, a CNAME out of its
 /// zones is completed through the server (as CoreDNS's upstream lookup).
-async fn kubernetai<'a>(plugin: &'a FedModule, next: Next<'a>, q: &'a Query) -> Reply {
+async fn kubernetai<'a>(plugin: &'a BlockModule, next: Next<'a>, q: &'a Query) -> Reply {
     const BY: &str = "kubernetai";
     let query = module_query(q.packet.clone(), q.client, q.proto, q.max_size);
     let response = |bytes: Vec<u8>| module_answer(bytes, &q.packet);
@@ -74,7 +74,7 @@ impl Setup for Stanzas {
 }
 
 /// The kubernetai plugin of a block.
-pub struct Kubernetai(pub Arc<FedModule>);
+pub struct Kubernetai(pub Arc<BlockModule>);
 
 impl Plugin for Kubernetai {
     fn name(&self) -> &'static str {

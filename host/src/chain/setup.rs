@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::corefile::{Directive, Error};
-use crate::module::fed::FedModule as Fed;
+use crate::module::block::BlockModule as Fed;
 
 use super::Plugin;
 

@@ -21,7 +21,7 @@ use crate::file_stamp::FileStamp;
 use crate::module::bounded::MAX_MODULE;
 use crate::module::source::Fetched;
 use crate::module::swap::{Candidate, Command, Request};
-use crate::observe::http::{self, Response};
+use crate::observe::http::{self, HttpResponse};
 
 /// The default address: reachable from this machine only.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9155";
@@ -92,35 +92,35 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 }
 
 pub async fn serve(listener: TcpListener, token: Option<Arc<Token>>, requests: mpsc::Sender<Request>) {
-    let handler: http::Handler = Arc::new(move |request: http::Request| {
+    let handler: http::Handler = Arc::new(move |request: http::HttpRequest| {
         let requests = requests.clone();
         Box::pin(async move {
             let route = (request.method.clone(), request.path.clone());
             let command = match (route.0.as_str(), route.1.as_str()) {
                 ("POST", "/module/shadow") => match candidate(request) {
                     Ok(candidate) => Command::Shadow(candidate),
-                    Err(why) => return Response::text(409, format!("shadow refused, nothing changed: {why}\n")),
+                    Err(why) => return HttpResponse::text(409, format!("shadow refused, nothing changed: {why}\n")),
                 },
                 ("POST", "/module/swap") => Command::Swap,
                 ("DELETE", "/module/shadow") => Command::Unshadow,
                 ("GET", "/module/shadow") => Command::Report,
                 ("POST", "/module/promote") => Command::Promote,
                 (_, "/module/swap" | "/module/shadow" | "/module/promote") => {
-                    return Response::text(405, format!("method not allowed; {ROUTES}\n"));
+                    return HttpResponse::text(405, format!("method not allowed; {ROUTES}\n"));
                 }
-                _ => return Response::text(404, format!("not found; {ROUTES}\n")),
+                _ => return HttpResponse::text(404, format!("not found; {ROUTES}\n")),
             };
             let report = matches!(command, Command::Report);
             let (tx, rx) = oneshot::channel();
             if requests.send((command, tx)).await.is_err() {
-                return Response::text(503, "module operations are not running\n");
+                return HttpResponse::text(503, "module operations are not running\n");
             }
             match rx.await {
-                Ok(Ok(json)) if report => Response::json(200, format!("{json}\n")),
-                Ok(Ok(text)) => Response::text(200, format!("{text}\n")),
-                Ok(Err(text)) if report => Response::text(404, format!("{text}\n")),
-                Ok(Err(text)) => Response::text(409, format!("{text}\n")),
-                Err(_) => Response::text(503, "the request was dropped\n"),
+                Ok(Ok(json)) if report => HttpResponse::json(200, format!("{json}\n")),
+                Ok(Ok(text)) => HttpResponse::text(200, format!("{text}\n")),
+                Ok(Err(text)) if report => HttpResponse::text(404, format!("{text}\n")),
+                Ok(Err(text)) => HttpResponse::text(409, format!("{text}\n")),
+                Err(_) => HttpResponse::text(503, "the request was dropped\n"),
             }
         })
     });
@@ -129,7 +129,7 @@ pub async fn serve(listener: TcpListener, token: Option<Arc<Token>>, requests: m
 }
 
 /// A shadow request's candidate: its body's bytes, or what `-module` names when it has none.
-fn candidate(request: http::Request) -> Result<Candidate, String> {
+fn candidate(request: http::HttpRequest) -> Result<Candidate, String> {
     if request.body.is_empty() {
         return Ok(Candidate::Source);
     }

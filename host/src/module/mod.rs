@@ -27,7 +27,7 @@ pub mod admin;
 pub mod bounded;
 pub mod compiled;
 mod engine_settings;
-pub mod fed;
+pub mod block;
 pub mod native;
 pub mod oci;
 pub mod provenance;

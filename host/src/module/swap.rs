@@ -1,6 +1,6 @@
 //! Module swaps: what triggers one (SIGHUP, a change of the `-module` file, a tag's move, an
 //! admin request) and carrying it out for every server block. The candidate is fetched, its
-//! provenance checked, compiled and checked off the query path (see `FedModule::swap`); a
+//! provenance checked, compiled and checked off the query path (see `BlockModule::swap`); a
 //! refused candidate leaves the running module serving.
 
 use std::sync::atomic::Ordering;
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::file_stamp::FileStamp;
-use crate::module::fed::FedModule;
+use crate::module::block::BlockModule;
 use crate::module::shadow::{self, Session};
 use crate::module::source::{Fetched, Fetching, Origin};
 use crate::module::{self, Module, ModuleError};
@@ -71,16 +71,16 @@ impl Source {
 
 /// The module in use and the plugins running it, both replaced as the server goes on (swaps
 /// replace the module, reloads the plugins).
-pub struct Live {
+pub struct LiveModule {
     module: Mutex<Module>,
-    plugins: Mutex<Vec<Arc<FedModule>>>,
+    plugins: Mutex<Vec<Arc<BlockModule>>>,
     /// The shadow session, kept after it ends so its report can still be read.
     shadow: Mutex<Option<Arc<Session>>>,
 }
 
-impl Live {
-    pub fn new(module: Module, plugins: Vec<Arc<FedModule>>) -> Self {
-        Live { module: Mutex::new(module), plugins: Mutex::new(plugins), shadow: Mutex::new(None) }
+impl LiveModule {
+    pub fn new(module: Module, plugins: Vec<Arc<BlockModule>>) -> Self {
+        LiveModule { module: Mutex::new(module), plugins: Mutex::new(plugins), shadow: Mutex::new(None) }
     }
 
     pub fn module(&self) -> Module {
@@ -92,7 +92,7 @@ impl Live {
     /// under the lock a swap holds, the new plugins are put on the module that serves now, so
     /// the configuration that ends up serving runs it. A shadow ends with the plugins it was fed
     /// through. Blocking (a swap replays the snapshot).
-    pub fn install(&self, plugins: Vec<Arc<FedModule>>, built_on: &Module) {
+    pub fn install(&self, plugins: Vec<Arc<BlockModule>>, built_on: &Module) {
         let current = self.module.lock().unwrap_or_else(|p| p.into_inner());
         if !current.same(built_on) {
             for plugin in &plugins {
@@ -113,7 +113,7 @@ impl Live {
         }
     }
 
-    fn plugins(&self) -> Vec<Arc<FedModule>> {
+    fn plugins(&self) -> Vec<Arc<BlockModule>> {
         self.plugins.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -130,7 +130,7 @@ pub async fn run(
     mut admin: mpsc::Receiver<Request>,
     requests: mpsc::Sender<Request>,
     shadowing: shadow::Settings,
-    live: Arc<Live>,
+    live: Arc<LiveModule>,
     counters: Arc<Counters>,
 ) {
     let every = source.fetching.poll_every(&source.origin);
@@ -173,7 +173,7 @@ pub async fn run(
 }
 
 /// Swaps in what `source` names, in every server block.
-async fn swap(source: &mut Source, live: &Arc<Live>, counters: &Counters) -> Result<String, String> {
+async fn swap(source: &mut Source, live: &Arc<LiveModule>, counters: &Counters) -> Result<String, String> {
     let started = std::time::Instant::now();
     if let Origin::File(path) = &source.origin {
         source.stamp = FileStamp::of(path);
@@ -243,7 +243,7 @@ async fn start_shadow(
     source: &Source,
     settings: &shadow::Settings,
     requests: &mpsc::Sender<Request>,
-    live: &Arc<Live>,
+    live: &Arc<LiveModule>,
 ) -> Result<String, String> {
     let (loading, live, settings) = (source.loading.clone(), live.clone(), settings.clone());
     let (module, origin) = match candidate {
@@ -303,7 +303,7 @@ async fn start_shadow(
 
 /// The shadowing candidate becomes the running module in every server block. A block that
 /// refuses it puts the blocks already promoted back on the running module.
-async fn promote(live: &Arc<Live>, counters: &Counters) -> Result<String, String> {
+async fn promote(live: &Arc<LiveModule>, counters: &Counters) -> Result<String, String> {
     let Some(session) = live.session().filter(|s| s.active()) else {
         return Err("no module is shadowing".to_string());
     };

@@ -25,24 +25,24 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_CONNECTIONS: usize = 64;
 
 /// A response: status code, body, content type.
-pub struct Response {
+pub struct HttpResponse {
     pub status: u16,
     pub body: String,
     pub content_type: &'static str,
 }
 
-impl Response {
+impl HttpResponse {
     pub fn text(status: u16, body: impl Into<String>) -> Self {
-        Response { status, body: body.into(), content_type: "text/plain; charset=utf-8" }
+        HttpResponse { status, body: body.into(), content_type: "text/plain; charset=utf-8" }
     }
 
     pub fn json(status: u16, body: impl Into<String>) -> Self {
-        Response { status, body: body.into(), content_type: "application/json" }
+        HttpResponse { status, body: body.into(), content_type: "application/json" }
     }
 }
 
 /// A request as handlers see it.
-pub struct Request {
+pub struct HttpRequest {
     pub method: String,
     /// The path, without the query string.
     pub path: String,
@@ -52,7 +52,7 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
-impl Request {
+impl HttpRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
     }
@@ -63,7 +63,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// Answers a request.
-pub type Handler = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
+pub type Handler = Arc<dyn Fn(HttpRequest) -> BoxFuture<'static, HttpResponse> + Send + Sync>;
 
 /// Decides from a request's headers whether it may go on, before its body is read.
 pub type Gate = Arc<dyn Fn(&[(String, String)]) -> bool + Send + Sync>;
@@ -138,7 +138,7 @@ pub async fn serve(listener: TcpListener, name: &'static str, accepts: Accepts, 
 
 /// The answer to one request: refused on its head alone (401, 413) when it must be, its body
 /// read within the bounds, then the handler's.
-async fn answer(req: hyper::Request<Incoming>, accepts: &Accepts, uploads: &Semaphore, handler: Handler) -> Response {
+async fn answer(req: hyper::Request<Incoming>, accepts: &Accepts, uploads: &Semaphore, handler: Handler) -> HttpResponse {
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
@@ -146,12 +146,12 @@ async fn answer(req: hyper::Request<Incoming>, accepts: &Accepts, uploads: &Sema
         .collect();
     if accepts.gate.as_ref().is_some_and(|gate| !gate(&headers)) {
         crate::observe::metrics::screened("http_unauthorized");
-        return Response::text(401, "a valid bearer token is required (Authorization: Bearer TOKEN)\n");
+        return HttpResponse::text(401, "a valid bearer token is required (Authorization: Bearer TOKEN)\n");
     }
     let max_body = accepts.max_body;
     let too_large = || {
         crate::observe::metrics::screened("http_too_large");
-        Response::text(413, format!("request body too large (at most {max_body} bytes here)\n"))
+        HttpResponse::text(413, format!("request body too large (at most {max_body} bytes here)\n"))
     };
     // An unreadable length is as good as a huge one.
     let length = header(&headers, "content-length").map_or(0, |v| v.parse().unwrap_or(usize::MAX));
@@ -165,23 +165,23 @@ async fn answer(req: hyper::Request<Incoming>, accepts: &Accepts, uploads: &Sema
         // One body at a time, grown as it arrives: a client announcing a large body and
         // sending nothing holds no memory, and many cannot add up.
         let Ok(_upload) = uploads.try_acquire() else {
-            return Response::text(429, "another upload is being read; try again\n");
+            return HttpResponse::text(429, "another upload is being read; try again\n");
         };
         let limited = Limited::new(&mut incoming, max_body);
         match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
             Ok(Ok(collected)) => body = collected.to_bytes().to_vec(),
             Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(),
-            Ok(Err(e)) => return Response::text(400, format!("reading the request body: {e}\n")),
+            Ok(Err(e)) => return HttpResponse::text(400, format!("reading the request body: {e}\n")),
             Err(_) => {
                 crate::observe::metrics::screened("http_timeout");
-                return Response::text(408, "the request body did not arrive in time\n");
+                return HttpResponse::text(408, "the request body did not arrive in time\n");
             }
         }
     }
-    handler(Request { method, path, headers, body }).await
+    handler(HttpRequest { method, path, headers, body }).await
 }
 
-fn respond(response: Response) -> hyper::Response<Full<Bytes>> {
+fn respond(response: HttpResponse) -> hyper::Response<Full<Bytes>> {
     let mut out = hyper::Response::new(Full::new(Bytes::from(response.body)));
     *out.status_mut() = hyper::StatusCode::from_u16(response.status).unwrap_or(hyper::StatusCode::SERVICE_UNAVAILABLE);
     let headers = out.headers_mut();

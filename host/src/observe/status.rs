@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
 use crate::corefile::{Directive, Error};
-use crate::observe::http::{self, Response};
+use crate::observe::http::{self, HttpResponse};
 
 /// What `ready` asks of each kubernetai plugin (implemented by the module of a block).
 pub trait Readiness: Send + Sync {
@@ -138,7 +138,7 @@ impl Status {
             self.bound.lock().unwrap_or_else(|p| p.into_inner()).insert(addr.clone());
             let routes = self.routes.clone();
             let lameduck = self.lameduck.clone();
-            let handler: http::Handler = Arc::new(move |request: http::Request| {
+            let handler: http::Handler = Arc::new(move |request: http::HttpRequest| {
                 let path = request.path;
                 let routes = routes.load_full();
                 let addr = addr.clone();
@@ -163,28 +163,28 @@ impl Status {
     }
 }
 
-fn respond(routes: &Routes, addr: &str, path: &str, lameduck: bool) -> Response {
+fn respond(routes: &Routes, addr: &str, path: &str, lameduck: bool) -> HttpResponse {
     let served = routes.at.get(addr);
     let endpoint = [Endpoint::Health, Endpoint::Ready, Endpoint::Metrics]
         .into_iter()
         .find(|e| e.path() == path && served.is_some_and(|s| s.contains(e)));
     match endpoint {
-        Some(Endpoint::Health) => Response::text(200, "OK"),
-        Some(Endpoint::Ready) if lameduck => Response::text(503, "lameduck"),
+        Some(Endpoint::Health) => HttpResponse::text(200, "OK"),
+        Some(Endpoint::Ready) if lameduck => HttpResponse::text(503, "lameduck"),
         Some(Endpoint::Ready) => {
             if routes.ready() {
-                Response::text(200, "OK")
+                HttpResponse::text(200, "OK")
             } else {
                 // CoreDNS lists the plugins that are not ready yet.
-                Response::text(503, "kubernetai")
+                HttpResponse::text(503, "kubernetai")
             }
         }
-        Some(Endpoint::Metrics) => Response {
+        Some(Endpoint::Metrics) => HttpResponse {
             status: 200,
             body: crate::observe::metrics::registry().render(),
             content_type: "text/plain; version=0.0.4; charset=utf-8",
         },
-        None => Response::text(404, "404 page not found\n"),
+        None => HttpResponse::text(404, "404 page not found\n"),
     }
 }
 

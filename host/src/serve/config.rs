@@ -22,7 +22,7 @@ pub const DEFAULT_PORT: u16 = 53;
 
 /// One server block, ready to serve.
 #[derive(Clone, Debug)]
-pub struct Server {
+pub struct BlockConfig {
     /// "Corefile:3", for logs.
     pub at: String,
     /// (zone, port) for each key: lowercase, fully qualified zones.
@@ -52,7 +52,7 @@ pub struct Server {
     pub stanzas: Vec<Stanza>,
 }
 
-impl Server {
+impl BlockConfig {
     /// The zones of this block.
     pub fn zones(&self) -> Vec<String> {
         let mut zones: Vec<String> = Vec::new();
@@ -66,7 +66,7 @@ impl Server {
 }
 
 /// Builds every server block; `default_port` comes from `-dns.port`.
-pub fn servers(blocks: &[ServerBlock], default_port: u16) -> Result<Vec<Server>, Error> {
+pub fn servers(blocks: &[ServerBlock], default_port: u16) -> Result<Vec<BlockConfig>, Error> {
     let mut seen: HashSet<(String, u16)> = HashSet::new();
     let mut out = Vec::new();
     for block in blocks {
@@ -81,9 +81,9 @@ pub fn servers(blocks: &[ServerBlock], default_port: u16) -> Result<Vec<Server>,
     Ok(out)
 }
 
-fn server(block: &ServerBlock, default_port: u16) -> Result<Server, Error> {
+fn server(block: &ServerBlock, default_port: u16) -> Result<BlockConfig, Error> {
     let keys = block.keys.iter().map(|k| key(k, default_port)).collect::<Result<Vec<_>, _>>()?;
-    let mut server = Server {
+    let mut server = BlockConfig {
         at: block.keys[0].at(),
         keys,
         bind: vec![],
@@ -293,7 +293,7 @@ mod tests {
     use crate::chain::registry;
     use std::path::Path;
 
-    fn load(text: &str) -> Result<Vec<Server>, String> {
+    fn load(text: &str) -> Result<Vec<BlockConfig>, String> {
         let blocks = crate::corefile::parse(text, Path::new("Corefile")).map_err(|e| e.to_string())?;
         servers(&blocks, 1053).map_err(|e| e.to_string())
     }

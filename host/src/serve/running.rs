@@ -14,7 +14,7 @@ use crate::chain::{self, Chain, autopath};
 use crate::cluster::objects::Change;
 use crate::cluster::stanza::Source;
 use crate::cluster::{manifests, objects, watch};
-use crate::module::fed::FedModule;
+use crate::module::block::BlockModule;
 use crate::module::{Module, wit};
 use crate::observe::metrics::registry;
 use crate::observe::status::Endpoint;
@@ -28,7 +28,7 @@ pub type ListenKey = (IpAddr, u16);
 
 pub struct Running {
     pub routers: BTreeMap<ListenKey, Arc<Router>>,
-    pub plugins: Vec<Arc<FedModule>>,
+    pub plugins: Vec<Arc<BlockModule>>,
     /// The HTTP endpoints the blocks ask for.
     pub status: Vec<(String, Endpoint)>,
     /// The longest `health` lameduck of any block.
@@ -50,7 +50,7 @@ impl Drop for Running {
 }
 
 /// "dns://:53", "dns://10.0.0.1:53": the `server` label CoreDNS's metrics carry.
-pub fn server_label(srv: &config::Server) -> String {
+pub fn server_label(srv: &config::BlockConfig) -> String {
     let port = srv.keys.first().map_or(config::DEFAULT_PORT, |(_, p)| *p);
     match srv.bind.first() {
         Some(ip) if !ip.is_unspecified() => format!("dns://{}", SocketAddr::new(*ip, port)),
@@ -69,7 +69,7 @@ impl Running {
 
     /// Starts every block of `servers` with `module`; returns once every stanza has synced or
     /// its startup_timeout passed, as CoreDNS starts.
-    pub async fn build(servers: &[config::Server], module: &Module, counters: &Arc<Counters>) -> anyhow::Result<Self> {
+    pub async fn build(servers: &[config::BlockConfig], module: &Module, counters: &Arc<Counters>) -> anyhow::Result<Self> {
         let mut instance = Running {
             routers: BTreeMap::new(),
             plugins: vec![],
@@ -172,16 +172,16 @@ type SyncWait = (String, std::time::Duration, tokio::sync::watch::Receiver<bool>
 /// each stanza's objects and starts keeping them current.
 pub async fn start_stanzas(
     module: &Module,
-    srv: &config::Server,
+    srv: &config::BlockConfig,
     syncs: &mut Vec<SyncWait>,
     tasks: &mut Vec<AbortHandle>,
-) -> anyhow::Result<Arc<FedModule>> {
+) -> anyhow::Result<Arc<BlockModule>> {
     let server: Arc<str> = server_label(srv).into();
     let server = &server;
     let local_ips = local_ips(&srv.bind).iter().map(IpAddr::to_string).collect();
     let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
     let instance = Arc::new(
-        FedModule::new(module.clone(), wit::Server { local_ips }, stanzas, srv.external.clone())
+        BlockModule::new(module.clone(), wit::Server { local_ips }, stanzas, srv.external.clone())
             .with_context(|| format!("server block at {}", srv.at))?,
     );
     for (i, st) in srv.stanzas.iter().enumerate() {
@@ -253,7 +253,7 @@ fn local_ips(bind: &[IpAddr]) -> Vec<IpAddr> {
 
 /// Re-reads the manifest files when they change and feeds the difference to the instance.
 async fn watch_manifests(
-    instance: Arc<FedModule>,
+    instance: Arc<BlockModule>,
     index: u32,
     at: String,
     files: Vec<std::path::PathBuf>,
@@ -294,7 +294,7 @@ async fn watch_manifests(
 /// queued up, and marks the stanza synced once every kind has listed.
 async fn apply_reports(
     server: Arc<str>,
-    instance: Arc<FedModule>,
+    instance: Arc<BlockModule>,
     index: u32,
     at: String,
     mut pending: Vec<wit::Kind>,

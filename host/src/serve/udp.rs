@@ -27,7 +27,7 @@ pub fn worker(
     runtime: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
 ) {
-    crate::module::fed::off_runtime_thread();
+    crate::module::block::off_runtime_thread();
     // Tokio's sockets and timers made by the chain (forward) need the runtime's context.
     let _context = runtime.enter();
     if let Err(e) = socket.set_read_timeout(Some(UDP_STOP_CHECK)) {

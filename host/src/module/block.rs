@@ -36,7 +36,7 @@ impl Slot {
 
 /// The module of one server block and the objects fed to it: one instance, whatever the number of
 /// cores, rebuilt from the objects it was fed when it fails.
-pub struct FedModule {
+pub struct BlockModule {
     server: wit::Server,
     stanzas: Vec<wit::Stanza>,
     /// The block's `k8s_external`, configured after the stanzas.
@@ -54,7 +54,7 @@ pub struct FedModule {
     shadowing: std::sync::atomic::AtomicBool,
 }
 
-impl FedModule {
+impl BlockModule {
     /// A plugin whose instance is configured with `stanzas` (and `external`) and holds no
     /// objects yet.
     pub fn new(
@@ -66,7 +66,7 @@ impl FedModule {
         let fed: Vec<Store> = stanzas.iter().map(|_| Store::default()).collect();
         let fed_len = fed.len();
         let instance = outside_runtime(|| build(&module, &server, &stanzas, external.as_ref(), &fed))?;
-        Ok(FedModule {
+        Ok(BlockModule {
             server,
             stanzas,
             external,
@@ -360,9 +360,9 @@ fn self_check(candidate: &mut Instance, zone: &str) -> Result<(), ModuleError> {
     }
 }
 
-impl crate::observe::status::Readiness for FedModule {
+impl crate::observe::status::Readiness for BlockModule {
     fn ready(&self) -> bool {
-        FedModule::ready(self)
+        BlockModule::ready(self)
     }
 }
 
@@ -370,12 +370,12 @@ impl crate::observe::status::Readiness for FedModule {
 mod tests {
     use super::*;
 
-    fn plugin() -> FedModule {
+    fn plugin() -> BlockModule {
         let blocks = crate::corefile::parse("cluster.local {\n kubernetai\n}\n", std::path::Path::new("(test)"))
             .unwrap_or_else(|e| panic!("{e}"));
         let servers = crate::serve::config::servers(&blocks, 53).unwrap_or_else(|e| panic!("{e}"));
         let stanzas = servers[0].stanzas.iter().map(|s| s.guest.clone()).collect();
-        FedModule::new(crate::module::Module::native(), wit::Server { local_ips: vec![] }, stanzas, None)
+        BlockModule::new(crate::module::Module::native(), wit::Server { local_ips: vec![] }, stanzas, None)
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
