@@ -8,17 +8,14 @@
 //! NODATA for names that exist, both with the zone's SOA, SERVFAIL instead of NXDOMAIN while the
 //! stanza has not synced.
 
-use std::net::IpAddr;
-
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::{CNAME, NS, PTR, SOA, SRV, TXT};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
 
 use crate::answers::Answers;
 use crate::config::{ConfigError, ExternalZone, Server, Stanza};
-use crate::message::{HEADER_LEN, address, encode, header_only, reply, srv_weight};
+use crate::message::{HEADER_LEN, encode, header_only, reply};
 use crate::name;
-use crate::resolve::{self, Found, Host, NameError};
+use crate::resolve::NameError;
 use crate::snapshot::{Event, Rejected, Snapshot};
 
 /// The transport a query came over.
@@ -44,12 +41,6 @@ pub use crate::outcome::Outcome;
 
 /// The `dns-version` TXT answer: the version of the Kubernetes DNS schema served.
 pub const SCHEMA_VERSION: &str = "1.1.0";
-/// TTL of the `dns-version` record, as CoreDNS sets it.
-const SCHEMA_TTL: u32 = 28800;
-/// The SOA TTL never exceeds this, whatever the stanza's `ttl`.
-const SOA_MAX_TTL: u32 = 300;
-/// Longest CNAME chain followed inside a zone before giving up, as CoreDNS.
-const MAX_CNAME_CHAIN: usize = 10;
 
 /// Every stanza of one server block with its snapshot.
 #[derive(Debug)]
@@ -203,7 +194,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// Records for the answer and additional sections.
-type Sections = (Vec<Record>, Vec<Record>);
+pub(crate) type Sections = (Vec<Record>, Vec<Record>);
 
 impl Ctx<'_> {
     /// The stanza's response, or None when it passes the query on.
@@ -253,242 +244,6 @@ impl Ctx<'_> {
     /// A name in the zone as the client spelled it.
     pub(crate) fn in_zone(&self, relative: &str) -> Option<Name> {
         Name::from_ascii(name::join(relative, self.zone_cased)).ok()
-    }
-
-    /// What a name resolves to for `qtype`, before records are built (CoreDNS's `Services`).
-    fn services(&self, qname: &str, qtype: RecordType) -> resolve::Lookup {
-        if matches!(qtype, RecordType::A | RecordType::AAAA) && self.is_default_ns(qname) {
-            return Ok(self
-                .ns_addresses()
-                .into_iter()
-                .filter(|(_, ip)| ip.is_ipv4() == (qtype == RecordType::A))
-                .map(|(_, ip)| Found { host: Host::Ip(ip), port: -1, domain: String::new() })
-                .collect());
-        }
-        if resolve::is_reverse(qname) && qtype == RecordType::PTR {
-            return self.reverse(qname);
-        }
-        let found = resolve::records(self.stanza, self.snap, qname, self.zone)?;
-        if qtype == RecordType::SRV {
-            return Ok(found.into_iter().filter(|f| matches!(f.host, Host::Ip(_))).collect());
-        }
-        Ok(found)
-    }
-
-    fn is_default_ns(&self, qname: &str) -> bool {
-        qname.strip_prefix("ns.dns.").is_some_and(|rest| rest == self.zone || (self.zone == "." && rest.is_empty()))
-    }
-
-    fn addresses(
-        &self,
-        qname: &str,
-        owner: &Name,
-        qtype: RecordType,
-        chain: &mut Vec<String>,
-    ) -> Result<Vec<Record>, NameError> {
-        // The apex holds no addresses of its own.
-        let found = if qname == self.zone { Vec::new() } else { self.services(qname, qtype)? };
-        let mut out = Vec::new();
-        let mut seen: Vec<IpAddr> = Vec::new();
-        for f in found {
-            match f.host {
-                Host::Ip(ip) if ip.is_ipv4() == (qtype == RecordType::A) => {
-                    if seen.contains(&ip) {
-                        continue;
-                    }
-                    seen.push(ip);
-                    out.push(address(owner.clone(), self.ttl(), ip));
-                }
-                Host::Ip(_) => {}
-                Host::Name(target) => {
-                    let target_fqdn = format!("{target}.");
-                    if target_fqdn == qname || chain.len() > MAX_CNAME_CHAIN || chain.contains(&target_fqdn) {
-                        continue;
-                    }
-                    let Ok(target_name) = Name::from_ascii(&target_fqdn) else {
-                        continue;
-                    };
-                    let cname = Record::from_rdata(owner.clone(), self.ttl(), RData::CNAME(CNAME(target_name.clone())));
-                    if name::is_subdomain(&target_fqdn, self.zone) {
-                        chain.push(target_fqdn.clone());
-                        if let Ok(next) = self.addresses(&target_fqdn, &target_name, qtype, chain)
-                            && !next.is_empty()
-                        {
-                            out.push(cname);
-                            out.extend(next);
-                        }
-                        continue;
-                    }
-                    // A target outside the zone: the host resolves it through the server's chain.
-                    self.chase.borrow_mut().get_or_insert(target_fqdn);
-                    out.push(cname);
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn txt(&self, qname: &str) -> Result<Vec<Record>, NameError> {
-        if name::labels_below(qname, self.zone).is_some_and(|l| l == ["dns-version"]) {
-            let txt = TXT::new(vec![SCHEMA_VERSION.to_string()]);
-            return Ok(vec![Record::from_rdata(self.owner.clone(), SCHEMA_TTL, RData::TXT(txt))]);
-        }
-        // Kubernetes names hold no text: an existing name is NODATA, anything else a name error
-        // (the apex and bare namespaces included, as CoreDNS answers them).
-        let found = resolve::records(self.stanza, self.snap, qname, self.zone);
-        match found {
-            Ok(f) if !f.is_empty() => Ok(vec![]),
-            Ok(_) if self.is_zonal_name(qname) => Ok(vec![]),
-            Ok(_) => Err(NameError::NoItems),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn is_zonal_name(&self, qname: &str) -> bool {
-        self.stanza.zonal
-            && name::labels_below(qname, self.zone)
-                .and_then(|l| crate::request::parse(&l, self.stanza.is_multicluster(self.zone), true).ok())
-                .is_some_and(|r| r.topology_zone.is_some())
-    }
-
-    fn cname(&self, qname: &str) -> Result<Vec<Record>, NameError> {
-        let found = self.services(qname, RecordType::CNAME)?;
-        Ok(match found.into_iter().next() {
-            Some(Found { host: Host::Name(target), .. }) => Name::from_ascii(format!("{target}."))
-                .map(|t| vec![Record::from_rdata(self.owner.clone(), self.ttl(), RData::CNAME(CNAME(t)))])
-                .unwrap_or_default(),
-            _ => vec![],
-        })
-    }
-
-    fn ptr(&self, qname: &str) -> Result<Vec<Record>, NameError> {
-        let found = self.services(qname, RecordType::PTR)?;
-        let mut out: Vec<Record> = Vec::new();
-        for f in found {
-            if let Host::Name(target) = f.host {
-                let Ok(t) = Name::from_ascii(format!("{target}.")) else {
-                    continue;
-                };
-                if !out.iter().any(|r| matches!(&r.data, RData::PTR(p) if p.0 == t)) {
-                    out.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::PTR(PTR(t))));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// PTR targets for an address: the first service holding it as a cluster IP, otherwise every
-    /// ready endpoint holding it, named under the stanza's first forward zone. A name that is not
-    /// a whole address is judged as any other name.
-    fn reverse(&self, qname: &str) -> resolve::Lookup {
-        let Some(ip) = crate::name::reverse_address(qname) else {
-            return resolve::records(self.stanza, self.snap, qname, self.zone);
-        };
-        let Some(primary) = self.stanza.zones.iter().find(|z| !resolve::is_reverse(z)) else {
-            return Err(NameError::NoItems);
-        };
-        let primary = primary.trim_end_matches('.');
-        // As CoreDNS: only the `namespaces` option filters reverse answers.
-        let exposed =
-            |ns: &str| self.stanza.namespaces.is_empty() || resolve::namespace_exposed(self.stanza, self.snap, ns);
-        let ptr = |name: String| Found { host: Host::Name(name), port: -1, domain: String::new() };
-        let service = self.snap.services_with_ip(&ip).find(|svc| exposed(&svc.key.namespace));
-        if let Some(svc) = service {
-            return Ok(vec![ptr(format!("{}.{}.svc.{primary}", svc.key.name, svc.key.namespace))]);
-        }
-        let mut found = Vec::new();
-        if !self.stanza.noendpoints {
-            for slice in self.snap.slices_with_ip(&ip).filter(|s| exposed(&s.key.namespace)) {
-                for e in slice.endpoints.iter().filter(|e| e.ready && e.addresses.contains(&ip)) {
-                    let host = resolve::endpoint_hostname(e, &ip, self.stanza.endpoint_pod_names);
-                    found.push(ptr(format!("{host}.{}.{}.svc.{primary}", slice.service.name, slice.service.namespace)));
-                }
-            }
-        }
-        if found.is_empty() { Err(NameError::NoItems) } else { Ok(found) }
-    }
-
-    fn srv(&self, qname: &str) -> Result<Sections, NameError> {
-        let found = self.services(qname, RecordType::SRV)?;
-        let weight = srv_weight(found.len());
-        let (mut answers, mut extra) = (Vec::new(), Vec::new());
-        let mut seen_srv: Vec<(Name, u16)> = Vec::new();
-        let mut seen_addr: Vec<(Name, IpAddr)> = Vec::new();
-        for f in found {
-            let (Host::Ip(ip), Ok(port)) = (&f.host, u16::try_from(f.port)) else {
-                continue;
-            };
-            let Some(target) = self.in_zone(&f.domain) else {
-                continue;
-            };
-            if !seen_srv.contains(&(target.clone(), port)) {
-                seen_srv.push((target.clone(), port));
-                let srv = SRV::new(0, weight, port, target.clone());
-                answers.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::SRV(srv)));
-            }
-            if !seen_addr.contains(&(target.clone(), *ip)) {
-                seen_addr.push((target.clone(), *ip));
-                extra.push(address(target, self.ttl(), *ip));
-            }
-        }
-        Ok((answers, extra))
-    }
-
-    /// The names and addresses the zone's NS records point at: the services whose endpoints are
-    /// this server's own addresses, or `ns.dns.<zone>` with those addresses.
-    fn ns_addresses(&self) -> Vec<(String, IpAddr)> {
-        let mut out = Vec::new();
-        for local in &self.server.local_ips {
-            for svc in self.snap.services() {
-                for slice in self.snap.slices_of(&svc.key) {
-                    for e in slice.endpoints.iter().filter(|e| e.addresses.contains(local)) {
-                        let base = format!("{}.{}.svc", svc.key.name, svc.key.namespace);
-                        match &svc.kind {
-                            crate::object::ServiceKind::ClusterIp(ips) => {
-                                out.extend(ips.iter().map(|ip| (base.clone(), *ip)))
-                            }
-                            _ => out.extend(e.addresses.iter().map(|ip| {
-                                (
-                                    format!(
-                                        "{}.{base}",
-                                        resolve::endpoint_hostname(e, ip, self.stanza.endpoint_pod_names)
-                                    ),
-                                    *ip,
-                                )
-                            })),
-                        }
-                    }
-                }
-            }
-        }
-        if out.is_empty() {
-            out = self.server.local_ips.iter().map(|ip| ("ns.dns".to_string(), *ip)).collect();
-        }
-        out
-    }
-
-    pub(crate) fn ns(&self) -> Sections {
-        let (mut answers, mut extra): (Vec<Record>, Vec<Record>) = (Vec::new(), Vec::new());
-        for (relative, ip) in self.ns_addresses() {
-            let Some(target) = self.in_zone(&relative) else {
-                continue;
-            };
-            extra.push(address(target.clone(), self.ttl(), ip));
-            if !answers.iter().any(|r| matches!(&r.data, RData::NS(n) if n.0 == target)) {
-                answers.push(Record::from_rdata(self.owner.clone(), self.ttl(), RData::NS(NS(target))));
-            }
-        }
-        (answers, extra)
-    }
-
-    pub(crate) fn soa(&self) -> Record {
-        let zone = Name::from_ascii(self.zone_cased).unwrap_or_else(|_| Name::root());
-        let mname = self.in_zone("ns.dns").unwrap_or_else(Name::root);
-        let rname = self.in_zone("hostmaster").unwrap_or_else(Name::root);
-        // The serial is the time of the last change, in seconds: it wraps in 2106, as CoreDNS's.
-        let serial = self.snap.modified() as u32;
-        let soa = SOA::new(mname, rname, serial, 7200, 1800, 86400, self.ttl());
-        Record::from_rdata(zone, self.ttl().min(SOA_MAX_TTL), RData::SOA(soa))
     }
 }
 

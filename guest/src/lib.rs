@@ -9,6 +9,7 @@
 //! natively it is unit-tested with `cargo test` and can be linked into a host directly.
 
 pub mod answers;
+mod apex;
 pub mod atom;
 pub mod config;
 mod convert;
@@ -21,6 +22,7 @@ pub mod name;
 pub mod object;
 pub mod outcome;
 pub mod pods;
+mod records;
 pub mod request;
 pub mod resolve;
 pub mod search;
