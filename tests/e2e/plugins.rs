@@ -191,8 +191,18 @@ fn forward_transports_policies_and_limits() {
     let server = Server::start(&corefile);
     let metrics = url_in(&server.wait_for("plugin/prometheus: serving"));
     assert_eq!(a(&server, "seq0.example."), ["192.0.2.1"]);
-    // A probe every 300 ms, each failing after its 1 s timeout.
-    std::thread::sleep(Duration::from_millis(2500));
+    let failures =
+        |text: &str| metric(text, "coredns_proxy_healthcheck_failures_total", &format!("to=\"{}\"", hole.addr));
+    // Marked down by that failure, it is probed every 300 ms, each probe failing after its 1 s
+    // timeout: wait for the first counted.
+    let until = |what: &str, done: &mut dyn FnMut() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    until("the probe fails on the blackhole, counted", &mut || failures(&curl(&metrics).1) >= 1.0);
     let swallowed = hole.udp.load(Ordering::SeqCst);
     for i in 1..4 {
         let started = Instant::now();
@@ -203,19 +213,21 @@ fn forward_transports_policies_and_limits() {
             started.elapsed()
         );
     }
-    std::thread::sleep(Duration::from_millis(1200));
-    let failures =
-        |text: &str| metric(text, "coredns_proxy_healthcheck_failures_total", &format!("to=\"{}\"", hole.addr));
-    let (_, text) = curl(&metrics);
-    assert!(failures(&text) >= 1.0, "the probe fails on the blackhole, counted:\n{text}");
-    assert!(hole.udp.load(Ordering::SeqCst) > swallowed, "probes reach it while it is down");
-    // It answers again: a probe brings it back, and sequential sends it the next query.
+    until("probes reach it while it is down", &mut || hole.udp.load(Ordering::SeqCst) > swallowed);
+    // It answers again: a probe brings it back (one in flight may still time out), and
+    // sequential sends it the next query: ask new names until one reaches it first.
     hole.answering.store(true, Ordering::SeqCst);
-    // A probe in flight may still time out (1 s); the next one, 300 ms later, succeeds.
-    std::thread::sleep(Duration::from_millis(2500));
-    let before = hole.udp.load(Ordering::SeqCst);
-    assert_eq!(a(&server, "back.example."), ["192.0.2.1"]);
-    assert!(hole.udp.load(Ordering::SeqCst) > before, "the recovered upstream answers first again");
+    let answered_by_hole = || {
+        let text = curl(&metrics).1;
+        metric(&text, "coredns_proxy_request_duration_seconds_count", &format!("to=\"{}\"", hole.addr))
+    };
+    let mut n = 0;
+    until("the recovered upstream answers first again", &mut || {
+        n += 1;
+        let before = answered_by_hole();
+        assert_eq!(a(&server, &format!("back{n}.example.")), ["192.0.2.1"]);
+        answered_by_hole() > before
+    });
     drop(server);
 
     // max_concurrent: beyond the limit, queries are refused at once.

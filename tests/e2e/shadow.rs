@@ -301,9 +301,10 @@ fn a_shadow_is_fed_every_later_event() {
         server.wait_for("admin endpoint on http://").rsplit("http://").next().expect("address").trim().to_string();
     assert_eq!(admin(&addr, "POST", "/module/shadow", b"").0, 200);
     assert_eq!(harness::answers(&ask(&server, WEB)), ["web.shop.svc.cluster.local. A 10.0.0.1"]);
-    std::fs::write(&manifest, cluster("10.0.0.2")).expect("change the cluster");
-    // No query in flight while the change lands (the manifest is polled every second).
-    std::thread::sleep(Duration::from_secs(3));
+    harness::put(&manifest, cluster("10.0.0.2").as_bytes());
+    // No query in flight while the change lands: asked once both modules have it (the running
+    // one and the shadow are fed under one lock, and the line is written once they were).
+    server.wait_for("applied 1 change(s)");
     for _ in 0..10 {
         assert_eq!(harness::answers(&ask(&server, WEB)), ["web.shop.svc.cluster.local. A 10.0.0.2"]);
     }
