@@ -146,19 +146,12 @@ fn the_mcs_apis_corefile_answers_clusterset_names_from_service_imports() {
     // Live: `cache 30` keeps an answer given for 30 s, as in CoreDNS, so a new import's name is
     // asked only once the server counts its watch event applied.
     let metrics = crate::peers::url_in(&server.wait_for("plugin/prometheus: serving"));
-    let applied = || {
-        let (_, text) = crate::peers::curl(&metrics);
-        crate::peers::metric(&text, "kubernetai_watch_events_total", "kind=\"ServiceImport\",event=\"apply\"")
-    };
-    let before = applied();
+    const APPLIED: (&str, &str) = ("kubernetai_watch_events_total", "kind=\"ServiceImport\",event=\"apply\"");
+    let before = crate::peers::metric(&crate::peers::curl(&metrics).1, APPLIED.0, APPLIED.1);
     api.apply(json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
         "metadata": {"name": "other", "namespace": "demo"},
         "spec": {"type": "ClusterSetIP", "ips": ["1.2.3.6"], "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while applied() <= before {
-        assert!(std::time::Instant::now() < deadline, "the new ServiceImport's event was never applied");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    crate::peers::wait_metric_above(&metrics, APPLIED.0, APPLIED.1, before, "the new ServiceImport's event applied");
     assert_eq!(short(&dig(at, &["other.demo.svc.clusterset.local", "A", "+short"])), ["1.2.3.6"]);
 }
 

@@ -73,6 +73,16 @@ pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
         .sum()
 }
 
+/// Waits (up to a minute) until the metric `name` summed over the series whose labels hold
+/// `labels`, read from the exposition at `url`, passes `above`; `what` names the wait.
+pub fn wait_metric_above(url: &str, name: &str, labels: &str, above: f64, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while metric(&curl(url).1, name, labels) <= above {
+        assert!(std::time::Instant::now() < deadline, "{what}: {name}{{{labels}}} never rose");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The URL an endpoint line of the server's output names ("... on http://127.0.0.1:4567/health").
 pub fn url_in(line: &str) -> String {
     line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL in the line").to_string()

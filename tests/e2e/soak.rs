@@ -157,11 +157,7 @@ impl Soaking<'_> {
 
     /// Waits until the counter passes `above`.
     fn counted(&self, name: &str, labels: &str, above: f64, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.counter(name, labels) <= above {
-            assert!(Instant::now() < deadline, "{what}: {name}{{{labels}}} never rose");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::peers::wait_metric_above(&self.metrics.borrow(), name, labels, above, what);
     }
 }
 
