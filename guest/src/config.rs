@@ -84,7 +84,7 @@ pub fn selector(stanza: usize, which: &'static str, text: Option<&str>) -> Resul
 
 /// Facts about the whole server block.
 #[derive(Clone, Debug, Default)]
-pub struct Server {
+pub struct BlockFacts {
     /// Non-loopback addresses the server answers on, for `ns.dns.<zone>`.
     pub local_ips: Vec<IpAddr>,
 }
@@ -121,4 +121,12 @@ pub enum ConfigError {
     NoExternalZones,
     #[error("k8s_external: apex {0:?} is not one DNS label")]
     ExternalApex(String),
+    #[error("clusterset: no stanza {0}")]
+    ClustersetStanza(usize),
+    #[error("clusterset: zone {0:?} is not lowercase and fully qualified")]
+    ClustersetZone(String),
+    #[error("clusterset: cluster id {0:?} is not one lowercase DNS label")]
+    ClustersetId(String),
+    #[error("clusterset {zone}: cluster id {id:?} given twice")]
+    ClustersetDuplicate { zone: String, id: String },
 }

@@ -5,7 +5,8 @@
 //! conversions are a macro, expanded where a module has the contract's types in scope as `wit`:
 //! `kubernetai_guest::wit_conversions!(wit);`.
 
-/// Defines, in the calling module, `kind`, `wit_kind`, `server`, `stanza`, `external_zone`, `event`, `query`,
+/// Defines, in the calling module, `kind`, `wit_kind`, `server`, `stanza`, `external_zone`,
+/// `clusterset_members`, `event`, `query`,
 /// `outcome` and `rejected` between the contract's types (the module `$wit`) and the library's.
 #[macro_export]
 macro_rules! wit_conversions {
@@ -17,6 +18,7 @@ macro_rules! wit_conversions {
                 $wit::Kind::EndpointSlice => $crate::snapshot::Kind::EndpointSlice,
                 $wit::Kind::Pod => $crate::snapshot::Kind::Pod,
                 $wit::Kind::ServiceImport => $crate::snapshot::Kind::ServiceImport,
+                $wit::Kind::ServiceExport => $crate::snapshot::Kind::ServiceExport,
             }
         }
 
@@ -27,17 +29,18 @@ macro_rules! wit_conversions {
                 $crate::snapshot::Kind::EndpointSlice => $wit::Kind::EndpointSlice,
                 $crate::snapshot::Kind::Pod => $wit::Kind::Pod,
                 $crate::snapshot::Kind::ServiceImport => $wit::Kind::ServiceImport,
+                $crate::snapshot::Kind::ServiceExport => $wit::Kind::ServiceExport,
             }
         }
 
         /// The server's settings: its local addresses read as addresses.
-        fn server(s: &$wit::Server) -> Result<$crate::config::Server, $crate::config::ConfigError> {
+        fn server(s: &$wit::Server) -> Result<$crate::config::BlockFacts, $crate::config::ConfigError> {
             let local_ips = s
                 .local_ips
                 .iter()
                 .map(|ip| ip.parse().map_err(|_| $crate::config::ConfigError::LocalIp(ip.clone())))
                 .collect::<Result<_, _>>()?;
-            Ok($crate::config::Server { local_ips })
+            Ok($crate::config::BlockFacts { local_ips })
         }
 
         /// Stanza `i`: its selectors parsed, so a bad one is refused at configure time.
@@ -71,6 +74,19 @@ macro_rules! wit_conversions {
                 headless: e.headless,
                 fallthrough: e.fallthrough.clone(),
             }
+        }
+
+        /// The block's clusterset members (contract 0.5).
+        fn clusterset_members(members: &[$wit::ClustersetMember]) -> Vec<$crate::clusterset::Member> {
+            members
+                .iter()
+                .map(|m| $crate::clusterset::Member {
+                    stanza: m.stanza as usize,
+                    zone: m.zone.clone(),
+                    cluster_id: m.cluster_id.clone(),
+                    export_all: m.export_all,
+                })
+                .collect()
         }
 
         /// A watch event, its object's text moved, not copied.

@@ -13,7 +13,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{CNAME, NS, PTR, SOA, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use crate::config::{ConfigError, ExternalZone, Server, Stanza};
+use crate::config::{BlockFacts, ConfigError, ExternalZone, Stanza};
 use crate::message::{address, encode, reply, srv_weight};
 use crate::outcome::Outcome;
 use crate::name;
@@ -232,7 +232,7 @@ fn ip_of(r: &Record) -> Option<IpAddr> {
 #[derive(Clone, Copy)]
 pub(crate) struct Sources<'a> {
     pub zone: &'a ExternalZone,
-    pub server: &'a Server,
+    pub server: &'a BlockFacts,
     pub stanzas: &'a [(Stanza, Snapshot)],
 }
 
@@ -376,7 +376,7 @@ mod tests {
     use super::*;
     use crate::handler::{Plugin, Query, Transport};
     use crate::snapshot::{Event, Kind};
-    use crate::{Server, Stanza};
+    use crate::{BlockFacts, Stanza};
 
     const WEB: &str = r#"{"metadata":{"name":"web","namespace":"shop"},"spec":{"clusterIP":"10.96.0.10","externalIPs":["192.0.2.10"],"ports":[{"name":"http","port":80,"protocol":"TCP"}]}}"#;
     const LB: &str = r#"{"metadata":{"name":"lb","namespace":"shop"},"spec":{"type":"LoadBalancer","clusterIP":"10.96.0.11","ports":[{"name":"https","port":443,"protocol":"TCP"}]},"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.7"},{"ip":"2001:db8::7"}]}}}"#;
@@ -390,7 +390,7 @@ mod tests {
 
     fn plugin(headless: bool, fallthrough: bool) -> Plugin {
         let stanzas = vec![Stanza::new(&["cluster.local."]), Stanza::new(&["dc1.local."])];
-        let mut p = Plugin::new(Server::default(), stanzas).expect("configured");
+        let mut p = Plugin::new(BlockFacts::default(), stanzas).expect("configured");
         p.serve_external(ExternalZone {
             zones: vec!["example.org.".into()],
             apex: "dns".into(),
@@ -520,7 +520,7 @@ mod tests {
     #[test]
     fn reverse_names_of_external_addresses() {
         let stanzas = vec![Stanza::new(&["cluster.local."])];
-        let mut p = Plugin::new(Server::default(), stanzas).expect("configured");
+        let mut p = Plugin::new(BlockFacts::default(), stanzas).expect("configured");
         p.serve_external(ExternalZone {
             zones: vec!["example.org.".into(), "in-addr.arpa.".into()],
             apex: "dns".into(),

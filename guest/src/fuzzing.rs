@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use hickory_proto::op::Message;
 
-use crate::config::{PodMode, Server, Stanza};
+use crate::config::{BlockFacts, PodMode, Stanza};
 use crate::handler::{Outcome, Plugin, Query, Transport};
 use crate::snapshot::{Event, Kind};
 
@@ -53,7 +53,7 @@ pub fn plugin() -> Plugin {
     let mut second = Stanza::new(&["clusterset.local", "example"]);
     second.multicluster = vec!["clusterset.local.".into()];
     second.pods = PodMode::Insecure;
-    let server = Server { local_ips: vec![IpAddr::from([192, 0, 2, 53])] };
+    let server = BlockFacts { local_ips: vec![IpAddr::from([192, 0, 2, 53])] };
     let mut p = match Plugin::new(server, vec![first, second]) {
         Ok(p) => p,
         Err(e) => panic!("the fuzzing fixture is invalid: {e}"),

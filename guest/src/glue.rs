@@ -46,6 +46,14 @@ impl Guest for Component {
         })
     }
 
+    fn configure_clusterset(members: Vec<wit::ClustersetMember>) -> Result<(), String> {
+        let members = clusterset_members(&members);
+        PLUGIN.with(|p| match p.borrow_mut().as_mut() {
+            None => Err("configure-clusterset before configure".to_string()),
+            Some(plugin) => plugin.serve_clusterset(members).map_err(|e| e.to_string()),
+        })
+    }
+
     fn apply(stanza: u32, now: u64, events: Vec<wit::Event>) -> Vec<wit::Rejected> {
         let events = events.into_iter().map(event).collect();
         PLUGIN.with(|p| match p.borrow_mut().as_mut() {

@@ -12,7 +12,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 
 use crate::answers::Answers;
-use crate::config::{ConfigError, ExternalZone, Server, Stanza};
+use crate::config::{BlockFacts, ConfigError, ExternalZone, Stanza};
 use crate::message::{HEADER_LEN, encode, header_only, reply};
 use crate::name;
 use crate::resolve::NameError;
@@ -45,10 +45,12 @@ pub const SCHEMA_VERSION: &str = "1.1.0";
 /// Every stanza of one server block with its snapshot.
 #[derive(Debug)]
 pub struct Plugin {
-    pub(crate) server: Server,
+    pub(crate) server: BlockFacts,
     pub(crate) stanzas: Vec<(Stanza, Snapshot)>,
     /// The block's `k8s_external`, answered before the stanzas (see `external`).
     pub(crate) external: Option<ExternalZone>,
+    /// The stanzas' clusterset memberships (see `clusterset`).
+    pub(crate) clusterset: Vec<crate::clusterset::Member>,
     /// Answers given since the last change of any snapshot.
     answers: Answers,
 }
@@ -59,7 +61,7 @@ pub struct Plugin {
 pub struct NoSuchStanza(pub usize);
 
 impl Plugin {
-    pub fn new(server: Server, stanzas: Vec<Stanza>) -> Result<Self, ConfigError> {
+    pub fn new(server: BlockFacts, stanzas: Vec<Stanza>) -> Result<Self, ConfigError> {
         if let Some(i) = stanzas.iter().position(|s| s.zones.is_empty()) {
             return Err(ConfigError::NoZones { stanza: i });
         }
@@ -73,6 +75,7 @@ impl Plugin {
                 })
                 .collect(),
             external: None,
+            clusterset: Vec::new(),
             answers: Answers::default(),
         })
     }
@@ -83,6 +86,21 @@ impl Plugin {
         self.answers.clear();
         self.external = Some(external);
         Ok(())
+    }
+
+    /// Serves the clusterset zones `members` name too, from their stanzas' objects.
+    pub fn serve_clusterset(&mut self, members: Vec<crate::clusterset::Member>) -> Result<(), ConfigError> {
+        crate::clusterset::validate(&members, self.stanzas.len())?;
+        self.answers.clear();
+        self.clusterset = members;
+        Ok(())
+    }
+
+    pub(crate) fn clusterset_sources(&self) -> Option<crate::clusterset::Sources<'_>> {
+        if self.clusterset.is_empty() {
+            return None;
+        }
+        Some(crate::clusterset::Sources { members: &self.clusterset, server: &self.server, stanzas: &self.stanzas })
     }
 
     pub(crate) fn external_sources(&self) -> Option<crate::external::Sources<'_>> {
@@ -151,6 +169,13 @@ impl Plugin {
         {
             return outcome;
         }
+        // A clusterset zone is the members' together, whatever a single stanza serves.
+        if let Some(from) = self.clusterset_sources()
+            && let Some(outcome) =
+                crate::clusterset::answer(from, &req, &asked, &qname, question.query_type(), q.max_size)
+        {
+            return outcome;
+        }
         for (stanza, snap) in &self.stanzas {
             let Some(zone) = stanza.zone_of(&qname) else {
                 continue;
@@ -182,7 +207,7 @@ impl Plugin {
 pub(crate) struct Ctx<'a> {
     pub(crate) stanza: &'a Stanza,
     pub(crate) snap: &'a Snapshot,
-    pub(crate) server: &'a Server,
+    pub(crate) server: &'a BlockFacts,
     /// The matched zone, lowercase.
     pub(crate) zone: &'a str,
     /// The matched zone in the query's case.
@@ -270,7 +295,7 @@ mod tests {
     }
 
     fn plugin(stanzas: Vec<Stanza>, synced: bool) -> Plugin {
-        let server = Server { local_ips: vec!["192.0.2.53".parse().unwrap()] };
+        let server = BlockFacts { local_ips: vec!["192.0.2.53".parse().unwrap()] };
         let mut p = Plugin::new(server, stanzas).unwrap();
         let events = vec![
             Event::Apply(crate::snapshot::Kind::Namespace, r#"{"metadata":{"name":"ns"}}"#.into()),

@@ -424,6 +424,19 @@ impl ServiceImport {
     }
 }
 
+/// A multicluster.x-k8s.io/v1alpha1 ServiceExport: its name says which Service of its namespace
+/// the cluster exports to its clusterset; nothing else of it is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceExport {
+    pub key: Key,
+}
+
+impl ServiceExport {
+    pub fn decode(json: &str) -> Result<Self, ObjectError> {
+        Ok(ServiceExport { key: key_of(json)? })
+    }
+}
+
 /// A v1 Pod, as much as DNS needs of one: where it is and whether it is going away.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pod {

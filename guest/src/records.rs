@@ -110,7 +110,7 @@ impl Ctx<'_> {
     pub(crate) fn is_zonal_name(&self, qname: &str) -> bool {
         self.stanza.zonal
             && name::labels_below(qname, self.zone)
-                .and_then(|l| crate::request::parse(&l, self.stanza.is_multicluster(self.zone), true).ok())
+                .and_then(|l| crate::schema_name::parse(&l, self.stanza.is_multicluster(self.zone), true).ok())
                 .is_some_and(|r| r.topology_zone.is_some())
     }
 

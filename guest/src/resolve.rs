@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use crate::config::{PodMode, Stanza};
 use crate::name;
 use crate::object::{Endpoint, EndpointSlice, Port, ServiceKind};
-use crate::request::{self, Branch, Request};
+use crate::schema_name::{self, Branch, SchemaName};
 use crate::snapshot::Snapshot;
 
 /// What an answering object points at.
@@ -46,7 +46,7 @@ pub type Lookup = Result<Vec<Found>, NameError>;
 pub fn records(stanza: &Stanza, snap: &Snapshot, qname: &str, zone: &str) -> Lookup {
     let labels = name::labels_below(qname, zone).ok_or(NameError::Invalid)?;
     let multicluster = stanza.is_multicluster(zone);
-    let r = request::parse(&labels, multicluster, stanza.zonal).map_err(|_| NameError::Invalid)?;
+    let r = schema_name::parse(&labels, multicluster, stanza.zonal).map_err(|_| NameError::Invalid)?;
     let Some(branch) = r.branch else {
         return Ok(Vec::new());
     };
@@ -78,7 +78,7 @@ pub fn namespace_exposed(stanza: &Stanza, snap: &Snapshot, namespace: &str) -> b
             .is_some_and(|ns| stanza.namespace_labels.as_ref().is_none_or(|s| s.matches(&ns.labels)))
 }
 
-fn pods(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
+fn pods(stanza: &Stanza, snap: &Snapshot, r: &SchemaName) -> Lookup {
     if stanza.pods == PodMode::Disabled {
         return Err(NameError::NoItems);
     }
@@ -134,12 +134,12 @@ pub fn endpoint_hostname(endpoint: &Endpoint, ip: &IpAddr, pod_names: bool) -> S
     }
 }
 
-fn port_matches(r: &Request, p: &Port) -> bool {
+fn port_matches(r: &SchemaName, p: &Port) -> bool {
     (r.port.is_empty() || r.port.eq_ignore_ascii_case(&p.name))
         && (r.protocol.is_empty() || r.protocol.eq_ignore_ascii_case(&p.protocol))
 }
 
-fn services(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
+fn services(stanza: &Stanza, snap: &Snapshot, r: &SchemaName) -> Lookup {
     if r.service.is_empty() {
         return Ok(Vec::new());
     }
@@ -190,7 +190,7 @@ fn services(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
 /// (`endpoint.cluster.service.namespace.svc`), and an endpoint name must match the cluster too.
 fn endpoint_records(
     stanza: &Stanza,
-    r: &Request,
+    r: &SchemaName,
     endpoints: &[(&Endpoint, &EndpointSlice)],
     base: &str,
     multicluster: bool,
@@ -227,7 +227,7 @@ fn endpoint_records(
 }
 
 /// Names in a `multicluster` zone, answered from ServiceImports and their multicluster slices.
-fn service_imports(stanza: &Stanza, snap: &Snapshot, r: &Request) -> Lookup {
+fn service_imports(stanza: &Stanza, snap: &Snapshot, r: &SchemaName) -> Lookup {
     if r.service.is_empty() {
         return Ok(Vec::new());
     }

@@ -33,7 +33,7 @@ impl Plugin {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{PodMode, Server, Stanza};
+    use crate::config::{BlockFacts, PodMode, Stanza};
     use crate::handler::Plugin;
     use crate::snapshot::{Event, Kind};
 
@@ -44,7 +44,7 @@ mod tests {
         let mut local = Stanza::new(&["cluster.local."]);
         local.pods = PodMode::Verified;
         let insecure = Stanza::new(&["example.org."]);
-        let mut p = Plugin::new(Server { local_ips: vec![] }, vec![other, local, insecure]).unwrap();
+        let mut p = Plugin::new(BlockFacts { local_ips: vec![] }, vec![other, local, insecure]).unwrap();
         let pod = r#"{"metadata":{"namespace":"shop","name":"cart"},"status":{"podIP":"10.2.0.7","podIPs":[{"ip":"10.2.0.7"}]}}"#;
         p.apply(1, 1, vec![Event::Apply(Kind::Pod, pod.into()), Event::Synced(true)]).unwrap();
         let client = "10.2.0.7".parse().unwrap();

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::object::{self, EndpointSlice, Key, Namespace, ObjectError, Pod, Service, ServiceImport, ServiceKind};
+use crate::object::{
+    self, EndpointSlice, Key, Namespace, ObjectError, Pod, Service, ServiceExport, ServiceImport, ServiceKind,
+};
 use crate::pods::{PodAt, Pods};
 use crate::slab::{Ids, Keyed, Slab, unindex};
 
@@ -18,6 +20,7 @@ pub enum Kind {
     EndpointSlice,
     Pod,
     ServiceImport,
+    ServiceExport,
 }
 
 /// One watch event (see the WIT `event` variant).
@@ -95,6 +98,12 @@ impl Keyed for ServiceImport {
     }
 }
 
+impl Keyed for ServiceExport {
+    fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
 impl Keyed for Service {
     fn key(&self) -> &Key {
         &self.key
@@ -115,6 +124,8 @@ pub struct Snapshot {
     slices: Kept<EndpointSlice>,
     pods: Pods,
     imports: Kept<ServiceImport>,
+    /// The Services this cluster exports to its clusterset (`clusterset`, without `all`).
+    exports: Kept<ServiceExport>,
     /// service key → slots of its endpoint slices (derived from `slices.live`).
     slices_by_service: HashMap<Key, Ids>,
     /// ServiceImport key → slots of its multicluster endpoint slices (derived from `slices.live`).
@@ -215,6 +226,9 @@ impl Snapshot {
                 let import = ServiceImport::decode(json)?;
                 self.imports.insert(import);
             }
+            Kind::ServiceExport => {
+                self.exports.insert(ServiceExport::decode(json)?);
+            }
         }
         Ok(())
     }
@@ -241,6 +255,7 @@ impl Snapshot {
             },
             Kind::Pod => self.pods.remove(&key.namespace, &key.name),
             Kind::ServiceImport => self.imports.remove(&key).is_some(),
+            Kind::ServiceExport => self.exports.remove(&key).is_some(),
         }
     }
 
@@ -251,6 +266,7 @@ impl Snapshot {
             Kind::EndpointSlice => self.slices.start_relist(),
             Kind::Pod => self.pods.start_relist(),
             Kind::ServiceImport => self.imports.start_relist(),
+            Kind::ServiceExport => self.exports.start_relist(),
         }
     }
 
@@ -277,6 +293,7 @@ impl Snapshot {
             },
             Kind::Pod => self.pods.finish_relist(),
             Kind::ServiceImport => self.imports.finish_relist().is_some(),
+            Kind::ServiceExport => self.exports.finish_relist().is_some(),
         }
     }
 
@@ -346,6 +363,11 @@ impl Snapshot {
     /// Every ServiceImport, in key order.
     pub fn service_imports(&self) -> impl Iterator<Item = &ServiceImport> {
         self.imports.live.sorted()
+    }
+
+    /// Whether a ServiceExport names the Service `namespace/name`.
+    pub fn exported(&self, namespace: &str, name: &str) -> bool {
+        self.exports.live.find(namespace, name).is_some()
     }
 
     pub fn synced(&self) -> bool {

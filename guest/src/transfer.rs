@@ -33,6 +33,9 @@ impl Plugin {
         if let Some(records) = self.external_sources().and_then(|from| crate::external::transfer(from, &asked)) {
             return Some(messages(&req, records));
         }
+        if let Some(records) = self.clusterset_sources().and_then(|from| crate::clusterset::transfer(from, &asked)) {
+            return Some(messages(&req, records));
+        }
         // A transfer is of a whole zone: the name must be one of the stanza's zones.
         let (stanza, snap) = self.stanzas.iter().find(|(s, _)| s.zones.contains(&asked))?;
         let zone = stanza.zones.iter().find(|z| **z == asked)?;
@@ -207,12 +210,12 @@ mod tests {
     use hickory_proto::op::Query;
 
     use super::*;
-    use crate::config::{Server, Stanza};
+    use crate::config::{BlockFacts, Stanza};
     use crate::snapshot::{Event, Kind};
 
     fn plugin() -> Plugin {
         let mut p = Plugin::new(
-            Server { local_ips: vec!["10.9.0.1".parse().unwrap()] },
+            BlockFacts { local_ips: vec!["10.9.0.1".parse().unwrap()] },
             vec![Stanza::new(&["cluster.local."])],
         )
         .unwrap();

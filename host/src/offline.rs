@@ -11,7 +11,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::cluster::stanza::Source;
-use crate::module::block::BlockModule;
+use crate::module::block::{BlockModule, Configuration};
 use crate::module::shadow::Session;
 use crate::module::{self, Module, wit};
 use crate::observe::counters::Counters;
@@ -25,7 +25,8 @@ pub fn check_module(path: &Path) -> anyhow::Result<String> {
     let module = Module::load(&bytes)?;
     let blocks = corefile::parse("cluster.local {\n kubernetai\n}\n", Path::new("(check)"))?;
     let stanzas: Vec<wit::Stanza> = config::servers(&blocks, 53)?[0].stanzas.iter().map(|s| s.guest.clone()).collect();
-    let plugin = BlockModule::new(module.clone(), wit::Server { local_ips: vec![] }, stanzas, None)?;
+    let config = Configuration { server: wit::Server { local_ips: vec![] }, stanzas, external: None, clusterset: vec![] };
+    let plugin = BlockModule::new(module.clone(), config)?;
     plugin.swap(module)?;
     Ok(format!("{}: ok, speaks kubernetai:dns@{}", path.display(), kubernetai_guest::CONTRACT_VERSION))
 }

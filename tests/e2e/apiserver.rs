@@ -22,6 +22,7 @@ const RESOURCES: &[(&str, &str, &str, bool)] = &[
     ("pods", "/api/v1", "Pod", true),
     ("endpointslices", "/apis/discovery.k8s.io/v1", "EndpointSlice", true),
     ("serviceimports", "/apis/multicluster.x-k8s.io/v1alpha1", "ServiceImport", true),
+    ("serviceexports", "/apis/multicluster.x-k8s.io/v1alpha1", "ServiceExport", true),
 ];
 /// How often an idle watch stream gets a bookmark.
 const BOOKMARK_EVERY: Duration = Duration::from_millis(500);
@@ -53,6 +54,8 @@ struct Store {
     list_delay: Duration,
     lists_now: usize,
     lists_most: usize,
+    /// Resources whose CRD is not installed: 404 Not Found, as a real API server answers.
+    absent: std::collections::BTreeSet<String>,
 }
 
 type Shared = Arc<(Mutex<Store>, Condvar)>;
@@ -244,6 +247,18 @@ impl FakeApi {
         });
     }
 
+    /// Takes the CRD of `plural` away (or installs it again): its paths answer 404 meanwhile.
+    pub fn set_crd_installed(&self, plural: &str, installed: bool) {
+        self.change(|s| {
+            if installed {
+                s.absent.remove(plural);
+            } else {
+                s.absent.insert(plural.to_string());
+            }
+            s.epoch += 1;
+        });
+    }
+
     /// Answers every list only after `delay`, so concurrent lists overlap.
     pub fn slow_lists(&self, delay: Duration) {
         self.change(|s| s.list_delay = delay);
@@ -398,7 +413,9 @@ fn route(path: &str, params: &BTreeMap<String, String>, shared: &Shared) -> Resp
             json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
         );
     }
-    let Some((plural, prefix, kind, _)) = RESOURCES.iter().find(|r| path == format!("{}/{}", r.1, r.0)) else {
+    let served = RESOURCES.iter().find(|r| path == format!("{}/{}", r.1, r.0));
+    let absent = served.is_some_and(|r| shared.0.lock().expect("store").absent.contains(r.0));
+    let Some((plural, prefix, kind, _)) = served.filter(|_| !absent) else {
         return Response::Json(
             404,
             status(404, "NotFound", &format!("the server could not find the requested resource ({path})")),

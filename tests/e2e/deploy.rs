@@ -101,7 +101,30 @@ fn deploy_manifests_match_the_kubernetes_schema_and_the_corefile() {
     .into();
     assert_eq!(main.kinds.iter().map(String::as_str).collect::<BTreeSet<_>>(), want);
     let remote = load("remote-cluster.yaml");
-    assert_eq!(remote.kinds, ["Secret", "ConfigMap"]);
+    assert_eq!(
+        remote.kinds,
+        [
+            "Secret",
+            "ConfigMap",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Secret"
+        ]
+    );
+    // The two-cluster clusterset: each member reads ServiceExports, in the cluster it watches.
+    let serviceexports = |role: &ClusterRole| {
+        role.rules.clone().unwrap_or_default().iter().any(|r| {
+            r.verbs == ["list", "watch"]
+                && r.api_groups.as_deref() == Some(&["multicluster.x-k8s.io".to_string()][..])
+                && r.resources.as_deref() == Some(&["serviceexports".to_string()][..])
+        })
+    };
+    assert!(remote.roles.len() == 2 && remote.roles.iter().all(serviceexports));
+    let corefile = &remote.corefiles[0];
+    assert!(corefile.contains("clusterset clusterset.local local") && corefile.contains("clusterset clusterset.local dc1"));
 
     // The probes reach the Corefile's health and ready endpoints.
     let corefile = &main.corefiles[0];

@@ -7,6 +7,7 @@ mod harness;
 mod abuse;
 mod apiserver;
 mod chase;
+mod clusterset;
 mod conformance;
 mod corefile;
 mod corefiles;

@@ -563,6 +563,38 @@ mod tests {
     }
 
     #[test]
+    fn a_popular_answer_is_due_for_prefetch_once_when_little_of_its_ttl_is_left() {
+        let c = cache("cache 30 {\n prefetch 2 1m 50%\n }");
+        let q = query("a.example.");
+        c.store_reply(&q, &response(&q, ResponseCode::NoError, 10));
+        let mut items = c.items.lock().unwrap();
+        let item = items.map.get_mut(&Cache::key(&q)).unwrap();
+        let stored = item.stored;
+        let at = |secs: u64| stored + Duration::from_secs(secs);
+        assert!(!c.due_for_prefetch(item, at(1)), "asked once: not popular yet");
+        assert!(!c.due_for_prefetch(item, at(2)), "popular, but 8 s of 10 left");
+        assert!(c.due_for_prefetch(item, at(6)), "popular, 4 s of 10 left");
+        assert!(!c.due_for_prefetch(item, at(7)), "already under way");
+        drop(items);
+        // The prefetched answer replaces the item: a new TTL and a new count.
+        c.store_reply(&q, &response(&q, ResponseCode::NoError, 10));
+        let mut items = c.items.lock().unwrap();
+        let item = items.map.get_mut(&Cache::key(&q)).unwrap();
+        let stored = item.stored;
+        assert!(!c.due_for_prefetch(item, stored + Duration::from_secs(6)), "the count began again");
+
+        // Hits spread wider than the window never make an answer popular.
+        let sparse = cache("cache 30 {\n prefetch 2 1s 50%\n }");
+        sparse.store_reply(&q, &response(&q, ResponseCode::NoError, 10));
+        let mut items = sparse.items.lock().unwrap();
+        let item = items.map.get_mut(&Cache::key(&q)).unwrap();
+        let stored = item.stored;
+        for secs in [5, 7, 9] {
+            assert!(!sparse.due_for_prefetch(item, stored + Duration::from_secs(secs)), "hit at {secs} s");
+        }
+    }
+
+    #[test]
     fn a_hit_carries_the_askers_id_and_the_remaining_ttl() {
         let c = cache("cache");
         let q = query("a.example.");

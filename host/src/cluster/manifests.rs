@@ -30,15 +30,9 @@ pub enum ManifestError {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Objects(Table);
 
+/// The kind an item's `kind` field names, if the host knows it.
 pub fn kind_of(name: &str) -> Option<Kind> {
-    Some(match name {
-        "Namespace" => Kind::Namespace,
-        "Service" => Kind::Service,
-        "EndpointSlice" => Kind::EndpointSlice,
-        "Pod" => Kind::Pod,
-        "ServiceImport" => Kind::ServiceImport,
-        _ => return None,
-    })
+    objects::KINDS.into_iter().find(|k| objects::kind_name(*k) == name)
 }
 
 /// Reads and merges `files`. Items of kinds DNS does not use are skipped; items that are not

@@ -2,6 +2,7 @@
 //! them (pruned, keyed by kind, namespace and name), and the sources that feed them — API server
 //! watches through kube-rs and JSON manifest files.
 
+pub mod feed;
 pub mod heard;
 pub mod manifests;
 pub mod objects;

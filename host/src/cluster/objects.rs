@@ -128,7 +128,9 @@ impl Table {
 }
 
 /// Kinds in the order a relist sends them: namespaces first, since services depend on them.
-pub const KINDS: [Kind; 5] = [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod, Kind::ServiceImport];
+/// The one list of the kinds the host knows: ranks, names and watches are read from it.
+pub const KINDS: [Kind; 6] =
+    [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod, Kind::ServiceImport, Kind::ServiceExport];
 
 /// A kind's place in [`KINDS`]: the first part of a table key.
 pub fn rank(kind: Kind) -> u8 {
@@ -138,6 +140,7 @@ pub fn rank(kind: Kind) -> u8 {
         Kind::EndpointSlice => 2,
         Kind::Pod => 3,
         Kind::ServiceImport => 4,
+        Kind::ServiceExport => 5,
     }
 }
 
@@ -149,6 +152,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::EndpointSlice => "EndpointSlice",
         Kind::Pod => "Pod",
         Kind::ServiceImport => "ServiceImport",
+        Kind::ServiceExport => "ServiceExport",
     }
 }
 

@@ -209,6 +209,8 @@ fn kept<'a>(kind: Kind, item: &Item<'a>, mut metadata: Meta<'a>) -> Result<Kept<
             kept.endpoints = field(item.endpoints)?;
         }
         Kind::ServiceImport => kept.spec = item.spec.map(Spec::Whole),
+        // Its name says what it exports; nothing else of it is read.
+        Kind::ServiceExport => metadata.labels = None,
     }
     kept.metadata = metadata;
     Ok(kept)

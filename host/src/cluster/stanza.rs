@@ -37,6 +37,28 @@ pub struct ApiOptions {
     pub max_inflight: Option<u32>,
 }
 
+/// `clusterset ZONE CLUSTERID [all]` (a kubernetai extension): the stanza's cluster is a member
+/// of the clusterset answered under ZONE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    /// Where the option was written.
+    pub file: String,
+    pub line: usize,
+    /// Lowercase, fully qualified.
+    pub zone: String,
+    /// One lowercase DNS label.
+    pub cluster_id: String,
+    /// `all`: every Service is exported, not only those a ServiceExport names.
+    pub export_all: bool,
+}
+
+impl Membership {
+    /// An error about this membership, at the line that wrote it.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        Error { file: self.file.clone(), line: self.line, message: message.into() }
+    }
+}
+
 /// A parsed stanza.
 #[derive(Clone, Debug)]
 pub struct Stanza {
@@ -49,6 +71,7 @@ pub struct Stanza {
     /// How long startup waits for the API to sync; read by the API source, not by `manifests`.
     #[allow(dead_code)]
     pub startup_timeout: Duration,
+    pub clusterset: Option<Membership>,
 }
 
 /// Parses one `kubernetai [ZONES…] { … }` directive, or CoreDNS's `kubernetes` (the same
@@ -81,6 +104,7 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
     let mut api = ApiOptions::default();
     let mut manifests = Vec::new();
     let mut startup_timeout = DEFAULT_STARTUP_TIMEOUT;
+    let mut clusterset = None;
     for opt in d.block.as_deref().unwrap_or_default() {
         let name = opt.name.text.as_str();
         let args = opt.arg_texts();
@@ -196,6 +220,21 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
                 let n = u32::try_from(n).map_err(|_| err(format!("{name} must be >= 0")))?;
                 if name == "apiserver_burst" { api.burst = Some(n) } else { api.max_inflight = Some(n) }
             }
+            "clusterset" => {
+                count((2..=3).contains(&args.len()), "ZONE CLUSTERID [all]")?;
+                let zone = crate::corefile::args::zone_of(&opt.args[0])?;
+                let cluster_id = args[1].to_ascii_lowercase();
+                if !kubernetai_guest::clusterset::is_cluster_id(&cluster_id) {
+                    return Err(err(format!("clusterset: cluster id {:?} is not a DNS label", args[1])));
+                }
+                let export_all = match args.get(2) {
+                    None => false,
+                    Some(&"all") => true,
+                    Some(other) => return Err(err(format!("clusterset: expected 'all' after the cluster id, got {other:?}"))),
+                };
+                let (file, line) = (opt.name.file.display().to_string(), opt.name.line);
+                clusterset = Some(Membership { file, line, zone, cluster_id, export_all });
+            }
             "manifests" => {
                 count(!args.is_empty(), "at least one file")?;
                 let base = opt.name.file.parent().map(|p| p.to_path_buf()).unwrap_or_default();
@@ -226,7 +265,7 @@ pub fn parse(d: &Directive, block_zones: &[String]) -> Result<Stanza, Error> {
         Source::Manifests(manifests)
     };
     let plugin = if plugin == "kubernetes" { "kubernetes" } else { "kubernetai" };
-    Ok(Stanza { at: d.name.at(), plugin, guest: g, source, startup_timeout })
+    Ok(Stanza { at: d.name.at(), plugin, guest: g, source, startup_timeout, clusterset })
 }
 
 /// Parses `k8s_external [ZONES…] { apex APEX; ttl TTL; headless; fallthrough [ZONES…] }`, as

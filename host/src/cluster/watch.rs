@@ -19,7 +19,7 @@ use http::Request;
 use kube::{Api, Client, Config};
 use tokio::sync::mpsc;
 
-use crate::cluster::objects::{Change, Key};
+use crate::cluster::objects::{Change, KINDS, Key};
 use crate::cluster::prune;
 use crate::cluster::stanza::ApiOptions;
 use crate::cluster::watch_error;
@@ -157,8 +157,9 @@ fn restarts<B>(at: &str) -> impl FnMut(Request<B>) -> Request<B> + Clone + use<B
 }
 
 /// The kinds a stanza watches: namespaces and services always, endpoint slices unless
-/// `noendpoints`, pods only for `pods verified`, ServiceImports only with `multicluster`.
-pub fn kinds(stanza: &wit::Stanza) -> Vec<Kind> {
+/// `noendpoints`, pods only for `pods verified`, ServiceImports only with `multicluster`,
+/// ServiceExports only for a clusterset member that does not export `all`.
+pub fn kinds(stanza: &wit::Stanza, exports: bool) -> Vec<Kind> {
     let mut kinds = vec![Kind::Namespace, Kind::Service];
     if !stanza.noendpoints {
         kinds.push(Kind::EndpointSlice);
@@ -168,6 +169,9 @@ pub fn kinds(stanza: &wit::Stanza) -> Vec<Kind> {
     }
     if !stanza.multicluster.is_empty() {
         kinds.push(Kind::ServiceImport);
+    }
+    if exports {
+        kinds.push(Kind::ServiceExport);
     }
     kinds
 }
@@ -179,13 +183,19 @@ fn resource(kind: Kind) -> ApiResource {
         Kind::Service => ApiResource::erase::<v1::Service>(&()),
         Kind::Pod => ApiResource::erase::<v1::Pod>(&()),
         Kind::EndpointSlice => ApiResource::erase::<discovery::EndpointSlice>(&()),
-        Kind::ServiceImport => ApiResource {
-            group: "multicluster.x-k8s.io".into(),
-            version: "v1alpha1".into(),
-            api_version: "multicluster.x-k8s.io/v1alpha1".into(),
-            kind: "ServiceImport".into(),
-            plural: "serviceimports".into(),
-        },
+        Kind::ServiceImport => multicluster("ServiceImport", "serviceimports"),
+        Kind::ServiceExport => multicluster("ServiceExport", "serviceexports"),
+    }
+}
+
+/// A kind of the Multi-Cluster Services API (a CRD: a cluster may not have it).
+fn multicluster(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: "multicluster.x-k8s.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "multicluster.x-k8s.io/v1alpha1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
     }
 }
 
@@ -265,8 +275,6 @@ struct Watched<const KIND: u8> {
     trigger: Option<Trigger>,
 }
 
-const KINDS: [Kind; 5] = [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod, Kind::ServiceImport];
-
 fn kind_of(n: u8) -> Kind {
     KINDS[usize::from(n) % KINDS.len()]
 }
@@ -341,6 +349,7 @@ pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::Unbo
         Kind::EndpointSlice => watch::<2>(client, stanza, tx, at).await,
         Kind::Pod => watch::<3>(client, stanza, tx, at).await,
         Kind::ServiceImport => watch::<4>(client, stanza, tx, at).await,
+        Kind::ServiceExport => watch::<5>(client, stanza, tx, at).await,
     }
 }
 
@@ -362,7 +371,14 @@ async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::Un
     let registry = crate::observe::metrics::registry();
     // Written at most once a second (a first list brings thousands of events at once).
     let mut stamped: Option<std::time::Instant> = None;
-    let mut stream = watcher(api, cfg).default_backoff().boxed();
+    let mut stream = if kind == Kind::ServiceExport {
+        // A CRD may be installed at any time: its absence is asked about again every few seconds.
+        watcher(api, cfg).backoff(Capped { inner: watcher::DefaultBackoff::default(), cap: CRD_RETRY }).boxed()
+    } else {
+        watcher(api, cfg).default_backoff().boxed()
+    };
+    // Whether the kind's CRD is installed, as far as the last answer told.
+    let mut installed = true;
     while let Some(item) = stream.next().await {
         if item.is_ok() && stamped.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
             stamped = Some(std::time::Instant::now());
@@ -370,8 +386,33 @@ async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::Un
         }
         let mut triggers = Vec::new();
         let events = match item {
+            Err(e) if kind == Kind::ServiceExport && crd_absent(&e) => {
+                if installed {
+                    installed = false;
+                    println!(
+                        "[INFO] plugin/kubernetai: {at}: the ServiceExport CRD (multicluster.x-k8s.io/v1alpha1) is not \
+                         installed: this cluster exports nothing until it is"
+                    );
+                    // What was exported before the CRD went goes with it; the first time, the
+                    // kind counts as listed, and empty.
+                    let events = vec![Change::marker(Event::RelistStart(kind)), Change::marker(Event::RelistDone(kind))];
+                    if tx.send(Report::Events(events, vec![])).is_err() {
+                        return;
+                    }
+                }
+                if !listed {
+                    listed = true;
+                    if tx.send(Report::Listed(kind)).is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
             Ok(watcher::Event::Init) => {
-                if listed {
+                if !installed {
+                    installed = true;
+                    println!("[INFO] plugin/kubernetai: {at}: the ServiceExport CRD is installed: listing ServiceExports");
+                } else if listed {
                     // A relist after the first: kube-rs started the watch again from nothing (410).
                     registry.inc("kubernetai_watch_restarts_total", &[&at, "relist"]);
                 }
@@ -412,6 +453,40 @@ async fn watch<const KIND: u8>(client: Client, stanza: wit::Stanza, tx: mpsc::Un
                 return;
             }
         }
+    }
+}
+
+/// How long a watch of a kind whose CRD is absent waits at most before asking again.
+const CRD_RETRY: Duration = Duration::from_secs(5);
+
+/// Whether a watch failed because the API server has no such resource (its CRD is absent).
+fn crd_absent(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.is_not_found(),
+        watcher::Error::WatchError(status) => status.is_not_found(),
+        _ => false,
+    }
+}
+
+/// kube-rs's backoff with its delays capped.
+struct Capped {
+    inner: watcher::DefaultBackoff,
+    cap: Duration,
+}
+
+impl Iterator for Capped {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        self.inner.next().map(|d| d.min(self.cap))
+    }
+}
+
+impl kube::runtime::utils::Backoff for Capped {
+    fn reset(&mut self) {
+        kube::runtime::utils::Backoff::reset(&mut self.inner);
     }
 }
 

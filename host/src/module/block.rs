@@ -13,66 +13,66 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::cluster::objects::{Change, Key, Table};
 use crate::cluster::store::Store;
-use crate::module::shadow::{Session, Side};
+use crate::module::shadow::{Session, ShadowInstance};
 use crate::module::{Instance, Module, ModuleError, REPLAY_BATCH, wit};
 
 /// The instance answering queries, and the module it is of.
 struct Generation {
-    slot: Mutex<Slot>,
+    serving: Mutex<ServingInstance>,
     module: Module,
 }
 
 /// An instance and whether a failed call left it unusable: the next caller repairs it first.
-struct Slot {
+struct ServingInstance {
     instance: Instance,
     broken: bool,
 }
 
-impl Slot {
-    fn new(instance: Instance) -> Mutex<Slot> {
-        Mutex::new(Slot { instance, broken: false })
+impl ServingInstance {
+    fn new(instance: Instance) -> Mutex<ServingInstance> {
+        Mutex::new(ServingInstance { instance, broken: false })
     }
+}
+
+/// What every instance of a block's module is configured with, in the contract's terms.
+#[derive(Clone, Debug)]
+pub struct Configuration {
+    pub server: wit::Server,
+    pub stanzas: Vec<wit::Stanza>,
+    /// The block's `k8s_external`, configured after the stanzas.
+    pub external: Option<wit::ExternalZone>,
+    /// The stanzas' clusterset memberships, configured after the stanzas (contract 0.5).
+    pub clusterset: Vec<wit::ClustersetMember>,
 }
 
 /// The module of one server block and the objects fed to it: one instance, whatever the number of
 /// cores, rebuilt from the objects it was fed when it fails.
 pub struct BlockModule {
-    server: wit::Server,
-    stanzas: Vec<wit::Stanza>,
-    /// The block's `k8s_external`, configured after the stanzas.
-    external: Option<wit::ExternalZone>,
+    config: Configuration,
     /// Every stanza's objects; held while events are applied and while the instance is replaced.
-    fed: Mutex<Vec<Store>>,
+    stores: Mutex<Vec<Store>>,
     /// One instance however many worker threads serve: the snapshot exists once, and workers
     /// take turns (a call is a few microseconds; the kernel's UDP path costs more).
     current: RwLock<Generation>,
     /// Per stanza, when a remote cluster's stanza stops holding readiness back unsynced.
     remote_until: Mutex<Vec<Option<std::time::Instant>>>,
     /// A candidate module shadowing this one: fed the same events, offered a sample of queries.
-    shadow: arc_swap::ArcSwapOption<Side>,
+    shadow: arc_swap::ArcSwapOption<ShadowInstance>,
     /// Whether `shadow` holds one: a relaxed load on the query path, instead of the swap's guard.
     shadowing: std::sync::atomic::AtomicBool,
 }
 
 impl BlockModule {
-    /// A plugin whose instance is configured with `stanzas` (and `external`) and holds no
-    /// objects yet.
-    pub fn new(
-        module: Module,
-        server: wit::Server,
-        stanzas: Vec<wit::Stanza>,
-        external: Option<wit::ExternalZone>,
-    ) -> Result<Self, ModuleError> {
-        let fed: Vec<Store> = stanzas.iter().map(|_| Store::default()).collect();
-        let fed_len = fed.len();
-        let instance = outside_runtime(|| build(&module, &server, &stanzas, external.as_ref(), &fed))?;
+    /// A plugin whose instance is configured with `config` and holds no objects yet.
+    pub fn new(module: Module, config: Configuration) -> Result<Self, ModuleError> {
+        let stores: Vec<Store> = config.stanzas.iter().map(|_| Store::default()).collect();
+        let stanza_count = stores.len();
+        let instance = outside_runtime(|| build(&module, &config, &stores))?;
         Ok(BlockModule {
-            server,
-            stanzas,
-            external,
-            fed: Mutex::new(fed),
-            current: RwLock::new(Generation { slot: Slot::new(instance), module }),
-            remote_until: Mutex::new(vec![None; fed_len]),
+            config,
+            stores: Mutex::new(stores),
+            current: RwLock::new(Generation { serving: ServingInstance::new(instance), module }),
+            remote_until: Mutex::new(vec![None; stanza_count]),
             shadow: arc_swap::ArcSwapOption::empty(),
             shadowing: std::sync::atomic::AtomicBool::new(false),
         })
@@ -81,10 +81,10 @@ impl BlockModule {
     /// Applies a stanza's changes: fed to the instance, then kept (moved, not copied) for replays.
     pub fn apply(&self, stanza: u32, now: u64, changes: Vec<Change>) -> Result<Vec<wit::Rejected>, ModuleError> {
         let (events, keys): (Vec<wit::Event>, Vec<Option<Key>>) = changes.into_iter().map(|c| (c.event, c.key)).unzip();
-        let mut fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
         let result = {
             let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
-            let mut slot = generation.slot.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slot = generation.serving.lock().unwrap_or_else(|p| p.into_inner());
             if slot.broken {
                 // Repaired below from the objects just recorded, these events included.
                 Ok(Vec::new())
@@ -101,10 +101,10 @@ impl BlockModule {
         if let Some(side) = self.shadow.load().as_ref() {
             outside_runtime(|| side.apply(stanza, now, &events));
         }
-        if let Some(objects) = fed.get_mut(stanza as usize) {
+        if let Some(objects) = stores.get_mut(stanza as usize) {
             events.into_iter().zip(keys).for_each(|(e, k)| objects.record(e, k));
         }
-        self.repair_locked(&fed);
+        self.repair_locked(&stores);
         result
     }
 
@@ -144,15 +144,15 @@ impl BlockModule {
     /// The events that turn stanza `stanza`'s objects into `next` (a manifest file read again):
     /// the source diffs against the one copy the plugin keeps instead of a copy of its own.
     pub fn changes(&self, stanza: u32, next: Table) -> Vec<Change> {
-        let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
-        fed.get(stanza as usize)
+        let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        stores.get(stanza as usize)
             .map(|objects| crate::cluster::objects::changes(objects.live(), next))
             .unwrap_or_default()
     }
 
     /// Whether every stanza has its first complete view of its cluster.
     pub fn synced(&self) -> bool {
-        self.fed.lock().unwrap_or_else(|p| p.into_inner()).iter().all(Store::synced)
+        self.stores.lock().unwrap_or_else(|p| p.into_inner()).iter().all(Store::synced)
     }
 
     /// Marks stanza `stanza` as a remote cluster's (`endpoint` or `kubeconfig`): unsynced, it
@@ -170,8 +170,8 @@ impl BlockModule {
     pub fn ready(&self) -> bool {
         let now = std::time::Instant::now();
         let remote = self.remote_until.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
-        fed.iter().zip(remote).all(|(o, until)| o.synced() || until.is_some_and(|u| now >= u))
+        let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        stores.iter().zip(remote).all(|(o, until)| o.synced() || until.is_some_and(|u| now >= u))
     }
 
     /// Runs `call` on the instance. A failed call marks it broken and rebuilds it; a caller that
@@ -183,7 +183,7 @@ impl BlockModule {
         for _ in 0..2 {
             {
                 let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
-                let mut slot = generation.slot.lock().unwrap_or_else(|p| p.into_inner());
+                let mut slot = generation.serving.lock().unwrap_or_else(|p| p.into_inner());
                 if !slot.broken {
                     let result = outside_runtime(|| call(&mut slot.instance));
                     if let Err(e) = &result {
@@ -197,11 +197,11 @@ impl BlockModule {
                     // objects' lock first, as `apply` and `swap` do).
                     drop(slot);
                     drop(generation);
-                    self.repair_locked(&self.fed.lock().unwrap_or_else(|p| p.into_inner()));
+                    self.repair_locked(&self.stores.lock().unwrap_or_else(|p| p.into_inner()));
                     return result;
                 }
             }
-            self.repair_locked(&self.fed.lock().unwrap_or_else(|p| p.into_inner()));
+            self.repair_locked(&self.stores.lock().unwrap_or_else(|p| p.into_inner()));
         }
         Err(ModuleError::Trap {
             call: "handle",
@@ -210,17 +210,17 @@ impl BlockModule {
         })
     }
 
-    /// Rebuilds the instance from `fed` if a failed call left it broken. Callers hold the
+    /// Rebuilds the instance from `stores` if a failed call left it broken. Callers hold the
     /// objects' lock, so only one rebuild runs and no event is missed by it.
-    fn repair_locked(&self, fed: &[Store]) {
+    fn repair_locked(&self, stores: &[Store]) {
         let generation = self.current.read().unwrap_or_else(|p| p.into_inner());
-        if !generation.slot.lock().unwrap_or_else(|p| p.into_inner()).broken {
+        if !generation.serving.lock().unwrap_or_else(|p| p.into_inner()).broken {
             return;
         }
         // Queries wait for the lock of the broken slot only long enough to see it is broken.
-        match outside_runtime(|| build(&generation.module, &self.server, &self.stanzas, self.external.as_ref(), fed)) {
+        match outside_runtime(|| build(&generation.module, &self.config, stores)) {
             Ok(fresh) => {
-                *generation.slot.lock().unwrap_or_else(|p| p.into_inner()) = Slot { instance: fresh, broken: false }
+                *generation.serving.lock().unwrap_or_else(|p| p.into_inner()) = ServingInstance { instance: fresh, broken: false }
             }
             Err(e) => println!("[ERROR] plugin/kubernetai: rebuilding the instance failed: {e}"),
         }
@@ -230,19 +230,19 @@ impl BlockModule {
     /// checked with a query per stanza before it takes over. On any failure the running module
     /// keeps serving and the error says which step failed.
     pub fn swap(&self, module: Module) -> Result<(), ModuleError> {
-        let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
-        let candidate = self.checked_candidate(&module, &fed)?;
+        let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        let candidate = self.checked_candidate(&module, &stores)?;
         // A query in flight finishes on the old instance: the write lock waits for it.
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Generation { slot: Slot::new(candidate), module };
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Generation { serving: ServingInstance::new(candidate), module };
         Ok(())
     }
 
     /// Starts shadowing with `session`'s module: a candidate built and checked as a swap's is,
     /// brought up to date under the objects' lock, so it misses no later event.
     pub fn shadow(&self, session: &Arc<Session>) -> Result<(), ModuleError> {
-        let fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
-        let candidate = outside_runtime(|| self.checked_candidate(&session.module, &fed))?;
-        self.shadow.store(Some(Side::new(session.clone(), candidate)));
+        let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        let candidate = outside_runtime(|| self.checked_candidate(&session.module, &stores))?;
+        self.shadow.store(Some(ShadowInstance::new(session.clone(), candidate)));
         self.shadowing.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
@@ -256,26 +256,26 @@ impl BlockModule {
     /// The shadow's instance, fed the same events as the running one, takes over: the same
     /// self-check as a swap, and no replay (it is already up to date).
     pub fn promote(&self) -> Result<(), ModuleError> {
-        let _fed = self.fed.lock().unwrap_or_else(|p| p.into_inner());
+        let _stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
         let refused = |why: &str| ModuleError::SelfCheck(why.to_string());
         self.shadowing.store(false, std::sync::atomic::Ordering::Relaxed);
         let side = self.shadow.swap(None).ok_or_else(|| refused("no module is shadowing"))?;
         let mut candidate = side.take().ok_or_else(|| refused("the shadowing module failed"))?;
         outside_runtime(|| self.self_checks(&mut candidate))?;
         let module = side.session.module.clone();
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Generation { slot: Slot::new(candidate), module };
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Generation { serving: ServingInstance::new(candidate), module };
         Ok(())
     }
 
-    /// A fresh instance of `module` fed `fed`, that passed the self-check of every stanza.
-    fn checked_candidate(&self, module: &Module, fed: &[Store]) -> Result<Instance, ModuleError> {
-        let mut candidate = build(module, &self.server, &self.stanzas, self.external.as_ref(), fed)?;
+    /// A fresh instance of `module` fed `stores`, that passed the self-check of every stanza.
+    fn checked_candidate(&self, module: &Module, stores: &[Store]) -> Result<Instance, ModuleError> {
+        let mut candidate = build(module, &self.config, stores)?;
         self.self_checks(&mut candidate)?;
         Ok(candidate)
     }
 
     fn self_checks(&self, candidate: &mut Instance) -> Result<(), ModuleError> {
-        for stanza in &self.stanzas {
+        for stanza in &self.config.stanzas {
             let Some(zone) = stanza.zones.iter().find(|z| !kubernetai_guest::resolve::is_reverse(z)) else {
                 continue;
             };
@@ -309,20 +309,17 @@ fn outside_runtime<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// A fresh instance of `module`, configured and fed `fed`.
-fn build(
-    module: &Module,
-    server: &wit::Server,
-    stanzas: &[wit::Stanza],
-    external: Option<&wit::ExternalZone>,
-    fed: &[Store],
-) -> Result<Instance, ModuleError> {
+/// A fresh instance of `module`, configured and fed `stores`.
+fn build(module: &Module, config: &Configuration, stores: &[Store]) -> Result<Instance, ModuleError> {
     let mut instance = module.instantiate()?;
-    instance.configure(server, stanzas)?;
-    if let Some(external) = external {
+    instance.configure(&config.server, &config.stanzas)?;
+    if let Some(external) = &config.external {
         instance.configure_external(external)?;
     }
-    for (i, objects) in fed.iter().enumerate() {
+    if !config.clusterset.is_empty() {
+        instance.configure_clusterset(&config.clusterset)?;
+    }
+    for (i, objects) in stores.iter().enumerate() {
         objects.replay(REPLAY_BATCH, |batch| instance.apply(i as u32, crate::now(), batch).map(drop))?;
     }
     Ok(instance)
@@ -366,6 +363,20 @@ impl crate::observe::status::Readiness for BlockModule {
     }
 }
 
+impl crate::cluster::feed::Sink for BlockModule {
+    fn apply(&self, stanza: u32, now: u64, events: Vec<Change>) -> anyhow::Result<Vec<wit::Rejected>> {
+        Ok(BlockModule::apply(self, stanza, now, events)?)
+    }
+
+    fn changes(&self, stanza: u32, next: Table) -> Vec<Change> {
+        BlockModule::changes(self, stanza, next)
+    }
+
+    fn set_remote(&self, stanza: u32, until: std::time::Instant) {
+        BlockModule::set_remote(self, stanza, until);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,8 +386,8 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let servers = crate::serve::config::servers(&blocks, 53).unwrap_or_else(|e| panic!("{e}"));
         let stanzas = servers[0].stanzas.iter().map(|s| s.guest.clone()).collect();
-        BlockModule::new(crate::module::Module::native(), wit::Server { local_ips: vec![] }, stanzas, None)
-            .unwrap_or_else(|e| panic!("{e}"))
+        let config = Configuration { server: wit::Server { local_ips: vec![] }, stanzas, external: None, clusterset: vec![] };
+        BlockModule::new(crate::module::Module::native(), config).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

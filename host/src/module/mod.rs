@@ -417,6 +417,18 @@ impl Instance {
         .map_err(ModuleError::Configure)
     }
 
+    /// Serves a block's clusterset zones too (contract 0.5).
+    pub fn configure_clusterset(&mut self, members: &[wit::ClustersetMember]) -> Result<(), ModuleError> {
+        if let Instance::Native(slot) = self {
+            let native = Self::native(slot, "configure-clusterset")?;
+            return native.serve_clusterset(members).map_err(|e| ModuleError::Configure(e.to_string()));
+        }
+        self.call("configure-clusterset", APPLY_DEADLINE_TICKS, |b, s| {
+            b.kubernetai_dns_plugin().call_configure_clusterset(s, members)
+        })?
+        .map_err(ModuleError::Configure)
+    }
+
     pub fn apply(&mut self, stanza: u32, now: u64, events: &[wit::Event]) -> Result<Vec<wit::Rejected>, ModuleError> {
         if let Instance::Native(slot) = self {
             return Ok(Self::native(slot, "apply")?.apply(stanza, now, events));

@@ -23,6 +23,10 @@ impl Native {
         self.0.serve_external(external_zone(external))
     }
 
+    pub fn serve_clusterset(&mut self, members: &[wit::ClustersetMember]) -> Result<(), ConfigError> {
+        self.0.serve_clusterset(clusterset_members(members))
+    }
+
     pub fn apply(&mut self, stanza: u32, now: u64, events: &[wit::Event]) -> Vec<wit::Rejected> {
         let events = events.iter().cloned().map(event).collect();
         rejected(self.0.apply(stanza as usize, now, events))
@@ -76,6 +80,10 @@ mod tests {
             let servers = crate::serve::config::servers(&blocks, 53).expect("config");
             let stanzas: Vec<wit::Stanza> = servers[0].stanzas.iter().map(|s| s.guest.clone()).collect();
             let mut native = Native::new(&wit::Server { local_ips: vec![] }, &stanzas).expect("native plugin");
+            let members = servers[0].clusterset_members();
+            if !members.is_empty() {
+                native.serve_clusterset(&members).expect("clusterset");
+            }
             for (i, st) in servers[0].stanzas.iter().enumerate() {
                 let crate::cluster::stanza::Source::Manifests(files) = &st.source else {
                     panic!("conformance stanzas use manifests")

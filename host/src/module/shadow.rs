@@ -6,7 +6,7 @@
 //! never wait for it.
 //!
 //! A [`Session`] is one candidate across every server block: its settings, counters and the last
-//! differences. Each block's plugin holds a [`Side`]: the candidate's instance for that block.
+//! differences. Each block's plugin holds a [`ShadowInstance`]: the candidate's instance for that block.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -103,7 +103,7 @@ pub struct Session {
 
 /// A sampled query on its way to the candidate.
 struct Job {
-    side: Arc<Side>,
+    candidate: Arc<ShadowInstance>,
     query: wit::Query,
     running: wit::Outcome,
 }
@@ -362,14 +362,14 @@ impl Session {
 }
 
 /// The candidate's instance in one server block.
-pub struct Side {
+pub struct ShadowInstance {
     pub session: Arc<Session>,
     instance: Mutex<Option<Instance>>,
 }
 
-impl Side {
-    pub fn new(session: Arc<Session>, instance: Instance) -> Arc<Side> {
-        Arc::new(Side { session, instance: Mutex::new(Some(instance)) })
+impl ShadowInstance {
+    pub fn new(session: Arc<Session>, instance: Instance) -> Arc<ShadowInstance> {
+        Arc::new(ShadowInstance { session, instance: Mutex::new(Some(instance)) })
     }
 
     /// Feeds the candidate the events the running module was just fed (the caller holds the
@@ -399,7 +399,7 @@ impl Side {
             if jobs.len() < QUEUE {
                 // Copied only once there is room: a skipped query costs no copy.
                 session.pending.fetch_add(1, Ordering::AcqRel);
-                jobs.push(Job { side: self.clone(), query: query.clone(), running: running() });
+                jobs.push(Job { candidate: self.clone(), query: query.clone(), running: running() });
                 return;
             }
             if !session.blocking {
@@ -449,8 +449,8 @@ fn compare_all(queue: Weak<Mutex<Vec<Job>>>, runtime: Option<tokio::runtime::Han
         // Jobs hold the session, and the session the list: let go of it before they end.
         drop(jobs);
         for job in batch.drain(..) {
-            job.side.compare(&job.query, &job.running);
-            job.side.session.pending.fetch_sub(1, Ordering::AcqRel);
+            job.candidate.compare(&job.query, &job.running);
+            job.candidate.session.pending.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

@@ -252,7 +252,58 @@ fn server(block: &ServerBlock, default_port: u16) -> Result<BlockConfig, Error> 
     {
         return Err(d.error("autopath: @kubernetai needs a kubernetai (or kubernetes) stanza in the same server block"));
     }
+    check_clustersets(&server)?;
     Ok(server)
+}
+
+/// The members of each clusterset of a block agree: each cluster id once per zone, one `ttl`,
+/// and a zone the block serves (or its queries would never reach the module).
+fn check_clustersets(server: &BlockConfig) -> Result<(), Error> {
+    let zones = server.zones();
+    let members: Vec<(&Stanza, &stanza::Membership)> =
+        server.stanzas.iter().filter_map(|s| s.clusterset.as_ref().map(|m| (s, m))).collect();
+    for (i, (st, m)) in members.iter().enumerate() {
+        if kubernetai_guest::name::longest_zone(&m.zone, &zones).is_none() {
+            return Err(m.error(format!("clusterset: zone {} is not served by this server block (zones: {})", m.zone, zones.join(" "))));
+        }
+        for (earlier, e) in &members[..i] {
+            if e.zone != m.zone {
+                continue;
+            }
+            if e.cluster_id == m.cluster_id {
+                return Err(m.error(format!(
+                    "clusterset {}: cluster id {} is already the stanza's at {}",
+                    m.zone, m.cluster_id, earlier.at
+                )));
+            }
+            if earlier.guest.ttl != st.guest.ttl {
+                return Err(m.error(format!(
+                    "clusterset {}: this stanza's ttl {} differs from {} of the member at {}; members answer with one ttl",
+                    m.zone, st.guest.ttl, earlier.guest.ttl, earlier.at
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl BlockConfig {
+    /// Every stanza's clusterset membership, in the contract's terms.
+    pub fn clusterset_members(&self) -> Vec<crate::contract::wit::ClustersetMember> {
+        self.stanzas
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let m = s.clusterset.as_ref()?;
+                Some(crate::contract::wit::ClustersetMember {
+                    stanza: u32::try_from(i).ok()?,
+                    zone: m.zone.clone(),
+                    cluster_id: m.cluster_id.clone(),
+                    export_all: m.export_all,
+                })
+            })
+            .collect()
+    }
 }
 
 /// A `bind` argument: an address, or an interface's addresses by its name, as CoreDNS takes.

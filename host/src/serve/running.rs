@@ -11,10 +11,8 @@ use anyhow::Context;
 use tokio::task::AbortHandle;
 
 use crate::chain::{self, Chain, autopath};
-use crate::cluster::objects::Change;
-use crate::cluster::stanza::Source;
-use crate::cluster::{manifests, objects, watch};
-use crate::module::block::BlockModule;
+use crate::cluster::feed::{self, SyncWait};
+use crate::module::block::{BlockModule, Configuration};
 use crate::module::{Module, wit};
 use crate::observe::metrics::registry;
 use crate::observe::status::Endpoint;
@@ -164,12 +162,8 @@ impl Running {
     }
 }
 
-/// A stanza whose first list startup waits for: where it is written, how long to wait, and
-/// whether it has synced.
-type SyncWait = (String, std::time::Duration, tokio::sync::watch::Receiver<bool>);
-
-/// Instantiates the module for one server block, configures it with the block's stanzas, loads
-/// each stanza's objects and starts keeping them current.
+/// Instantiates the module for one server block, configures it with the block's stanzas, and
+/// starts feeding each stanza's objects to it.
 pub async fn start_stanzas(
     module: &Module,
     srv: &config::BlockConfig,
@@ -177,59 +171,23 @@ pub async fn start_stanzas(
     tasks: &mut Vec<AbortHandle>,
 ) -> anyhow::Result<Arc<BlockModule>> {
     let server: Arc<str> = server_label(srv).into();
-    let server = &server;
     let local_ips = local_ips(&srv.bind).iter().map(IpAddr::to_string).collect();
     let stanzas: Vec<wit::Stanza> = srv.stanzas.iter().map(|s| s.guest.clone()).collect();
     let instance = Arc::new(
-        BlockModule::new(module.clone(), wit::Server { local_ips }, stanzas, srv.external.clone())
+        BlockModule::new(
+            module.clone(),
+            Configuration {
+                server: wit::Server { local_ips },
+                stanzas,
+                external: srv.external.clone(),
+                clusterset: srv.clusterset_members(),
+            },
+        )
             .with_context(|| format!("server block at {}", srv.at))?,
     );
     for (i, st) in srv.stanzas.iter().enumerate() {
         let index = u32::try_from(i).context("too many stanzas")?;
-        match &st.source {
-            Source::Manifests(files) => {
-                // Stamped before reading, so a change racing the startup is still seen as one.
-                let stamp = manifests::stamp(files);
-                let objects = manifests::load(files).with_context(|| format!("kubernetai stanza at {}", st.at))?;
-                let loaded = objects.len();
-                let events = objects.into_initial();
-                let count = events.len();
-                let started = std::time::Instant::now();
-                let rejected = instance.apply(index, crate::now(), events)?;
-                let took = started.elapsed();
-                log_rejected(&st.at, &rejected);
-                println!(
-                    "[INFO] plugin/kubernetai: {}: loaded {} objects from {} file(s) in {:.0} ms ({:.0} events/s per instance)",
-                    st.at,
-                    loaded,
-                    files.len(),
-                    took.as_secs_f64() * 1000.0,
-                    count as f64 / took.as_secs_f64().max(1e-9)
-                );
-                registry().set("kubernetai_stanza_synced", &[&**server, &st.at], 1.0);
-                // Reading the file took many times its size in short-lived allocations.
-                crate::observe::process::trim_heap();
-                let watch = watch_manifests(instance.clone(), index, st.at.clone(), files.clone(), stamp);
-                tasks.push(tokio::spawn(watch).abort_handle());
-            }
-            Source::Api(api) => {
-                if api.endpoint.is_some() || api.kubeconfig.is_some() {
-                    instance.set_remote(index, std::time::Instant::now() + st.startup_timeout);
-                }
-                let client = watch::client(api, &st.at).await.with_context(|| format!("kubernetai stanza at {}", st.at))?;
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                let kinds = watch::kinds(&st.guest);
-                for kind in &kinds {
-                    let run = watch::run(client.clone(), *kind, st.guest.clone(), tx.clone(), st.at.clone());
-                    tasks.push(tokio::spawn(run).abort_handle());
-                }
-                let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
-                registry().set("kubernetai_stanza_synced", &[&**server, &st.at], 0.0);
-                let apply = apply_reports(server.clone(), instance.clone(), index, st.at.clone(), kinds, rx, synced_tx);
-                tasks.push(tokio::spawn(apply).abort_handle());
-                syncs.push((st.at.clone(), st.startup_timeout, synced_rx));
-            }
-        }
+        feed::start(instance.clone(), &server, index, st, syncs, tasks).await?;
     }
     Ok(instance)
 }
@@ -248,127 +206,5 @@ fn local_ips(bind: &[IpAddr]) -> Vec<IpAddr> {
         .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
         // Link-local IPv6 addresses are not reachable as name servers.
         .filter(|ip| !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80))
-        .collect()
-}
-
-/// Re-reads the manifest files when they change and feeds the difference to the instance.
-async fn watch_manifests(
-    instance: Arc<BlockModule>,
-    index: u32,
-    at: String,
-    files: Vec<std::path::PathBuf>,
-    mut stamp: Vec<Option<crate::file_stamp::FileStamp>>,
-) {
-    loop {
-        tokio::time::sleep(manifests::POLL_INTERVAL).await;
-        let next_stamp = manifests::stamp(&files);
-        if next_stamp == stamp {
-            continue;
-        }
-        stamp = next_stamp;
-        let next = match manifests::load(&files) {
-            Ok(next) => next,
-            Err(e) => {
-                println!("[ERROR] plugin/kubernetai: {at}: {e}; keeping the last good objects");
-                continue;
-            }
-        };
-        let events = instance.changes(index, next.into_table());
-        if events.is_empty() {
-            continue;
-        }
-        let count = events.len();
-        let result = instance.apply(index, crate::now(), events);
-        match result {
-            Ok(rejected) => {
-                log_rejected(&at, &rejected);
-                println!("[INFO] plugin/kubernetai: {at}: applied {count} change(s)");
-                crate::observe::process::trim_heap();
-            }
-            Err(e) => println!("[ERROR] plugin/kubernetai: {at}: applying changes: {e:#}"),
-        }
-    }
-}
-
-/// Applies a stanza's watch events to the instance in the order they came, batching what has
-/// queued up, and marks the stanza synced once every kind has listed.
-async fn apply_reports(
-    server: Arc<str>,
-    instance: Arc<BlockModule>,
-    index: u32,
-    at: String,
-    mut pending: Vec<wit::Kind>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<watch::Report>,
-    synced: tokio::sync::watch::Sender<bool>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut events = Vec::new();
-        let mut triggers = Vec::new();
-        let mut report = Some(first);
-        while let Some(r) = report.take() {
-            match r {
-                watch::Report::Events(mut e, mut t) => {
-                    events.append(&mut e);
-                    triggers.append(&mut t);
-                }
-                watch::Report::Listed(kind) => {
-                    pending.retain(|k| *k != kind);
-                    if pending.is_empty() && !*synced.borrow() {
-                        events.push(Change::marker(wit::Event::Synced(true)));
-                    }
-                }
-            }
-            report = rx.try_recv().ok();
-        }
-        let became_synced = events.iter().any(|e| matches!(e.event, wit::Event::Synced(true)));
-        let relisted = *synced.borrow() && events.iter().any(|e| matches!(e.event, wit::Event::RelistDone(_)));
-        let counted = counted_events(&events);
-        let count = events.len();
-        crate::observe::debug::line("kubernetai", || format!("{at}: applying {count} watch event(s)"));
-        match instance.apply(index, crate::now(), events) {
-            Ok(rejected) => log_rejected(&at, &rejected),
-            Err(e) => println!("[ERROR] plugin/kubernetai: {at}: applying watch events: {e:#}"),
-        }
-        // Counted once applied: a reader who sees the count go up can ask for what changed.
-        for (kind, event) in counted {
-            registry().inc("kubernetai_watch_events_total", &[&at, kind, event]);
-        }
-        // The answers reflect these changes from now on.
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        for t in triggers {
-            let took = (now - t.at).max(0.0);
-            registry().observe("coredns_kubernetes_dns_programming_duration_seconds", &[t.service_kind], took);
-        }
-        if relisted {
-            // A relist (after 410 Gone, or a restarted API server) decoded whole pages again.
-            crate::observe::process::trim_heap();
-        }
-        if became_synced {
-            // The first lists decoded whole pages of full objects: hand what they left back.
-            crate::observe::process::trim_heap();
-            println!("[INFO] plugin/kubernetai: {at}: synced with the Kubernetes API");
-            registry().set("kubernetai_stanza_synced", &[&*server, &at], 1.0);
-            let _ = synced.send(true);
-        }
-    }
-}
-
-fn log_rejected(at: &str, rejected: &[wit::Rejected]) {
-    for r in rejected {
-        let kind = objects::kind_name(r.kind);
-        registry().inc("kubernetai_objects_rejected_total", &[at, kind]);
-        println!("[WARNING] plugin/kubernetai: {at}: skipped {kind} {}: {}", r.name, r.reason);
-    }
-}
-
-/// The kind and event of each object event, as `kubernetai_watch_events_total` labels them.
-fn counted_events(events: &[Change]) -> Vec<(&'static str, &'static str)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.event {
-            wit::Event::Apply(o) => Some((objects::kind_name(o.kind), "apply")),
-            wit::Event::Delete(o) => Some((objects::kind_name(o.kind), "delete")),
-            _ => None,
-        })
         .collect()
 }

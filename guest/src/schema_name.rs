@@ -19,7 +19,7 @@ pub enum Branch {
 
 /// A parsed name; empty strings mean "not given". Labels are as queried (lowercased by caller).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Request<'a> {
+pub struct SchemaName<'a> {
     /// None for the apex, `svc.<zone>` and `pod.<zone>`: names that exist but hold nothing.
     pub branch: Option<Branch>,
     pub namespace: &'a str,
@@ -38,8 +38,8 @@ pub struct Request<'a> {
 pub struct InvalidName;
 
 /// Parses the labels below the zone (see [`crate::name::labels_below`]).
-pub fn parse<'a>(labels: &[&'a str], multicluster: bool, zonal: bool) -> Result<Request<'a>, InvalidName> {
-    let mut r = Request::default();
+pub fn parse<'a>(labels: &[&'a str], multicluster: bool, zonal: bool) -> Result<SchemaName<'a>, InvalidName> {
+    let mut r = SchemaName::default();
     let Some((&last, rest)) = labels.split_last() else {
         return Ok(r);
     };
