@@ -2,18 +2,25 @@
 """A synthetic cluster, generated deterministically, in the three forms the benchmark serves it.
 Objects are shaped as `kubectl get ... -o json` prints them from a real cluster: pods with full
 specs, statuses, conditions and owner references (~1.9 KB each), services and EndpointSlices with
-labels, annotations, owner references and targetRefs, managedFields on every tenth object.
+labels, annotations, owner references and targetRefs, managedFields on every tenth object. As in
+a real cluster every pod is a ready endpoint of a service: most services have a few pods, a few
+have hundreds (a Pareto spread), slices hold at most 100 endpoints, one service in 20 is
+dual-stack (its pods too, with IPv6 slices), and 40 % of the headless services are
+StatefulSet-like, their endpoints named by hostname.
 
 - cluster.json: the `kubectl get ... -o json` List kubernetai reads (`manifests`);
-- cluster.local.zone and 10.in-addr.arpa.zone: the same names as static zones for knot and NSD,
-  record for record what kubernetai answers (A, SRV, headless endpoints, PTR);
+- cluster.local.zone, 10.in-addr.arpa.zone and d.f.ip6.arpa.zone: the same names as static zones
+  for knot and NSD, record for record what kubernetai answers with `pods verified` (service A
+  and AAAA, SRV, every endpoint's name, every pod's dashed name, PTRs of every cluster IP and
+  endpoint);
 - queries.txt: a dnsperf query file with the mix of a cluster's traffic: A for services ~60 %,
   AAAA NODATA ~10 %, SRV ~10 %, headless A ~10 %, PTR ~5 %, NXDOMAIN ~5 %.
 
-Usage: generate.py OUT_DIR [--services N] [--headless N] [--pods N] [--namespaces N] [--queries N]
+Usage: generate.py OUT_DIR [--services N] [--headless N] [--pods N] [--namespaces N] [--dual-stack-every N] [--queries N]
 """
 
 import argparse
+import ipaddress
 import json
 import os
 import random
@@ -28,6 +35,9 @@ def ip(base, i):
 
 
 NODES = 40
+# The IPv6 prefixes of dual-stack pods and cluster IPs: fd00:10::/64 and fd00:96::/64.
+FD00_10 = int(ipaddress.IPv6Address("fd00:10::"))
+FD00_96 = int(ipaddress.IPv6Address("fd00:96::"))
 
 
 def uid(kind, i):
@@ -94,8 +104,10 @@ def service_object(i, name, ns, spec):
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": full, "status": {"loadBalancer": {}}}
 
 
-def slice_object(i, name, ns, endpoints):
-    meta = {"name": f"{name}-a", "generateName": f"{name}-", "namespace": ns, "uid": uid("eps", i),
+def slice_object(i, name, ns, part, family, endpoints):
+    """EndpointSlice `part` of service `name`: `endpoints` are (address, hostname, pod name),
+    at most 100, as the EndpointSlice controller cuts them."""
+    meta = {"name": f"{name}-{part}", "generateName": f"{name}-", "namespace": ns, "uid": uid("eps", i * 1000 + part),
             "resourceVersion": str(300000 + i), "creationTimestamp": stamp(i),
             "labels": {"kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
             "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": stamp(i + 2)},
@@ -104,24 +116,57 @@ def slice_object(i, name, ns, endpoints):
     if i % 10 == 0:
         meta["managedFields"] = managed_fields("kube-controller-manager", i)
     eps = []
-    for k, (addr, hostname) in enumerate(endpoints):
+    for k, (addr, hostname, pod) in enumerate(endpoints):
         e = {"addresses": [addr], "conditions": {"ready": True, "serving": True, "terminating": False},
              "nodeName": f"node-{(i + k) % NODES}", "zone": f"zone-{(i + k) % 3}",
-             "targetRef": {"kind": "Pod", "name": f"{name}-{k}", "namespace": ns, "uid": uid("tr", i * 16 + k)}}
+             "targetRef": {"kind": "Pod", "name": pod, "namespace": ns, "uid": uid("pod", zlib.crc32(pod.encode()))}}
         if hostname:
             e["hostname"] = hostname
         eps.append(e)
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", "metadata": meta,
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": family, "metadata": meta,
             "endpoints": eps, "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
+
+
+def dashed(addr):
+    """An address as an endpoint or pod name label: dots or colons made dashes."""
+    if ":" in addr:
+        text = addr.replace(":", "-")
+        return text + "0" if text.endswith("-") else text
+    return addr.replace(".", "-")
+
+
+def reverse_owner(addr):
+    """The reverse name of `addr`, relative to its reverse zone (10.in-addr.arpa, or
+    d.f.ip6.arpa for fd00::/8)."""
+    if ":" in addr:
+        nibbles = ipaddress.IPv6Address(addr).exploded.replace(":", "")
+        return ".".join(reversed(nibbles[2:]))
+    o = addr.split(".")
+    return f"{o[3]}.{o[2]}.{o[1]}"
+
+
+def spread(total, counts_min, weights):
+    """`total` split over len(weights) shares, each at least `counts_min`, the rest in proportion
+    to `weights` (largest remainders), so the shares sum to `total` exactly."""
+    n = len(weights)
+    rest = total - counts_min * n
+    wsum = sum(weights)
+    exact = [rest * w / wsum for w in weights]
+    shares = [counts_min + int(x) for x in exact]
+    left = total - sum(shares)
+    for j in sorted(range(n), key=lambda j: exact[j] - int(exact[j]), reverse=True)[:left]:
+        shares[j] += 1
+    return shares
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("out")
-    p.add_argument("--services", type=int, default=5000)
+    p.add_argument("--services", type=int, default=5000, help="services with a cluster IP")
     p.add_argument("--headless", type=int, default=500)
-    p.add_argument("--pods", type=int, default=10000)
+    p.add_argument("--pods", type=int, default=10000, help="pods, every one an endpoint of a service")
     p.add_argument("--namespaces", type=int, default=50)
+    p.add_argument("--dual-stack-every", type=int, default=20, help="every Nth cluster-IP service is dual-stack")
     p.add_argument("--queries", type=int, default=100000)
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
@@ -133,50 +178,107 @@ def main():
                            "labels": {"kubernetes.io/metadata.name": f"ns-{n}"}},
               "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}} for n in range(a.namespaces)]
     records = []  # (owner relative to cluster.local., type, data)
-    ptrs = []  # (reverse owner, target)
-    pod_ips = []
-    for i in range(a.pods):
-        ns = f"ns-{i % a.namespaces}"
-        addr = f"10.{100 + i // 64516}.{i // 254 % 254}.{i % 254 + 1}"
-        pod_ips.append((ns, addr))
-        items.append(pod_object(i, ns, addr, f"app-{i % 997}"))
+    ptrs = []  # (address, target)
+    next_pod = [0]
+
+    def pods_for(name, ns, n, app, statefulset, dual):
+        """`n` new pods of a workload behind service `name`: (v4, v6 or None, hostname, pod name)."""
+        out = []
+        for k in range(n):
+            i = next_pod[0]
+            next_pod[0] += 1
+            v4 = f"10.{100 + i // 64516}.{i // 254 % 254}.{i % 254 + 1}"
+            v6 = str(ipaddress.IPv6Address(FD00_10 + i + 1)) if dual else None
+            pod = f"{name}-{k}" if statefulset else f"{name}-{i % 97:05x}a7f9-{uid('p', i)[:5]}"
+            obj = pod_object(i, ns, v4, app)
+            obj["metadata"]["name"] = pod
+            obj["metadata"]["labels"]["app"] = name
+            if statefulset:
+                obj["metadata"]["ownerReferences"][0].update(kind="StatefulSet", name=name)
+                obj["spec"]["hostname"] = pod
+                obj["spec"]["subdomain"] = name
+            if v6:
+                obj["status"]["podIPs"] = [{"ip": v4}, {"ip": v6}]
+            items.append(obj)
+            out.append((v4, v6, pod if statefulset else None, pod))
+            # `pods verified`: the pod's own dashed names.
+            records.append((f"{dashed(v4)}.{ns}.pod", "A", v4))
+            if v6:
+                records.append((f"{dashed(v6)}.{ns}.pod", "AAAA", v6))
+        return out
+
+    def slices(i, name, ns, endpoints):
+        """The service's EndpointSlices: one family each, at most 100 endpoints each."""
+        part = 0
+        for family, pick in (("IPv4", 0), ("IPv6", 1)):
+            eps = [(e[pick], e[2], e[3]) for e in endpoints if e[pick]]
+            for start in range(0, len(eps), 100):
+                items.append(slice_object(i, name, ns, part, family, eps[start:start + 100]))
+                part += 1
+
+    def endpoint_records(base, endpoints, srv_targets):
+        for v4, v6, hostname, _ in endpoints:
+            for addr in filter(None, (v4, v6)):
+                label = hostname or dashed(addr)
+                rtype = "AAAA" if ":" in addr else "A"
+                records.append((f"{label}.{base}", rtype, addr))
+                ptrs.append((addr, f"{label}.{base}.cluster.local."))
+                if srv_targets is not None:
+                    srv_targets.append(f"{label}.{base}")
+
+    # Headless services first: 1-10 ready endpoints each, 40 % StatefulSet-like with hostnames.
+    headless_sizes = [rng.randint(1, 10) for _ in range(a.headless)]
+    cluster_ip_pods = a.pods - sum(headless_sizes)
+    if cluster_ip_pods < a.services:
+        raise SystemExit(f"{a.pods} pods cannot give {a.services} services one endpoint each after the headless ones")
+    # Real clusters: most services have a few pods, a few have hundreds.
+    sizes = spread(cluster_ip_pods, 1, [rng.paretovariate(1.3) for _ in range(a.services)])
 
     services = []
     for i in range(a.services):
         ns = f"ns-{i % a.namespaces}"
         name = f"svc-{i}"
+        dual = a.dual_stack_every > 0 and i % a.dual_stack_every == 0
         cip = ip("10.96", i)
+        cips = [cip] + ([str(ipaddress.IPv6Address(FD00_96 + i + 1))] if dual else [])
         services.append((name, ns))
-        items.append(service_object(i, name, ns, {"type": "ClusterIP", "clusterIP": cip, "clusterIPs": [cip],
-                                                   "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}))
-        # Two ready endpoints from the pods, as a real service has.
-        eps = [pod_ips[(2 * i + k) % max(1, len(pod_ips))][1] for k in range(2)] if pod_ips else []
-        items.append(slice_object(i, name, ns, [(e, None) for e in eps]))
+        spec = {"type": "ClusterIP", "clusterIP": cip, "clusterIPs": cips,
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}
+        obj = service_object(i, name, ns, spec)
+        if dual:
+            obj["spec"].update(ipFamilies=["IPv4", "IPv6"], ipFamilyPolicy="PreferDualStack")
+        items.append(obj)
+        endpoints = pods_for(name, ns, sizes[i], name, False, dual)
+        slices(i, name, ns, endpoints)
         base = f"{name}.{ns}.svc"
-        records.append((base, "A", cip))
-        records.append((base, "SRV", f"0 100 80 {base}.cluster.local."))
-        records.append((f"_http._tcp.{base}", "SRV", f"0 100 80 {base}.cluster.local."))
-        o = cip.split(".")
-        ptrs.append((f"{o[3]}.{o[2]}.{o[1]}", f"{base}.cluster.local."))
+        for c in cips:
+            records.append((base, "AAAA" if ":" in c else "A", c))
+            ptrs.append((c, f"{base}.cluster.local."))
+        # One SRV target, but CoreDNS weighs it as one of a record per cluster IP.
+        weight = 100 // len(cips)
+        records.append((base, "SRV", f"0 {weight} 80 {base}.cluster.local."))
+        records.append((f"_http._tcp.{base}", "SRV", f"0 {weight} 80 {base}.cluster.local."))
+        endpoint_records(base, endpoints, None)
 
     headless = []
-    for i in range(a.headless):
-        ns = f"ns-{i % a.namespaces}"
-        name = f"hl-{i}"
-        n = rng.randint(1, 10)
-        addrs = [ip("10.200", i * 10 + k) for k in range(n)]
+    for h, n in enumerate(headless_sizes):
+        i = a.services + h
+        ns = f"ns-{h % a.namespaces}"
+        name = f"hl-{h}"
         headless.append((name, ns))
-        items.append(service_object(a.services + i, name, ns, {"type": "ClusterIP", "clusterIP": "None", "clusterIPs": ["None"],
-                                                               "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}))
-        items.append(slice_object(a.services + i, name, ns, [(e, f"{name}-{k}") for k, e in enumerate(addrs)]))
+        items.append(service_object(i, name, ns, {"type": "ClusterIP", "clusterIP": "None", "clusterIPs": ["None"],
+                                                  "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}))
+        endpoints = pods_for(name, ns, n, name, h % 5 < 2, False)
+        slices(i, name, ns, endpoints)
         base = f"{name}.{ns}.svc"
-        weight = max(1, 100 // n)
-        for k, e in enumerate(addrs):
-            records.append((base, "A", e))
-            records.append((f"{name}-{k}.{base}", "A", e))
-            records.append((f"_http._tcp.{base}", "SRV", f"0 {weight} 80 {name}-{k}.{base}.cluster.local."))
-            o = e.split(".")
-            ptrs.append((f"{o[3]}.{o[2]}.{o[1]}", f"{name}-{k}.{base}.cluster.local."))
+        targets = []
+        endpoint_records(base, endpoints, targets)
+        weight = max(1, 100 // len(targets))
+        for v4, _, _, _ in endpoints:
+            records.append((base, "A", v4))
+        for t in targets:
+            records.append((base, "SRV", f"0 {weight} 80 {t}.cluster.local."))
+            records.append((f"_http._tcp.{base}", "SRV", f"0 {weight} 80 {t}.cluster.local."))
 
     with open(os.path.join(a.out, "cluster.json"), "w") as f:
         json.dump({"apiVersion": "v1", "kind": "List", "items": items}, f, separators=(",", ":"))
@@ -187,10 +289,12 @@ def main():
         f.write("dns-version TXT \"1.1.0\"\n")
         for owner, rtype, data in records:
             f.write(f"{owner} {rtype} {data}\n")
-    with open(os.path.join(a.out, "10.in-addr.arpa.zone"), "w") as f:
-        f.write(f"$ORIGIN 10.in-addr.arpa.\n$TTL {TTL}\n@ SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5\n@ NS ns.dns.cluster.local.\n")
-        for owner, target in ptrs:
-            f.write(f"{owner} PTR {target}\n")
+    for zone, v6 in (("10.in-addr.arpa", False), ("d.f.ip6.arpa", True)):
+        with open(os.path.join(a.out, f"{zone}.zone"), "w") as f:
+            f.write(f"$ORIGIN {zone}.\n$TTL {TTL}\n@ SOA {soa}\n@ NS ns.dns.cluster.local.\n")
+            for addr, target in ptrs:
+                if (":" in addr) == v6:
+                    f.write(f"{reverse_owner(addr)} PTR {target}\n")
 
     mix = [(60, "a"), (10, "aaaa"), (10, "srv"), (10, "headless"), (5, "ptr"), (5, "nx")]
     kinds = [k for w, k in mix for _ in range(w)]
@@ -208,11 +312,17 @@ def main():
                 h, hns = rng.choice(headless)
                 f.write(f"{h}.{hns}.svc.cluster.local A\n")
             elif kind == "ptr":
-                owner, _ = rng.choice(ptrs)
-                f.write(f"{owner}.10.in-addr.arpa PTR\n")
+                addr, _ = rng.choice(ptrs)
+                zone = "d.f.ip6.arpa" if ":" in addr else "10.in-addr.arpa"
+                f.write(f"{reverse_owner(addr)}.{zone} PTR\n")
             else:
                 f.write(f"missing-{q}.{ns}.svc.cluster.local A\n")
-    print(f"{len(items)} objects, {len(records)} records, {len(ptrs)} PTRs, {a.queries} queries in {a.out}")
+    endpoints = sum(len(o["endpoints"]) for o in items if o["kind"] == "EndpointSlice")
+    kinds_count = {}
+    for o in items:
+        kinds_count[o["kind"]] = kinds_count.get(o["kind"], 0) + 1
+    print(f"{len(items)} objects ({kinds_count}), {endpoints} endpoints, {len(records)} records, {len(ptrs)} PTRs, "
+          f"{a.queries} queries in {a.out}")
 
 
 if __name__ == "__main__":

@@ -85,31 +85,65 @@ impl<T: Keyed> Slab<T> {
 }
 
 /// The slots an index entry points at, in the key order of their objects. Nearly every entry
-/// holds one or two.
+/// holds one (an address has one endpoint), which is kept inline: a hundred thousand endpoint
+/// addresses cost no allocation each.
 #[derive(Debug, Default)]
-pub struct Ids(Vec<u32>);
+pub enum Ids {
+    #[default]
+    None,
+    One(u32),
+    Many(Vec<u32>),
+}
 
 impl Ids {
     /// Adds `id`, whose object is in `slab`, keeping key order.
     pub fn insert<T: Keyed>(&mut self, id: u32, slab: &Slab<T>) {
-        if let Err(at) =
-            self.0.binary_search_by(|other| if *other == id { Ordering::Equal } else { slab.order(*other, id) })
-        {
-            self.0.insert(at, id);
+        match self {
+            Ids::None => *self = Ids::One(id),
+            Ids::One(one) if *one == id => {}
+            Ids::One(one) => {
+                let first = *one;
+                let pair = if slab.order(first, id) == Ordering::Less { vec![first, id] } else { vec![id, first] };
+                *self = Ids::Many(pair);
+            }
+            Ids::Many(ids) => {
+                if let Err(at) =
+                    ids.binary_search_by(|other| if *other == id { Ordering::Equal } else { slab.order(*other, id) })
+                {
+                    ids.insert(at, id);
+                }
+            }
         }
     }
 
     pub fn remove(&mut self, id: u32) {
-        self.0.retain(|other| *other != id);
+        match self {
+            Ids::One(one) if *one == id => *self = Ids::None,
+            Ids::Many(ids) => {
+                ids.retain(|other| *other != id);
+                if let [only] = ids.as_slice() {
+                    *self = Ids::One(*only);
+                }
+            }
+            _ => {}
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        matches!(self, Ids::None)
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Ids::None => &[],
+            Ids::One(one) => std::slice::from_ref(one),
+            Ids::Many(ids) => ids,
+        }
     }
 
     /// The objects of `slab` these ids point at, in key order.
     pub fn resolve<'a, T: Keyed>(&'a self, slab: &'a Slab<T>) -> impl Iterator<Item = &'a T> {
-        self.0.iter().filter_map(|id| slab.at(*id))
+        self.as_slice().iter().filter_map(|id| slab.at(*id))
     }
 }
 
@@ -154,6 +188,10 @@ mod tests {
         ids.insert(a, &slab);
         let names: Vec<&str> = ids.resolve(&slab).map(|t| &*t.0.name).collect();
         assert_eq!(names, ["a", "c"], "in key order, once each");
+        ids.remove(c);
+        assert!(matches!(ids, Ids::One(id) if id == a), "one left, inline again");
+        ids.remove(a);
+        assert!(ids.is_empty());
         assert_eq!(slab.remove(&thing("a", 0).0).map(|(id, _)| id), Some(a));
         assert_eq!(slab.find("a", "a"), None);
         let (b, _) = slab.insert(thing("b", 1));

@@ -141,6 +141,10 @@ pub struct Snapshot {
     /// nothing reads an object's labels, and they are not kept (a few hundred bytes an object).
     keep_labels: bool,
     keep_namespace_labels: bool,
+    /// Likewise an endpoint's pod name (read by `endpoint_pod_names` only) and its zone (read by
+    /// `zonal` only): a large cluster has a hundred thousand endpoints.
+    keep_pod_names: bool,
+    keep_zones: bool,
 }
 
 impl Snapshot {
@@ -149,6 +153,8 @@ impl Snapshot {
         Snapshot {
             keep_labels: stanza.labels.is_some(),
             keep_namespace_labels: stanza.namespace_labels.is_some(),
+            keep_pod_names: stanza.endpoint_pod_names,
+            keep_zones: stanza.zonal,
             ..Snapshot::default()
         }
     }
@@ -206,6 +212,10 @@ impl Snapshot {
                 let mut slice = EndpointSlice::decode(json)?;
                 if !self.keep_labels {
                     slice.labels.clear();
+                }
+                for e in &mut slice.endpoints {
+                    e.pod_name = e.pod_name.take().filter(|_| self.keep_pod_names);
+                    e.zone = e.zone.take().filter(|_| self.keep_zones);
                 }
                 let (id, old) = self.slices.insert(slice);
                 if let Some(old) = old {

@@ -42,7 +42,7 @@ static STANZA: LazyLock<wit::Stanza> = LazyLock::new(|| {
 pub fn manifest(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let mut objects = Objects::default();
-    if let Err(e) = manifests::parse("m.json", text, &mut objects) {
+    if let Err(e) = manifests::parse("m.json", text, crate::cluster::prune::Reads::ALL, &mut objects) {
         assert!(e.to_string().starts_with("m.json"), "an error that names no file: {e}");
         return;
     }

@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio::task::AbortHandle;
 
 use crate::cluster::objects::{self, Change, Table};
+use crate::cluster::prune::Reads;
 use crate::cluster::stanza::{Source, Stanza};
 use crate::cluster::{manifests, watch};
 use crate::contract::wit;
@@ -43,7 +44,7 @@ pub async fn start(
         Source::Manifests(files) => {
             // Stamped before reading, so a change racing the startup is still seen as one.
             let stamp = manifests::stamp(files);
-            let objects = manifests::load(files).with_context(|| format!("kubernetai stanza at {}", st.at))?;
+            let objects = manifests::load(files, Reads::of(&st.guest)).with_context(|| format!("kubernetai stanza at {}", st.at))?;
             let loaded = objects.len();
             let events = objects.into_initial();
             let count = events.len();
@@ -62,7 +63,7 @@ pub async fn start(
             registry().set("kubernetai_stanza_synced", &[&**server, &st.at], 1.0);
             // Reading the file took many times its size in short-lived allocations.
             crate::observe::process::trim_heap();
-            let watch = watch_manifests(sink, index, st.at.clone(), files.clone(), stamp);
+            let watch = watch_manifests(sink, index, st.at.clone(), files.clone(), stamp, Reads::of(&st.guest));
             tasks.push(tokio::spawn(watch).abort_handle());
         }
         Source::Api(api) => {
@@ -93,6 +94,7 @@ async fn watch_manifests(
     at: String,
     files: Vec<std::path::PathBuf>,
     mut stamp: Vec<Option<crate::file_stamp::FileStamp>>,
+    reads: Reads,
 ) {
     loop {
         tokio::time::sleep(manifests::POLL_INTERVAL).await;
@@ -101,7 +103,7 @@ async fn watch_manifests(
             continue;
         }
         stamp = next_stamp;
-        let next = match manifests::load(&files) {
+        let next = match manifests::load(&files, reads) {
             Ok(next) => next,
             Err(e) => {
                 println!("[ERROR] plugin/kubernetai: {at}: {e}; keeping the last good objects");

@@ -35,21 +35,22 @@ pub fn kind_of(name: &str) -> Option<Kind> {
     objects::KINDS.into_iter().find(|k| objects::kind_name(*k) == name)
 }
 
-/// Reads and merges `files`. Items of kinds DNS does not use are skipped; items that are not
-/// objects are logged and skipped.
-pub fn load(files: &[PathBuf]) -> Result<Objects, ManifestError> {
+/// Reads and merges `files`, pruned for a stanza that `reads`. Items of kinds DNS does not use
+/// are skipped; items that are not objects are logged and skipped.
+pub fn load(files: &[PathBuf], reads: prune::Reads) -> Result<Objects, ManifestError> {
     let mut objects = Objects::default();
     for file in files {
         let name = file.display().to_string();
         let text =
             std::fs::read_to_string(file).map_err(|source| ManifestError::Read { file: name.clone(), source })?;
-        parse(&name, &text, &mut objects)?;
+        parse(&name, &text, reads, &mut objects)?;
     }
     Ok(objects)
 }
 
-/// Adds the objects of one manifest's `text` (an object or a List), read from `name`.
-pub fn parse(name: &str, text: &str, objects: &mut Objects) -> Result<(), ManifestError> {
+/// Adds the objects of one manifest's `text` (an object or a List), read from `name`, pruned for a
+/// stanza that `reads`.
+pub fn parse(name: &str, text: &str, reads: prune::Reads, objects: &mut Objects) -> Result<(), ManifestError> {
     // Text that is no JSON is a JSON error; JSON of the wrong shape is a shape error.
     let error = |source: serde_json::Error| {
         if source.is_data() {
@@ -68,7 +69,7 @@ pub fn parse(name: &str, text: &str, objects: &mut Objects) -> Result<(), Manife
             }
             return Ok(());
         };
-        let pruned = object.prune(kind);
+        let pruned = object.prune(kind, reads);
         objects.0.insert(kind, &pruned.namespace, &pruned.name, pruned.json);
         Ok(())
     };
@@ -202,7 +203,7 @@ mod tests {
                 svc("y", "10.0.0.2")
             ),
         );
-        let first = load(std::slice::from_ref(&f)).expect("loads");
+        let first = load(std::slice::from_ref(&f), prune::Reads::ALL).expect("loads");
         assert_eq!(first.len(), 2);
         assert!(!first.0.of_kind(Kind::Service).any(|(_, _, j)| j.contains("managedFields")));
         let mut held = first.clone();
@@ -214,7 +215,7 @@ mod tests {
             "c.json",
             &format!(r#"{{"kind":"List","items":[{},{}]}}"#, svc("x", "10.0.0.9"), svc("z", "10.0.0.3")),
         );
-        let next = load(std::slice::from_ref(&f)).expect("loads");
+        let next = load(std::slice::from_ref(&f), prune::Reads::ALL).expect("loads");
         let diff = objects::changes(&held.0, next.clone().into_table());
         let mut summary: Vec<String> = diff
             .iter()
@@ -227,11 +228,11 @@ mod tests {
         summary.sort();
         assert_eq!(summary, ["apply x", "apply z", "delete y"]);
         held = next;
-        let unchanged = objects::changes(&held.0, load(std::slice::from_ref(&f)).expect("loads").into_table());
+        let unchanged = objects::changes(&held.0, load(std::slice::from_ref(&f), prune::Reads::ALL).expect("loads").into_table());
         assert!(unchanged.is_empty(), "{unchanged:?}");
 
         write(&dir, "c.json", "{ not json");
-        assert!(load(std::slice::from_ref(&f)).expect_err("bad json").to_string().contains("not JSON"));
+        assert!(load(std::slice::from_ref(&f), prune::Reads::ALL).expect_err("bad json").to_string().contains("not JSON"));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -15,6 +15,34 @@ use serde_json::value::RawValue;
 
 use crate::contract::wit::Kind;
 
+/// What a stanza's options read of an endpoint beyond its addresses, hostname and readiness:
+/// its pod's name (`endpoint_pod_names`) and its topology zone (`zonal`). A hundred thousand
+/// endpoints carry both; a stanza that reads neither keeps neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reads {
+    pub pod_names: bool,
+    pub zones: bool,
+}
+
+impl Reads {
+    /// Everything: for callers that serve any stanza.
+    pub const ALL: Reads = Reads { pod_names: true, zones: true };
+
+    pub fn of(stanza: &crate::contract::wit::Stanza) -> Reads {
+        Reads { pod_names: stanza.endpoint_pod_names, zones: stanza.zonal }
+    }
+
+    /// The two flags as bits, for a const generic (a watch's decoder has no other way to learn
+    /// them), and back.
+    pub const fn bits(self) -> u8 {
+        (self.pod_names as u8) | ((self.zones as u8) << 1)
+    }
+
+    pub const fn from_bits(bits: u8) -> Reads {
+        Reads { pod_names: bits & 1 != 0, zones: bits & 2 != 0 }
+    }
+}
+
 /// An object's identity and its pruned JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pruned {
@@ -180,7 +208,7 @@ fn field<'a, T: Deserialize<'a>>(raw: Raw<'a>) -> Result<Option<T>, serde_json::
     raw.map(|r| serde_json::from_str(r.get())).transpose()
 }
 
-fn kept<'a>(kind: Kind, item: &Item<'a>, mut metadata: Meta<'a>) -> Result<Kept<'a>, serde_json::Error> {
+fn kept<'a>(kind: Kind, item: &Item<'a>, mut metadata: Meta<'a>, reads: Reads) -> Result<Kept<'a>, serde_json::Error> {
     let mut kept =
         Kept { metadata: Meta::default(), spec: None, status: None, address_type: None, ports: None, endpoints: None };
     match kind {
@@ -206,7 +234,13 @@ fn kept<'a>(kind: Kind, item: &Item<'a>, mut metadata: Meta<'a>) -> Result<Kept<
         Kind::EndpointSlice => {
             kept.address_type = item.address_type;
             kept.ports = field(item.ports)?;
-            kept.endpoints = field(item.endpoints)?;
+            kept.endpoints = field::<Vec<Endpoint>>(item.endpoints)?.map(|mut endpoints| {
+                for e in &mut endpoints {
+                    e.target_ref = e.target_ref.take().filter(|_| reads.pod_names);
+                    e.zone = e.zone.take().filter(|_| reads.zones);
+                }
+                endpoints
+            });
         }
         Kind::ServiceImport => kept.spec = item.spec.map(Spec::Whole),
         // Its name says what it exports; nothing else of it is read.
@@ -262,15 +296,15 @@ impl<'a> Object<'a> {
         self.item.kind.map(|k| text(Some(k)))
     }
 
-    /// The object's identity and what DNS reads of it, as `kind`.
-    pub fn prune(self, kind: Kind) -> Pruned {
+    /// The object's identity and what DNS reads of it, as `kind`, for a stanza that `reads`.
+    pub fn prune(self, kind: Kind, reads: Reads) -> Pruned {
         // Metadata read once: identity and resourceVersion from it, the rest kept.
         let meta = field::<Meta>(self.item.metadata);
         let (namespace, name, resource_version) = match &meta {
             Ok(Some(m)) => (text(m.namespace), text(m.name), m.resource_version.map(|v| text(Some(v)))),
             _ => Default::default(),
         };
-        let kept = meta.and_then(|m| kept(kind, &self.item, m.unwrap_or_default()));
+        let kept = meta.and_then(|m| kept(kind, &self.item, m.unwrap_or_default(), reads));
         let json = match kept.and_then(|k| serde_json::to_string(&k)) {
             // A raw newline can only be layout kept from an indented file (`kubectl -o json`
             // indents): such text is written again without it.
@@ -289,9 +323,10 @@ impl<'a> Object<'a> {
     }
 }
 
-/// Prunes the object `json` of `kind`, or None when `json` is no JSON object at all.
-pub fn prune(kind: Kind, json: &str) -> Option<Pruned> {
-    Some(read(json)?.prune(kind))
+/// Prunes the object `json` of `kind` for a stanza that `reads`, or None when `json` is no JSON
+/// object at all.
+pub fn prune(kind: Kind, json: &str, reads: Reads) -> Option<Pruned> {
+    Some(read(json)?.prune(kind, reads))
 }
 
 #[cfg(test)]
@@ -306,8 +341,8 @@ mod tests {
         let list = format!("[{pod},{bad}]");
         let objects: Vec<Object> = serde_json::from_str(&list).unwrap_or_else(|e| panic!("{e}"));
         let [in_place_pod, in_place_bad] = <[Object; 2]>::try_from(objects).unwrap_or_else(|_| panic!("two"));
-        assert_eq!(in_place_pod.prune(Kind::Pod), prune(Kind::Pod, pod).unwrap_or_else(|| panic!("pod")));
-        assert_eq!(in_place_bad.prune(Kind::Service), prune(Kind::Service, bad).unwrap_or_else(|| panic!("bad")));
+        assert_eq!(in_place_pod.prune(Kind::Pod, Reads::ALL), prune(Kind::Pod, pod, Reads::ALL).unwrap_or_else(|| panic!("pod")));
+        assert_eq!(in_place_bad.prune(Kind::Service, Reads::ALL), prune(Kind::Service, bad, Reads::ALL).unwrap_or_else(|| panic!("bad")));
         assert!(serde_json::from_str::<Vec<Object>>("[[1, 2]]").is_err(), "an array is no object");
     }
 
@@ -317,7 +352,7 @@ mod tests {
             "managedFields":[{"manager":"m"}],"ownerReferences":[{"name":"rs"}],"deletionTimestamp":null},
             "spec":{"containers":[{"name":"c"}]},"status":{"phase":"Running","podIP":"10.0.0.1",
             "podIPs":[{"ip":"10.0.0.1"}],"conditions":[{"type":"Ready"}],"hostIP":"192.0.2.1"}}"#;
-        let p = prune(Kind::Pod, pod).expect("an object");
+        let p = prune(Kind::Pod, pod, Reads::ALL).expect("an object");
         assert_eq!((p.namespace.as_str(), p.name.as_str()), ("a", "p"));
         assert_eq!(
             p.json,
@@ -327,7 +362,7 @@ mod tests {
             "podIPs": [ {"ip": "10.0.0.1"},
                         {"ip": "fd00::1"} ]}}"#;
         assert_eq!(
-            prune(Kind::Pod, dual).expect("an object").json,
+            prune(Kind::Pod, dual, Reads::ALL).expect("an object").json,
             r#"{"metadata":{"name":"p","namespace":"a"},"status":{"podIP":"10.0.0.1","podIPs":[{"ip":"10.0.0.1"},{"ip":"fd00::1"}]}}"#
         );
 
@@ -336,19 +371,31 @@ mod tests {
             "protocol":"TCP","appProtocol":"http"}],"endpoints":[{"addresses":["10.0.0.1"],"nodeName":"n",
             "conditions":{"ready":true,"serving":true},"targetRef":{"kind":"Pod","name":"p","uid":"u"},"zone":"z"}]}"#;
         assert_eq!(
-            prune(Kind::EndpointSlice, slice).expect("an object").json,
+            prune(Kind::EndpointSlice, slice, Reads::ALL).expect("an object").json,
             concat!(
                 r#"{"metadata":{"name":"s-1","namespace":"a","labels":{"kubernetes.io/service-name":"s"}},"#,
                 r#""addressType":"IPv4","ports":[{"name":"http","port":80,"protocol":"TCP"}],"#,
                 r#""endpoints":[{"addresses":["10.0.0.1"],"targetRef":{"name":"p"},"zone":"z","conditions":{"ready":true}}]}"#
             )
         );
+        // A stanza without `endpoint_pod_names` and `zonal` keeps neither.
+        let plain = Reads { pod_names: false, zones: false };
+        assert_eq!(
+            prune(Kind::EndpointSlice, slice, plain).expect("an object").json,
+            concat!(
+                r#"{"metadata":{"name":"s-1","namespace":"a","labels":{"kubernetes.io/service-name":"s"}},"#,
+                r#""addressType":"IPv4","ports":[{"name":"http","port":80,"protocol":"TCP"}],"#,
+                r#""endpoints":[{"addresses":["10.0.0.1"],"conditions":{"ready":true}}]}"#
+            )
+        );
+        assert_eq!(Reads::from_bits(Reads::ALL.bits()), Reads::ALL);
+        assert_eq!(Reads::from_bits(plain.bits()), plain);
 
         let service = r#"{"metadata":{"name":"s","namespace":"a","uid":"u"},"spec":{"type":"ClusterIP",
             "clusterIP":"10.96.0.1","clusterIPs":["10.96.0.1"],"selector":{"app":"s"},"sessionAffinity":"None",
             "ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":8080}]},"status":{"loadBalancer":{}}}"#;
         assert_eq!(
-            prune(Kind::Service, service).expect("an object").json,
+            prune(Kind::Service, service, Reads::ALL).expect("an object").json,
             r#"{"metadata":{"name":"s","namespace":"a"},"spec":{"type":"ClusterIP","clusterIP":"10.96.0.1","clusterIPs":["10.96.0.1"],"ports":[{"name":"http","port":80,"protocol":"TCP"}]}}"#
         );
     }
@@ -358,7 +405,7 @@ mod tests {
         let indented =
             "{\n  \"metadata\": {\n    \"name\": \"n\",\n    \"labels\": {\n      \"a\": \"b\"\n    }\n  }\n}";
         assert_eq!(
-            prune(Kind::Namespace, indented).expect("an object").json,
+            prune(Kind::Namespace, indented, Reads::ALL).expect("an object").json,
             r#"{"metadata":{"labels":{"a":"b"},"name":"n"}}"#
         );
     }
@@ -366,8 +413,8 @@ mod tests {
     #[test]
     fn an_object_of_another_shape_passes_whole_and_text_is_refused() {
         let odd = r#"{"metadata":{"name":"s","namespace":"a"},"spec":{"ports":"eighty"}}"#;
-        assert_eq!(prune(Kind::Service, odd).expect("an object").json, odd);
-        assert!(prune(Kind::Service, "[1,2]").is_none());
-        assert!(prune(Kind::Service, "not json").is_none());
+        assert_eq!(prune(Kind::Service, odd, Reads::ALL).expect("an object").json, odd);
+        assert!(prune(Kind::Service, "[1,2]", Reads::ALL).is_none());
+        assert!(prune(Kind::Service, "not json", Reads::ALL).is_none());
     }
 }

@@ -264,7 +264,8 @@ pub fn rfc3339_seconds(text: &str) -> Option<f64> {
 /// An object as the watcher decodes it: pruned while its list page or watch line is read, so
 /// no page of whole objects (a pod is ~2 KB of spec and status) is ever held, only their
 /// identity, resourceVersion (the watcher resumes from it) and what DNS reads. `KIND` is a
-/// [`Kind`] as a number (its index in [`KINDS`]): a decoder has no other way to learn what it reads.
+/// [`Kind`] as a number (its index in [`KINDS`]) and, in the high bits, what the stanza reads of
+/// an endpoint ([`prune::Reads`]): a decoder has no other way to learn what it reads.
 /// The object is taken as raw text, which serde_json hands out only while reading the response
 /// itself: a watch event must name its `type` before its `object`, as API servers write it
 /// (an event in the other order fails to decode, and the watch error says so).
@@ -275,8 +276,14 @@ struct Watched<const KIND: u8> {
     trigger: Option<Trigger>,
 }
 
+/// The kind a decoder's `KIND` names: its low four bits, the kind's index in [`KINDS`].
 fn kind_of(n: u8) -> Kind {
-    KINDS[usize::from(n) % KINDS.len()]
+    KINDS[usize::from(n & 0x0f) % KINDS.len()]
+}
+
+/// What the stanza reads of an endpoint, from a decoder's `KIND`: its high bits.
+const fn reads_of(n: u8) -> prune::Reads {
+    prune::Reads::from_bits(n >> 4)
 }
 
 impl<'de, const KIND: u8> serde::Deserialize<'de> for Watched<KIND> {
@@ -289,7 +296,7 @@ impl<'de, const KIND: u8> serde::Deserialize<'de> for Watched<KIND> {
             return Ok(Watched { metadata, json: text.to_string(), trigger: None });
         };
         let trigger = if kind == Kind::EndpointSlice { trigger(text) } else { None };
-        let p = object.prune(kind);
+        let p = object.prune(kind, reads_of(KIND));
         let metadata = ObjectMeta {
             name: Some(p.name),
             namespace: Some(p.namespace).filter(|n| !n.is_empty()),
@@ -346,7 +353,13 @@ pub async fn run(client: Client, kind: Kind, stanza: wit::Stanza, tx: mpsc::Unbo
     match kind {
         Kind::Namespace => watch::<0>(client, stanza, tx, at).await,
         Kind::Service => watch::<1>(client, stanza, tx, at).await,
-        Kind::EndpointSlice => watch::<2>(client, stanza, tx, at).await,
+        // What the stanza reads of an endpoint decides what its decoder keeps.
+        Kind::EndpointSlice => match prune::Reads::of(&stanza).bits() {
+            0 => watch::<2>(client, stanza, tx, at).await,
+            1 => watch::<{ 2 | 1 << 4 }>(client, stanza, tx, at).await,
+            2 => watch::<{ 2 | 2 << 4 }>(client, stanza, tx, at).await,
+            _ => watch::<{ 2 | 3 << 4 }>(client, stanza, tx, at).await,
+        },
         Kind::Pod => watch::<3>(client, stanza, tx, at).await,
         Kind::ServiceImport => watch::<4>(client, stanza, tx, at).await,
         Kind::ServiceExport => watch::<5>(client, stanza, tx, at).await,

@@ -88,7 +88,7 @@ mod tests {
                 let crate::cluster::stanza::Source::Manifests(files) = &st.source else {
                     panic!("conformance stanzas use manifests")
                 };
-                let objects = crate::cluster::manifests::load(files).expect("manifests");
+                let objects = crate::cluster::manifests::load(files, crate::cluster::prune::Reads::of(&st.guest)).expect("manifests");
                 let rejected = native.apply(i as u32, 1, &objects.initial_events());
                 assert!(rejected.is_empty(), "{rejected:?}");
             }
