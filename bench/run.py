@@ -155,8 +155,11 @@ def cpu_seconds(pid):
 
 
 def dnsperf(port, queries, seconds, rate=None, verbose=False):
+    # -b 2048: dnsperf's own sockets get 2 MiB buffers. With its default a burst of answers (a
+    # server answering a batch of queries at once) could overflow them, and dnsperf counted the
+    # answers it dropped itself as lost (100 at once: its whole window).
     cmd = ["taskset", "-c", CLIENT_CORE, "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries,
-           "-l", str(seconds), "-c", "4", "-T", "1", "-q", "100", "-t", "2"]
+           "-l", str(seconds), "-c", "4", "-T", "1", "-q", "100", "-t", "2", "-b", "2048"]
     if rate:
         cmd += ["-Q", str(int(rate))]
     if verbose:
@@ -176,6 +179,13 @@ def dnsperf(port, queries, seconds, rate=None, verbose=False):
             q = statistics.quantiles(lat, n=100)
             r.update(p50_ms=q[49], p90_ms=q[89], p99_ms=q[98])
     return r
+
+
+def udp_receive_buffer_drops():
+    """Datagrams the kernel dropped for a full socket receive buffer, since boot (any socket)."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    return int(rows[1][rows[0].index("RcvbufErrors")])
 
 
 def stop(proc):
@@ -290,9 +300,10 @@ def peak_run(proc, port, queries, seconds):
     """dnsperf at full speed after a warm-up, with the server's CPU µs per answered query."""
     dnsperf(port, queries, 2)
     pin_threads(proc)
-    before, t0 = cpu_seconds(proc.pid), time.time()
+    before, t0, drops = cpu_seconds(proc.pid), time.time(), udp_receive_buffer_drops()
     peak = dnsperf(port, queries, seconds)
     used, wall = cpu_seconds(proc.pid) - before, time.time() - t0
+    peak["rcvbuf_drops"] = udp_receive_buffer_drops() - drops
     peak["us_per_query"] = used * 1e6 / max(1, peak["completed"])
     # A comparison counts only when the server was the bottleneck: near all of its one core.
     peak["cpu_share"] = used / max(wall, 1e-9)
@@ -348,7 +359,8 @@ def compare_large(args, data, log, rounds):
                 peak = peak_run(proc, port, queries, args.seconds)
                 rss, _ = rss_mb(proc.pid)
                 runs[name].append({**peak, "rss": rss})
-                print(f"round {r + 1}, {name}: {peak['qps']:.0f} qps ({peak['lost']:.0f} lost), "
+                print(f"round {r + 1}, {name}: {peak['qps']:.0f} qps ({peak['lost']:.0f} lost, "
+                      f"{peak['rcvbuf_drops']} dropped by full receive buffers), "
                       f"{peak['us_per_query']:.2f} µs CPU per answer, CPU share {100 * peak['cpu_share']:.0f} %, "
                       f"RSS {rss:.1f} MiB", flush=True)
             finally:

@@ -178,17 +178,28 @@ impl Answers {
     }
 
     /// Remembers `outcome` for `packet` at `max_size`, if it is one that may be reused.
-    pub fn put(&self, packet: &[u8], max_size: u16, outcome: &Outcome) {
+    pub fn put(&self, packet: &[u8], max_size: u16, outcome: Outcome) {
         if !matches!(outcome, Outcome::Answer(_) | Outcome::Next) || packet.len() < 2 {
             return;
         }
         let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let Kept { young, old, key } = &mut *kept;
         if young.len() >= GENERATION {
-            *old = std::mem::take(young);
+            // The old generation's table, emptied, takes the new one: a full generation's
+            // table is never grown again (a growing table rehashed a few percent of all time).
+            std::mem::swap(young, old);
+            young.clear();
         }
         if let Some(key) = Self::key_of(key, packet, max_size) {
-            young.insert(Owned(Box::from(key.bytes())), outcome.clone());
+            // Kept at its length: an encoder's buffer has room to spare, thousands of times over.
+            let outcome = match outcome {
+                Outcome::Answer(mut bytes) => {
+                    bytes.shrink_to_fit();
+                    Outcome::Answer(bytes)
+                }
+                other => other,
+            };
+            young.insert(Owned(Box::from(key.bytes())), outcome);
         }
     }
 

@@ -128,14 +128,16 @@ impl Plugin {
             return known;
         }
         let outcome = self.resolve(q);
-        self.answers.put(q.packet, q.max_size, &outcome);
-        match outcome {
+        // Written out first, then the outcome itself is kept (not a copy of it).
+        let told = match &outcome {
             Outcome::Answer(bytes) => {
-                out.extend_from_slice(&bytes);
+                out.extend_from_slice(bytes);
                 None
             }
-            other => Some(other),
-        }
+            other => Some(other.clone()),
+        };
+        self.answers.put(q.packet, q.max_size, outcome);
+        told
     }
 
     fn resolve(&self, q: &Query) -> Outcome {
