@@ -602,7 +602,9 @@ def main():
     print(f"large cluster, first start as installed (module compiled ahead of time): synced answers after "
           f"{shipped:.2f} s on one core", flush=True)
     print(f"large cluster: RSS {big['rss']:.1f} MiB on one core, {big2['rss']:.1f} MiB on two; synced answers after "
-          f"{big['startup_s']:.2f} s on one core, {big2['startup_s']:.2f} s on two; swap {big['swap_s']:.2f} s", flush=True)
+          f"{big['startup_s']:.2f} s on one core, {big2['startup_s']:.2f} s on two; swap {big['swap_s']:.2f} s, "
+          f"peak during it {big['hwm']:.1f} MiB ({big['hwm'] / big['rss']:.2f} × steady), "
+          f"{big['rss_after_swap']:.1f} MiB after", flush=True)
     via_api = api_run(large, os.path.join(args.out, "large-api.log"), SERVER_CORE)
     via_api2 = api_run(large, os.path.join(args.out, "large-api-2cores.log"), None)
     print(f"large cluster through the API server: RSS {via_api['rss']:.1f} MiB on one core (peak {via_api['hwm']:.1f}), "

@@ -81,7 +81,7 @@ fn a_clusterset_of_live_clusters_follows_exports_scaling_and_outages() {
     let corefile = dir.write(
         "Corefile",
         &format!(
-            ". {{\n bind 127.0.0.1\n \
+            ". {{\n bind 127.0.0.1\n transfer clusterset.local {{\n  to *\n }}\n \
              kubernetai a.local {{\n  endpoint {}\n  clusterset clusterset.local a\n }}\n \
              kubernetai b.local {{\n  endpoint {}\n  clusterset clusterset.local b all\n }}\n \
              kubernetai c.local {{\n  endpoint {}\n  clusterset clusterset.local c\n }}\n \
@@ -93,7 +93,7 @@ fn a_clusterset_of_live_clusters_follows_exports_scaling_and_outages() {
         ),
     );
     let server = Server::start(&corefile);
-    let b_at = format!("{}:7", corefile.display());
+    let b_at = format!("{}:10", corefile.display());
     assert!(
         server.said_at_start("the ServiceExport CRD (multicluster.x-k8s.io/v1alpha1) is not installed").is_some(),
         "the member without the CRD says so"
@@ -108,6 +108,18 @@ fn a_clusterset_of_live_clusters_follows_exports_scaling_and_outages() {
     assert_eq!(addresses(&server, "db-0.c.db.shop.svc.clusterset.local."), ["rcode 3"]);
     // Each member's own zone is served as always.
     assert_eq!(addresses(&server, "web.shop.svc.c.local."), ["10.3.0.10"]);
+    // The zone by AXFR through `transfer`: SOA first and last, every exported record between.
+    let axfr = crate::peers::dig(server.addr, &["clusterset.local", "AXFR"]);
+    let records: Vec<String> = axfr
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let soa = |l: Option<&String>| l.is_some_and(|l| l.contains(" SOA "));
+    assert!(soa(records.first()) && soa(records.last()), "{axfr}");
+    for want in ["web.shop.svc.clusterset.local. 5 IN A 10.1.0.10", "db-0.b.db.shop.svc.clusterset.local. 5 IN A 10.2.2.1"] {
+        assert!(records.iter().any(|r| r == want), "{want} in {axfr}");
+    }
 
     // Scaling: a new ready endpoint in a.
     headless_db(&a, &[("db-0", "10.1.2.1"), ("db-1", "10.1.2.2")]);
