@@ -265,21 +265,28 @@ def qps_runs(args, data, log):
     ]
     results = {}
     for name, start in servers:
-        port = free_port()
-        proc = start(port)
-        try:
-            wait_answering(port, proc, name)
+        def measure(proc, port):
             peak = peak_run(proc, port, queries, args.seconds)
             steady = dnsperf(port, queries, args.seconds, rate=0.8 * peak["qps"], verbose=True)
             rss, _ = rss_mb(proc.pid)
-            results[name] = {"peak": peak, "steady": steady, "rss": rss}
             print(f"{name}: {peak['qps']:.0f} qps peak ({peak['lost']:.0f} lost), "
                   f"{peak['us_per_query']:.2f} µs server CPU per answer; at 80 %: "
                   f"{steady['qps']:.0f} qps, {steady['lost']:.0f} lost, p50 {steady.get('p50_ms', 0):.3f} ms, "
                   f"p99 {steady.get('p99_ms', 0):.3f} ms; RSS {rss:.1f} MiB", flush=True)
-        finally:
-            stop(proc)
+            return {"peak": peak, "steady": steady, "rss": rss}
+        results[name] = serving(name, start, measure)
     return results
+
+
+def serving(name, start, measure):
+    """Starts a server on a free port, waits until it answers (pinned), measures it, stops it."""
+    port = free_port()
+    proc = start(port)
+    try:
+        wait_answering(port, proc, name)
+        return measure(proc, port)
+    finally:
+        stop(proc)
 
 
 def admin_request(port, method, path, body=b""):
@@ -352,19 +359,15 @@ def compare_large(args, data, log, rounds):
     runs = {name: [] for name, _ in servers}
     for r in range(rounds):
         for name, start in servers:
-            port = free_port()
-            proc = start(port)
-            try:
-                wait_answering(port, proc, name)
+            def measure(proc, port):
                 peak = peak_run(proc, port, queries, args.seconds)
                 rss, _ = rss_mb(proc.pid)
-                runs[name].append({**peak, "rss": rss})
                 print(f"round {r + 1}, {name}: {peak['qps']:.0f} qps ({peak['lost']:.0f} lost, "
                       f"{peak['rcvbuf_drops']} dropped by full receive buffers), "
                       f"{peak['us_per_query']:.2f} µs CPU per answer, CPU share {100 * peak['cpu_share']:.0f} %, "
                       f"RSS {rss:.1f} MiB", flush=True)
-            finally:
-                stop(proc)
+                return {**peak, "rss": rss}
+            runs[name].append(serving(name, start, measure))
     median = lambda name, key: statistics.median(x[key] for x in runs[name])
     w, n, k = "kubernetai (wasm)", "kubernetai (native)", "knot"
     rows = [("| figure (median of %d interleaved rounds) | kubernetai (wasm) | kubernetai (native) | knot | wasm / knot |" % rounds),

@@ -5,14 +5,13 @@
 //! keeps answering with its last objects. The records of each form are the conformance table
 //! `tests/conformance/clusterset.cases`; this is what happens over time.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
 use crate::apiserver::FakeApi;
 use crate::harness::{self, Scratch, Server};
-use crate::live::{namespace, service, slice};
+use crate::live::{eventually, lookup, namespace, service, slice};
 use crate::load::{Expect, Load};
 
 const WEB: &str = "web.shop.svc.clusterset.local.";
@@ -34,29 +33,6 @@ fn headless_db(api: &FakeApi, endpoints: &[(&str, &str)]) {
     api.apply(json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
                      "metadata": {"name": "db-1", "namespace": "shop", "labels": {"kubernetes.io/service-name": "db"}},
                      "endpoints": endpoints, "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}]}));
-}
-
-/// The sorted A records of `name`, or its rcode when there are none.
-fn addresses(server: &Server, name: &str) -> Vec<String> {
-    let m = harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::A, 3, Some(1232))));
-    let mut got: Vec<String> = m.answers.iter().map(|r| r.data.to_string()).collect();
-    got.sort();
-    if got.is_empty() { vec![format!("rcode {}", m.metadata.response_code.low())] } else { got }
-}
-
-/// Waits until `name` answers exactly `want` (any order), for at most 20 s.
-fn eventually(server: &Server, name: &str, want: &[&str]) {
-    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
-    want.sort();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = addresses(server, name);
-        if got == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{name}: still {got:?}, want {want:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -101,13 +77,13 @@ fn a_clusterset_of_live_clusters_follows_exports_scaling_and_outages() {
 
     // Exported by a (first in Corefile order) and b: a's cluster IP. c has the same service but
     // cannot export it; d has not synced.
-    assert_eq!(addresses(&server, WEB), ["10.1.0.10"]);
-    assert_eq!(addresses(&server, DB), ["10.1.2.1", "10.2.2.1"]);
-    assert_eq!(addresses(&server, "db-0.a.db.shop.svc.clusterset.local."), ["10.1.2.1"]);
-    assert_eq!(addresses(&server, "db-0.b.db.shop.svc.clusterset.local."), ["10.2.2.1"]);
-    assert_eq!(addresses(&server, "db-0.c.db.shop.svc.clusterset.local."), ["rcode 3"]);
+    assert_eq!(lookup(&server, WEB), ["10.1.0.10"]);
+    assert_eq!(lookup(&server, DB), ["10.1.2.1", "10.2.2.1"]);
+    assert_eq!(lookup(&server, "db-0.a.db.shop.svc.clusterset.local."), ["10.1.2.1"]);
+    assert_eq!(lookup(&server, "db-0.b.db.shop.svc.clusterset.local."), ["10.2.2.1"]);
+    assert_eq!(lookup(&server, "db-0.c.db.shop.svc.clusterset.local."), ["rcode 3"]);
     // Each member's own zone is served as always.
-    assert_eq!(addresses(&server, "web.shop.svc.c.local."), ["10.3.0.10"]);
+    assert_eq!(lookup(&server, "web.shop.svc.c.local."), ["10.3.0.10"]);
     // The zone by AXFR through `transfer`: SOA first and last, every exported record between.
     let axfr = crate::peers::dig(server.addr, &["clusterset.local", "AXFR"]);
     let records: Vec<String> = axfr
@@ -167,7 +143,7 @@ fn a_clusterset_of_live_clusters_follows_exports_scaling_and_outages() {
     server.drain();
     b.set_down(true);
     server.wait_for(&format!("{b_at}: watch"));
-    assert_eq!(addresses(&server, "db-0.b.db.shop.svc.clusterset.local."), ["10.2.2.1"]);
+    assert_eq!(lookup(&server, "db-0.b.db.shop.svc.clusterset.local."), ["10.2.2.1"]);
 
     // The CRD leaves c: what c exported goes with it.
     c.set_crd_installed("serviceexports", false);

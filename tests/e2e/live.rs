@@ -28,15 +28,18 @@ pub fn slice(ns: &str, service: &str, ip: &str, ready: bool) -> Value {
            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]})
 }
 
-/// The A records answered for `name`, or the rcode when there are none.
+/// The A records answered for `name`, sorted, or the rcode when there are none.
 pub fn lookup(server: &Server, name: &str) -> Vec<String> {
     let m = harness::parse(&harness::udp(server.addr, &harness::query(name, RecordType::A, 5, None)));
-    let answers: Vec<String> = m.answers.iter().map(|r| r.data.to_string()).collect();
+    let mut answers: Vec<String> = m.answers.iter().map(|r| r.data.to_string()).collect();
+    answers.sort();
     if answers.is_empty() { vec![format!("rcode {}", m.metadata.response_code.low())] } else { answers }
 }
 
-/// Waits until `name` answers `want`, for at most 20 s.
+/// Waits until `name` answers `want` (in any order), for at most 20 s.
 pub fn eventually(server: &Server, name: &str, want: &[&str]) {
+    let mut want = want.to_vec();
+    want.sort_unstable();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let got = lookup(server, name);
