@@ -202,12 +202,14 @@ def pinned(cmd, core=SERVER_CORE):
     return ["taskset", "-c", core] + cmd if core else cmd
 
 
-def kubernetai(data, port, extra, log, core=SERVER_CORE, api=None, binary=BINARY):
-    """The server on `data`'s cluster: from its manifest file, or from the API server at `api`."""
+def kubernetai(data, port, extra, log, core=SERVER_CORE, api=None, binary=BINARY, metrics=None):
+    """The server on `data`'s cluster: from its manifest file, or from the API server at `api`;
+    with `metrics`, its Prometheus endpoint on that port."""
     corefile = os.path.join(data, f"Corefile.{port}")
     source = f"endpoint {api}\n        startup_timeout 120s" if api else f"manifests {os.path.join(data, 'cluster.json')}"
+    prometheus = f"    prometheus 127.0.0.1:{metrics}\n" if metrics else ""
     with open(corefile, "w") as f:
-        f.write(f".:{port} {{\n    bind 127.0.0.1\n    kubernetai cluster.local in-addr.arpa ip6.arpa {{\n"
+        f.write(f".:{port} {{\n    bind 127.0.0.1\n{prometheus}    kubernetai cluster.local in-addr.arpa ip6.arpa {{\n"
                 f"        {source}\n        pods verified\n    }}\n}}\n")
     return subprocess.Popen(pinned([binary, "-conf", corefile] + extra, core), stdout=log, stderr=subprocess.STDOUT)
 
@@ -521,28 +523,66 @@ def timed_start(data, log_path, core, extra, what, binary=BINARY):
             stop(proc)
 
 
-def api_run(data, log_path, core):
+def applied_events(metrics_port):
+    """Watch events applied so far (`kubernetai_watch_events_total`, every kind), or None."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    except OSError:
+        return None
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("kubernetai_watch_events_total{") and 'event="apply"' in line)
+
+
+def relist_peak(proc, fake, metrics_port, command, objects):
+    """Injects `command` into the fake API server (`410`: every watch gets 410 Gone; `restart`: a
+    new history) and waits until every object was applied again: the peak resident memory of
+    that relist (VmHWM reset just before) and the seconds it took."""
+    before = applied_events(metrics_port)
+    reset_peak(proc.pid)
+    started = time.time()
+    fake.stdin.write(command + "\n")
+    fake.stdin.flush()
+    if fake.stdout.readline().strip() != "ok":
+        sys.exit(f"fake_apiserver refused {command!r}")
+    while (applied_events(metrics_port) or 0) < before + objects:
+        if proc.poll() is not None or time.time() - started > 300:
+            sys.exit(f"the relist after {command!r} did not finish")
+        time.sleep(0.2)
+    return rss_mb(proc.pid)[1], time.time() - started
+
+
+def api_run(data, log_path, core, relists=False):
     """The large cluster through the tests' fake API server (list and watch over HTTP): resident
-    memory once synced, and the time from the server's start to its first answer."""
+    memory once synced, the time from the server's start to its first answer, and with `relists`
+    the peak of a relist of every watch after 410 Gone and after the API server's restart."""
     fake = subprocess.Popen([FAKE_APISERVER, os.path.join(data, "cluster.json")], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+                            stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         url = fake.stdout.readline().strip()
         if not url.startswith("http://"):
             sys.exit(f"fake_apiserver did not start: {url!r}")
-        port = free_port()
+        port, metrics = free_port(), free_port()
         with open(log_path, "w") as log:
             started = time.time()
-            proc = kubernetai(data, port, ["-admin", "none"], log, core, api=url)
+            proc = kubernetai(data, port, ["-admin", "none"], log, core, api=url, metrics=metrics)
             try:
                 startup = first_answer(port, proc, started, "kubernetai (API server)", 300)
+                # Synced: every object's first apply is counted.
+                while applied_events(metrics) is None:
+                    time.sleep(0.2)
+                objects = applied_events(metrics)
                 rss, peak = rss_mb(proc.pid)
+                result = {"startup_s": startup, "rss": rss, "hwm": peak}
+                if relists:
+                    for command in ("410", "restart"):
+                        result[f"relist_{command}"] = relist_peak(proc, fake, metrics, command, objects)
+                    result["rss_after_relists"] = rss_mb(proc.pid)[0]
             finally:
                 stop(proc)
     finally:
         fake.kill()
         fake.wait()
-    return {"startup_s": startup, "rss": rss, "hwm": peak}
+    return result
 
 
 def main():
@@ -608,11 +648,16 @@ def main():
           f"{big['startup_s']:.2f} s on one core, {big2['startup_s']:.2f} s on two; swap {big['swap_s']:.2f} s, "
           f"peak during it {big['hwm']:.1f} MiB ({big['hwm'] / big['rss']:.2f} × steady), "
           f"{big['rss_after_swap']:.1f} MiB after", flush=True)
-    via_api = api_run(large, os.path.join(args.out, "large-api.log"), SERVER_CORE)
+    via_api = api_run(large, os.path.join(args.out, "large-api.log"), SERVER_CORE, relists=True)
     via_api2 = api_run(large, os.path.join(args.out, "large-api-2cores.log"), None)
     print(f"large cluster through the API server: RSS {via_api['rss']:.1f} MiB on one core (peak {via_api['hwm']:.1f}), "
           f"{via_api2['rss']:.1f} MiB on two; synced answers after {via_api['startup_s']:.2f} s on one core, "
           f"{via_api2['startup_s']:.2f} s on two", flush=True)
+    for command, what in (("410", "every watch answered 410 Gone"), ("restart", "the API server restarted")):
+        peak, took = via_api[f"relist_{command}"]
+        print(f"large cluster through the API server, relist of every watch ({what}): peak {peak:.1f} MiB "
+              f"({peak / via_api['rss']:.2f} × steady), {took:.1f} s", flush=True)
+    print(f"  RSS after both relists {via_api['rss_after_relists']:.1f} MiB", flush=True)
     if args.large_only:
         return
 

@@ -1,7 +1,9 @@
 //! The tests' fake Kubernetes API server (`tests/e2e/apiserver.rs`: discovery, paged lists,
 //! chunked watches, bookmarks) as a program, so the benchmark can feed a cluster to the server
 //! through the watch path as well as through a manifest file. It serves the objects of a
-//! `kubectl get … -o json` List and prints its URL on the first line, until killed.
+//! `kubectl get … -o json` List and prints its URL on the first line, until killed. A line on
+//! its standard input is a fault to inject: `410` expires the history and cuts every watch (each
+//! resumes into 410 Gone and relists), `restart` restarts it with a new history; it answers `ok`.
 //!
 //! `cargo run --release -p kubernetai --example fake_apiserver -- CLUSTER.json`
 
@@ -25,6 +27,21 @@ fn main() -> anyhow::Result<()> {
     }
     println!("{}", api.url());
     eprintln!("fake_apiserver: serving {count} objects");
+    for line in std::io::stdin().lines() {
+        match line?.trim() {
+            "410" => {
+                api.compact();
+                api.cut_streams();
+            }
+            "restart" => api.restart(),
+            other => {
+                println!("unknown command {other:?}");
+                continue;
+            }
+        }
+        println!("ok");
+    }
+    // Standard input closed: serve on until killed.
     loop {
         std::thread::park();
     }
