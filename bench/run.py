@@ -385,6 +385,31 @@ def compare_large(args, data, log, rounds):
     return runs
 
 
+def clusters_run(data, log_path, count, core=SERVER_CORE):
+    """`count` large clusters in one server block (the same manifest under zones c1.local…):
+    seconds from the server's start until the last cluster answers, and resident memory then."""
+    port = free_port()
+    corefile = os.path.join(data, f"Corefile.clusters.{count}")
+    stanzas = "".join(f"    kubernetai c{i}.local {{\n        manifests {os.path.join(data, 'cluster.json')}\n"
+                      f"        pods verified\n    }}\n" for i in range(1, count + 1))
+    with open(corefile, "w") as f:
+        f.write(f".:{port} {{\n    bind 127.0.0.1\n{stanzas}}}\n")
+    with open(log_path, "w") as log:
+        started = time.time()
+        proc = subprocess.Popen(pinned([BINARY, "-conf", corefile, "-admin", "none"], core), stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            last = f"svc-0.ns-0.svc.c{count}.local"
+            while not answered_by_socket(port, last):
+                if proc.poll() is not None or time.time() - started > 300:
+                    sys.exit(f"{count} clusters: c{count}.local did not answer")
+                time.sleep(0.02)
+            took = time.time() - started
+            return {"start_s": took, "rss": rss_mb(proc.pid)[0]}
+        finally:
+            stop(proc)
+
+
 def large_run(args, data, log_path, core):
     """Memory, load, watch path and swap with the large cluster, from the server's own log;
     `core` pins the server to one core, None leaves it both."""
@@ -599,6 +624,8 @@ def main():
     p.add_argument("--qps-only", action="store_true", help="only the query runs of the default cluster")
     p.add_argument("--shadow-only", action="store_true", help="only the cost of shadowing a module")
     p.add_argument("--start-only", action="store_true", help="only the large cluster's start-up times, pinned")
+    p.add_argument("--clusters", type=int, metavar="N", default=0,
+                   help="only N large clusters in one server block against one: start and memory, pinned")
     p.add_argument("--compare-large", type=int, metavar="ROUNDS", default=0,
                    help="only kubernetai against knot on the large cluster, ROUNDS interleaved rounds")
     p.add_argument("--tag-move-only", action="store_true",
@@ -609,6 +636,13 @@ def main():
     generate(default, ["--services", str(args.services), "--headless", str(args.headless), "--pods", str(args.pods)])
     generate(large, ["--services", str(args.large_services), "--headless", str(args.large_headless),
                      "--pods", str(args.large_pods)])
+    if args.clusters:
+        one = clusters_run(large, os.path.join(args.out, "clusters-1.log"), 1)
+        many = clusters_run(large, os.path.join(args.out, f"clusters-{args.clusters}.log"), args.clusters)
+        print(f"one large cluster: {one['rss']:.1f} MiB, answering after {one['start_s']:.2f} s; {args.clusters} in one "
+              f"block: {many['rss']:.1f} MiB (+{(many['rss'] - one['rss']) / max(1, args.clusters - 1):.1f} MiB a cluster), "
+              f"the last answering after {many['start_s']:.2f} s (pinned to one core)", flush=True)
+        return
     if args.compare_large:
         with open(os.path.join(args.out, "compare-large.log"), "w") as log:
             compare_large(args, large, log, args.compare_large)
